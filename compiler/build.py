@@ -1,0 +1,303 @@
+"""From schema-checked data to the normalised model.
+
+Fills defaults (lbc's own and the profile's, recording each), parses durations, resolves
+file paths relative to the topology file, expands `direct_hosts` routes, and reports the
+reference and uniqueness rules (LBC101-LBC105) that must hold before a model can exist.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+import re
+from typing import Optional
+
+from . import certs
+from .model import (Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS, Route, Server,
+                    Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip)
+from .profiles import profile_defaults
+from .rules import Reporter
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d)$")
+
+
+def duration_ms(text: str) -> int:
+    m = _DURATION.match(text)
+    if not m:  # the schema refuses these first; this guards direct callers
+        raise ValueError(f"bad duration {text!r}")
+    return int(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def _ignore(raw: dict) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((raw.get("ignore") or {}).items()))
+
+
+class _Builder:
+    def __init__(self, doc, reporter: Reporter, base_dir: str):
+        self.doc = doc
+        self.r = reporter
+        self.base_dir = base_dir
+        self.defaults: list[DefaultApplied] = []
+
+    # ------------------------------------------------------------ helpers
+    def file(self, p: Optional[str]) -> Optional[str]:
+        if p is None:
+            return None
+        return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base_dir, p))
+
+    def default(self, raw: dict, key: str, value, path: tuple, origin: str = "lbc default"):
+        if key in raw:
+            return raw[key]
+        self.defaults.append(DefaultApplied(path + (key,), value, origin))
+        return value
+
+    def apply_profile(self, raw: dict, path: tuple) -> dict:
+        raw = copy.deepcopy(raw)
+        profile = raw.get("profile", "generic")
+        for keys, value, citation in profile_defaults(profile):
+            if keys[0] == "health" and "tcp" in (raw.get("health") or {}):
+                continue  # the topology chose a TCP check; an HTTP default would contradict it
+            node = raw
+            for k in keys[:-1]:
+                node = node.setdefault(k, {})
+            if keys[-1] not in node:
+                node[keys[-1]] = value
+                self.defaults.append(DefaultApplied(path + keys, value, f"profile {profile} ({citation})"))
+        return raw
+
+    # ------------------------------------------------------------ objects
+    def service(self, name: str, raw: dict) -> Service:
+        path = ("services", name)
+        raw = self.apply_profile(raw, path)
+        servers = tuple(self.server(s, path + ("servers", i)) for i, s in enumerate(raw["servers"]))
+        seen: dict[str, int] = {}
+        for i, s in enumerate(servers):
+            if s.name in seen:
+                self.r.report("LBC102", s.path + ("name",), f"service '{name}' has two servers named '{s.name}'",
+                              related=[(path + ("servers", seen[s.name], "name"), "first defined here")])
+            seen.setdefault(s.name, i)
+        health = self.health(raw["health"], path + ("health",), servers) if "health" in raw else None
+        st_raw = raw.get("stickiness") or {"mode": "none"}
+        if "stickiness" not in raw:
+            self.defaults.append(DefaultApplied(path + ("stickiness", "mode"), "none", "lbc default"))
+        cookie = st_raw.get("cookie") or {}
+        stickiness = Stickiness(
+            mode=st_raw["mode"],
+            cookie_name=cookie.get("name", "LBSRV"),
+            cookie_max_age_ms=duration_ms(cookie["max_age"]) if "max_age" in cookie else None,
+            idle_timeout_ms=duration_ms(st_raw.get("idle_timeout", "30m")),
+            max_lifetime_ms=duration_ms(st_raw["max_lifetime"]) if "max_lifetime" in st_raw else None,
+            path=path + ("stickiness",),
+        )
+        fallback = None
+        if "fallback" in raw:
+            fb = raw["fallback"]
+            if "respond" in fb:
+                rs = fb["respond"]
+                fallback = Fallback("respond", rs.get("status", 503), rs["body"], rs.get("content_type", "text/plain"),
+                                    path=path + ("fallback",))
+            else:
+                fallback = Fallback("server", address=fb["server"]["address"], port=fb["server"]["port"],
+                                    path=path + ("fallback",))
+        upstream_tls = None
+        if "upstream_tls" in raw:
+            u = raw["upstream_tls"]
+            upstream_tls = UpstreamTLS(self.file(u.get("ca")), u.get("verify", True), u.get("verify_name"),
+                                       u.get("sni"), path=path + ("upstream_tls",))
+        cap = raw.get("capacity") or {}
+        return Service(
+            name=name, profile=raw.get("profile", "generic"),
+            balance=self.default(raw, "balance", "round-robin", path),
+            servers=servers, health=health, stickiness=stickiness, fallback=fallback, upstream_tls=upstream_tls,
+            proxy_protocol=raw.get("proxy_protocol", "none"),
+            x509_client_auth=raw.get("x509_client_auth", False),
+            redispatch=raw.get("redispatch", True),
+            peak_sessions=cap.get("peak_sessions"), peak_users=cap.get("peak_users"),
+            path=path, ignore=_ignore(raw),
+        )
+
+    def server(self, raw: dict, path: tuple) -> Server:
+        ports = dict(raw["ports"]) if "ports" in raw else {"default": raw["port"]}
+        return Server(
+            name=raw["name"], address=raw["address"], ports=tuple(sorted(ports.items())),
+            weight=raw.get("weight", 1), priority=raw.get("priority", 1), max_sessions=raw.get("max_sessions"),
+            direct_host=raw.get("direct_host", "").lower() or None, state=raw.get("state", "active"),
+            path=path, ignore=_ignore(raw),
+        )
+
+    def health(self, raw: dict, path: tuple, servers: tuple[Server, ...]) -> HealthCheck:
+        port_name = raw.get("port")
+        if port_name is not None:
+            for s in servers:
+                if port_name not in dict(s.ports):
+                    self.r.report("LBC101", path + ("port",), f"server '{s.name}' has no port named '{port_name}'",
+                                  related=[(s.path, "server defined here")])
+        common = dict(interval_ms=duration_ms(raw.get("interval", "5s")), timeout_ms=duration_ms(raw.get("timeout", "2s")),
+                      rise=raw.get("rise", 2), fall=raw.get("fall", 3), port_name=port_name, path=path)
+        if "http" in raw:
+            h = raw["http"]
+            return HealthCheck("http", http_path=h["path"], http_host=h.get("host"),
+                               expect_status=h.get("expect_status", 200), expect_body=h.get("expect_body"), **common)
+        return HealthCheck("tcp", **common)
+
+    def certificate(self, name: str, raw: dict) -> Certificate:
+        path = ("certificates", name)
+        cert_path = self.file(raw["cert"])
+        info = certs.read_certificate(cert_path)
+        declared = tuple(n.lower() for n in raw.get("names", ()))
+        return Certificate(
+            name=name, cert=cert_path, key=self.file(raw.get("key")),
+            names=info.names if info else declared, names_from_file=info is not None,
+            not_after=info.not_after if info else None, path=path, ignore=_ignore(raw),
+        )
+
+    def route(self, raw: dict, path: tuple, services: dict[str, Service]) -> list[Route]:
+        svc = services.get(raw["service"])
+        if svc is None:
+            self.r.report("LBC101", path + ("service",), f"route names service '{raw['service']}', which is not defined",
+                          hint=_suggest(raw["service"], services))
+            return []
+        port_names = [set(dict(s.ports)) for s in svc.servers]
+        common = set.intersection(*port_names) if port_names else set()
+        port_name = raw.get("port")
+        if port_name is None:
+            port_name = "default" if "default" in common else (next(iter(common)) if len(common) == 1 else None)
+            if port_name is None:
+                self.r.report("LBC101", path, f"route to service '{svc.name}' must choose a port: its servers have "
+                              f"{', '.join(sorted(common)) or 'no common port name'}", hint="add `port: NAME` to the route")
+                return []
+        elif port_name not in common:
+            self.r.report("LBC101", path + ("port",), f"not every server of service '{svc.name}' has a port named '{port_name}'",
+                          hint=f"ports all its servers have: {', '.join(sorted(common)) or 'none'}")
+            return []
+        hosts = tuple(h.lower() for h in raw.get("hosts", ()))
+        if raw.get("direct_hosts"):
+            return [Route((s.direct_host,), svc.name, s.name, port_name, path, from_direct_hosts=True, ignore=_ignore(raw))
+                    for s in svc.servers if s.direct_host]
+        server = raw.get("server")
+        if server is not None and server not in {s.name for s in svc.servers}:
+            self.r.report("LBC101", path + ("server",), f"service '{svc.name}' has no server named '{server}'",
+                          hint=_suggest(server, {s.name: s for s in svc.servers}))
+            return []
+        return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw))]
+
+    def listener(self, i: int, raw: dict, vips: dict[str, Vip], certs_: dict[str, Certificate],
+                 services: dict[str, Service]) -> Optional[Listener]:
+        path = ("listeners", i)
+        vip = vips.get(raw["vip"])
+        if vip is None:
+            self.r.report("LBC101", path + ("vip",), f"listener '{raw['name']}' names VIP '{raw['vip']}', which is not defined",
+                          hint=_suggest(raw["vip"], vips))
+        t = raw.get("tls") or {"mode": "none"}
+        for j, c in enumerate(t.get("certificates", ())):
+            if c not in certs_:
+                self.r.report("LBC101", path + ("tls", "certificates", j), f"certificate '{c}' is not defined",
+                              hint=_suggest(c, certs_))
+        mv = t.get("min_version", "1.2")
+        tls = ListenerTLS(mode=t["mode"], certificates=tuple(t.get("certificates", ())),
+                          client_auth=t.get("client_auth", "none"), client_ca=self.file(t.get("client_ca")),
+                          min_version=mv if isinstance(mv, str) else f"{mv:.1f}", path=path + ("tls",))
+        protocol = self.default(raw, "protocol", "tcp" if tls.mode == "passthrough" else "http", path)
+        routes: list[Route] = []
+        for j, r in enumerate(raw["routes"]):
+            routes.extend(self.route(r, path + ("routes", j), services))
+        self.check_hosts(routes, path)
+        to = raw.get("timeouts") or {}
+        d = Timeouts()
+        timeouts = Timeouts(
+            connect_ms=duration_ms(to["connect"]) if "connect" in to else d.connect_ms,
+            client_ms=duration_ms(to["client"]) if "client" in to else d.client_ms,
+            server_ms=duration_ms(to["server"]) if "server" in to else d.server_ms,
+            tunnel_ms=duration_ms(to["tunnel"]) if "tunnel" in to else d.tunnel_ms,
+        )
+        if vip is None:
+            return None
+        return Listener(
+            name=raw["name"], vip=vip.name, address=vip.address, port=raw["port"], protocol=protocol, tls=tls,
+            routes=tuple(routes),
+            websocket=self.default(raw, "websocket", protocol == "http", path),
+            forwarded_headers=self.default(raw, "forwarded_headers", protocol == "http", path),
+            buffering=self.default(raw, "buffering", True, path),
+            timeouts=timeouts, path=path, ignore=_ignore(raw),
+        )
+
+    def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
+        first: dict[str, Route] = {}
+        defaults = [r for r in routes if not r.hosts]
+        for extra in defaults[1:]:
+            self.r.report("LBC104", extra.path, "a listener has more than one default route (a route without hosts)",
+                          related=[(defaults[0].path, "first default route")], hint="give the route `hosts:`")
+        for r in routes:
+            for k, h in enumerate(r.hosts):
+                if h in first and first[h] is not r:
+                    hp = r.path if r.from_direct_hosts else r.path + ("hosts", k)
+                    self.r.report("LBC104", hp, f"host '{h}' is routed twice on this listener",
+                                  related=[(first[h].path, "first routed here")],
+                                  hint="route each host once per listener")
+                first.setdefault(h, r)
+
+
+def _suggest(name: str, known: dict) -> str:
+    import difflib
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"defined: {', '.join(sorted(known))}" if known else "none is defined"
+
+
+def build_model(doc, reporter: Reporter) -> Optional[Topology]:
+    """Build the model from schema-valid data; None when a structural rule failed."""
+    data = doc.data
+    before = len([d for d in reporter.diagnostics if d.fails])
+    b = _Builder(doc, reporter, os.path.dirname(os.path.abspath(doc.file)) if os.path.exists(doc.file) else os.getcwd())
+    vips = {}
+    for name, v in data["vips"].items():
+        try:
+            ipaddress.ip_address(v["address"])
+        except ValueError:
+            reporter.report("LBC105", ("vips", name, "address"), f"VIP '{name}': '{v['address']}' is not an IP address")
+        vips[name] = Vip(name, v["address"], ("vips", name))
+    certificates = {n: b.certificate(n, c) for n, c in sorted((data.get("certificates") or {}).items())}
+    services = {n: b.service(n, s) for n, s in data["services"].items()}
+    for svc in services.values():
+        for s in svc.servers:
+            if re.match(r"^[0-9.]+$", s.address) or ":" in s.address:
+                try:
+                    ipaddress.ip_address(s.address)
+                except ValueError:
+                    reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
+    listeners = []
+    names: dict[str, int] = {}
+    for i, raw in enumerate(data["listeners"]):
+        if raw["name"] in names:
+            reporter.report("LBC102", ("listeners", i, "name"), f"two listeners are named '{raw['name']}'",
+                            related=[(("listeners", names[raw["name"]], "name"), "first defined here")])
+        names.setdefault(raw["name"], i)
+        lst = b.listener(i, raw, vips, certificates, services)
+        if lst:
+            listeners.append(lst)
+    binds: dict[tuple, Listener] = {}
+    for lst in listeners:
+        key = (str(ipaddress.ip_address(lst.address)) if _is_ip(lst.address) else lst.address, lst.port)
+        if key in binds:
+            reporter.report("LBC103", lst.path + ("port",),
+                            f"listeners '{binds[key].name}' and '{lst.name}' both bind {lst.address}:{lst.port}",
+                            related=[(binds[key].path, "first bound here")])
+        binds.setdefault(key, lst)
+    if len([d for d in reporter.diagnostics if d.fails]) > before:
+        return None
+    return Topology(
+        name=data.get("name", os.path.splitext(os.path.basename(doc.file))[0]),
+        file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
+        services=tuple(services.values()), listeners=tuple(listeners),
+        defaults_applied=tuple(b.defaults), ignore=_ignore(data),
+    )
+
+
+def _is_ip(a: str) -> bool:
+    try:
+        ipaddress.ip_address(a)
+        return True
+    except ValueError:
+        return False

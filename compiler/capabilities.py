@@ -1,0 +1,145 @@
+"""What a target can express: the feature vocabulary, what a topology uses, and LBC8xx.
+
+Every target declares, for every feature here, whether it is native, emulated (an info
+saying what differs) or unsupported (compile fails with an error naming the feature).
+`lbc targets` prints the same declarations as the support matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from .diagnostics import Severity
+from .model import Topology
+from .rules import Reporter, Rule, register
+
+FEATURES: dict[str, str] = {
+    "balance.round-robin": "round-robin balancing",
+    "balance.least-connections": "least-connections balancing",
+    "balance.weighted-random": "weighted random balancing",
+    "balance.source-hash": "balancing by a hash of the client address",
+    "server.weights": "unequal server weights",
+    "server.max-sessions": "per-server session (connection) limit",
+    "server.hold": "a server on hold: drains, sticky sessions continue",
+    "server.down": "a server administratively down",
+    "priority.tiers": "priority groups (next group only when the previous is down or full)",
+    "health.http": "active HTTP health check (status)",
+    "health.http-body": "active HTTP health check matching a body substring",
+    "health.tcp": "active TCP health check",
+    "stickiness.cookie": "cookie stickiness (inserted session cookie)",
+    "stickiness.cookie-max-age": "cookie stickiness with a cookie lifetime",
+    "stickiness.source-ip": "source-IP stickiness",
+    "stickiness.application": "application stickiness (per-server direct host names)",
+    "stickiness.max-lifetime": "maximum stickiness lifetime (forced rebalancing)",
+    "fallback.respond": "fixed answer when no server can serve",
+    "fallback.server": "fallback server when no server can serve",
+    "redispatch": "re-dispatch of a sticky client when its server fails",
+    "routing.hosts": "routing by host name (Host header)",
+    "routing.pinned-server": "a host pinned to one server",
+    "tls.terminate": "TLS termination",
+    "tls.bridge": "TLS bridging (re-encrypt to servers)",
+    "tls.upstream-verify": "verifying servers' certificates against a CA",
+    "tls.passthrough": "TLS passthrough",
+    "tls.sni-routing": "routing passthrough connections by SNI",
+    "tls.multi-certificate": "several certificates on one listener, chosen by SNI",
+    "tls.client-auth": "client certificates checked by the load balancer",
+    "listener.websocket": "WebSocket upgrades",
+    "listener.no-buffering": "unbuffered (streaming) responses",
+    "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
+    "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
+    "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
+}
+
+NATIVE, EMULATED, UNSUPPORTED = "native", "emulated", "unsupported"
+
+
+@dataclass(frozen=True)
+class Support:
+    level: str          # native | emulated | unsupported
+    note: str = ""
+
+
+register(Rule("LBC801", "target-unsupported", Severity.ERROR,
+              "The topology uses a feature the chosen target cannot express.",
+              "Choose another target (`lbc targets` shows the matrix) or drop the feature.", "lbc target capabilities",
+              why="A configuration that silently drops a feature would balance differently from what the topology says; "
+                  "lbc refuses to compile it instead."))
+register(Rule("LBC802", "target-emulated", Severity.INFO,
+              "The chosen target expresses a feature by emulation; the note says what differs.",
+              "Read the note; if the difference matters, choose a target that supports the feature natively.",
+              "lbc target capabilities",
+              why="Some targets lack a feature natively (e.g. open-source nginx has no active health checks); lbc "
+                  "emulates it as closely as the target allows and says how the behaviour differs."))
+
+
+def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
+    """(feature, path of the topology value that asks for it), in a stable order."""
+    routed = {r.service for l in model.listeners for r in l.routes}
+    for svc in model.services:
+        if svc.name not in routed:
+            continue
+        yield f"balance.{svc.balance}", svc.path + ("balance",)
+        if len({s.weight for s in svc.servers}) > 1:
+            yield "server.weights", svc.path + ("servers",)
+        for s in svc.servers:
+            if s.max_sessions is not None:
+                yield "server.max-sessions", s.path + ("max_sessions",)
+            if s.state in ("hold", "down"):
+                yield f"server.{s.state}", s.path + ("state",)
+        if len(svc.tiers) > 1:
+            yield "priority.tiers", svc.path + ("servers",)
+        if svc.health:
+            if svc.health.kind == "tcp":
+                yield "health.tcp", svc.health.path
+            else:
+                yield "health.http", svc.health.path
+                if svc.health.expect_body:
+                    yield "health.http-body", svc.health.path + ("http", "expect_body")
+        st = svc.stickiness
+        if st.mode != "none":
+            yield f"stickiness.{st.mode}", st.path + ("mode",)
+            if st.mode == "cookie" and st.cookie_max_age_ms is not None:
+                yield "stickiness.cookie-max-age", st.path + ("cookie", "max_age")
+            if st.max_lifetime_ms is not None:
+                yield "stickiness.max-lifetime", st.path + ("max_lifetime",)
+            if svc.redispatch:
+                yield "redispatch", svc.path
+        if svc.fallback:
+            yield f"fallback.{svc.fallback.kind}", svc.fallback.path
+        if svc.upstream_tls and svc.upstream_tls.verify and svc.upstream_tls.ca:
+            yield "tls.upstream-verify", svc.upstream_tls.path
+        if svc.proxy_protocol != "none":
+            yield f"upstream.proxy-protocol-{svc.proxy_protocol}", svc.path + ("proxy_protocol",)
+    for l in model.listeners:
+        mode = l.tls.mode
+        if mode != "none":
+            yield f"tls.{mode}", l.tls.path + ("mode",)
+        if mode in ("terminate", "bridge") and len(l.tls.certificates) > 1:
+            yield "tls.multi-certificate", l.tls.path + ("certificates",)
+        if mode != "passthrough" and l.tls.client_auth != "none":
+            yield "tls.client-auth", l.tls.path + ("client_auth",)
+        if any(r.hosts for r in l.routes):
+            yield ("tls.sni-routing" if mode == "passthrough" else "routing.hosts"), l.path + ("routes",)
+        if any(r.server for r in l.routes):
+            yield "routing.pinned-server", next(r.path for r in l.routes if r.server)
+        if l.is_l7:
+            if l.websocket:
+                yield "listener.websocket", l.path
+            if not l.buffering:
+                yield "listener.no-buffering", l.path + ("buffering",)
+            if l.forwarded_headers:
+                yield "listener.forwarded-headers", l.path
+
+
+def check_capabilities(model: Topology, target, reporter: Reporter) -> None:
+    """LBC801 for each unsupported feature the topology uses, LBC802 for each emulation (once per feature)."""
+    seen: set[str] = set()
+    for feature, path in features_used(model):
+        support = target.capabilities.get(feature, Support(UNSUPPORTED, "not declared by the target"))
+        if support.level == UNSUPPORTED:
+            reporter.report("LBC801", path, f"target {target.name} cannot express {FEATURES[feature]} ({feature})"
+                            + (f": {support.note}" if support.note else ""), target=target.name)
+        elif support.level == EMULATED and feature not in seen:
+            reporter.report("LBC802", path, f"target {target.name} emulates {FEATURES[feature]} ({feature}): {support.note}",
+                            target=target.name)
+        seen.add(feature)

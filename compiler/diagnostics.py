@@ -1,0 +1,198 @@
+"""One diagnostic type for every stage, and the formatters that print them."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Iterable, Sequence
+
+Path = tuple  # a path into the topology document, e.g. ("services", "web", "servers", 0, "port")
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int = 0  # 1-based; 0 when the finding concerns the whole file
+    col: int = 0   # 1-based
+    end_line: int = 0
+    end_col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class Related:
+    location: Location
+    note: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    id: str
+    severity: Severity
+    message: str
+    location: Location
+    hint: str = ""
+    source: str = ""          # citation: seed guide file and section
+    related: tuple[Related, ...] = ()
+    target: str = ""          # set for LBC8xx target-capability findings
+    acknowledged: str = ""    # the reason, when the topology acknowledges this finding with `ignore:`
+
+    @property
+    def fails(self) -> bool:
+        return self.severity is Severity.ERROR and not self.acknowledged
+
+    @property
+    def fingerprint(self) -> str:
+        raw = f"{self.id}|{self.location.file}|{self.location.line}|{self.message}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def sort_key(self):
+        return (self.location.file, self.location.line, self.location.col, self.id, self.message)
+
+    def to_dict(self) -> dict:
+        d = {
+            "id": self.id, "severity": self.severity.value, "message": self.message,
+            "file": self.location.file, "line": self.location.line, "col": self.location.col,
+            "end_line": self.location.end_line, "end_col": self.location.end_col,
+            "hint": self.hint, "source": self.source,
+            "related": [{"file": r.location.file, "line": r.location.line, "col": r.location.col, "note": r.note}
+                        for r in self.related],
+        }
+        if self.target:
+            d["target"] = self.target
+        if self.acknowledged:
+            d["acknowledged"] = self.acknowledged
+        return d
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    unique = {(d.sort_key(), d.severity.rank): d for d in diags}
+    return [unique[k] for k in sorted(unique)]
+
+
+def promote_warnings(diags: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """--strict: warnings fail like errors (acknowledged ones still do not)."""
+    return [replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING else d for d in diags]
+
+
+def has_errors(diags: Iterable[Diagnostic]) -> bool:
+    return any(d.fails for d in diags)
+
+
+# ---------------------------------------------------------------- formatters
+
+def _source_line(sources: dict[str, list[str]], loc: Location) -> str | None:
+    lines = sources.get(loc.file)
+    if not lines or not (1 <= loc.line <= len(lines)):
+        return None
+    return lines[loc.line - 1].rstrip("\n")
+
+
+def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], color: bool = False) -> str:
+    """Compiler-style text: `file:line:col: error[LBC104]: message`, the source line, a caret, the hint."""
+    def paint(code: str, s: str) -> str:
+        return f"\x1b[{code}m{s}\x1b[0m" if color else s
+    sev_color = {"error": "1;31", "warning": "1;33", "info": "1;36"}
+    out: list[str] = []
+    for d in diags:
+        label = f"{d.severity.value}[{d.id}]"
+        if d.acknowledged:
+            label += " (acknowledged)"
+        out.append(f"{paint('1', str(d.location))}: {paint(sev_color[d.severity.value], label)}: {d.message}")
+        src = _source_line(sources, d.location)
+        if src is not None:
+            gutter = str(d.location.line)
+            out.append(f"{' ' * len(gutter)} |")
+            out.append(f"{gutter} | {src}")
+            width = 1
+            if d.location.end_line == d.location.line and d.location.end_col > d.location.col:
+                width = d.location.end_col - d.location.col
+            out.append(f"{' ' * len(gutter)} | {' ' * (d.location.col - 1)}{paint(sev_color[d.severity.value], '^' * width)}")
+        for r in d.related:
+            out.append(f"  note: {r.location}: {r.note}")
+        if d.hint:
+            out.append(f"  = hint: {d.hint}")
+        if d.acknowledged:
+            out.append(f"  = acknowledged: {d.acknowledged}")
+        if d.source:
+            out.append(f"  = see: {d.source} (lbc explain {d.id})")
+        out.append("")
+    errors = sum(1 for d in diags if d.fails)
+    warnings = sum(1 for d in diags if d.severity is Severity.WARNING and not d.acknowledged)
+    out.append(f"{errors} error(s), {warnings} warning(s)")
+    return "\n".join(out) + "\n"
+
+
+def format_json(diags: Sequence[Diagnostic]) -> str:
+    return json.dumps({"version": 1, "diagnostics": [d.to_dict() for d in diags]}, indent=2, sort_keys=True) + "\n"
+
+
+def format_github(diags: Sequence[Diagnostic]) -> str:
+    """GitHub Actions workflow commands: one annotation per diagnostic."""
+    def esc(s: str) -> str:
+        return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def esc_prop(s: str) -> str:
+        return esc(s).replace(":", "%3A").replace(",", "%2C")
+    kind = {"error": "error", "warning": "warning", "info": "notice"}
+    lines = []
+    for d in diags:
+        props = f"file={esc_prop(d.location.file)},line={d.location.line},col={d.location.col},title={esc_prop(d.id)}"
+        text = d.message + (f" Hint: {d.hint}" if d.hint else "")
+        lines.append(f"::{kind[d.severity.value]} {props}::{esc(text)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def format_sarif(diags: Sequence[Diagnostic], rules_meta: dict[str, dict], version: str) -> str:
+    """SARIF 2.1.0, for code-scanning UIs."""
+    level = {"error": "error", "warning": "warning", "info": "note"}
+    ids = sorted({d.id for d in diags})
+    rules = []
+    for rid in ids:
+        meta = rules_meta.get(rid, {})
+        rules.append({
+            "id": rid,
+            "name": meta.get("name", rid),
+            "shortDescription": {"text": meta.get("summary", rid)},
+            "help": {"text": f"{meta.get('hint', '')} See `lbc explain {rid}`.".strip()},
+            "properties": {"source": meta.get("source", "")},
+        })
+    results = []
+    for d in diags:
+        region = {"startLine": max(d.location.line, 1), "startColumn": max(d.location.col, 1)}
+        if d.location.end_line:
+            region.update(endLine=d.location.end_line, endColumn=max(d.location.end_col, 1))
+        res = {
+            "ruleId": d.id, "ruleIndex": ids.index(d.id), "level": level[d.severity.value],
+            "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": d.location.file}, "region": region}}],
+            "partialFingerprints": {"lbc/v1": d.fingerprint},
+        }
+        if d.acknowledged:
+            res["suppressions"] = [{"kind": "inSource", "justification": d.acknowledged}]
+        if d.related:
+            res["relatedLocations"] = [
+                {"id": i, "message": {"text": r.note}, "physicalLocation": {
+                    "artifactLocation": {"uri": r.location.file},
+                    "region": {"startLine": max(r.location.line, 1), "startColumn": max(r.location.col, 1)}}}
+                for i, r in enumerate(d.related)]
+        results.append(res)
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "lbc", "version": version, "rules": rules}}, "results": results}],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,212 @@
+"""The normalised model: immutable, fully resolved, what every back end reads.
+
+Durations are integers in milliseconds (fields end in `_ms`). References are names that
+are guaranteed to resolve (`Topology.service(name)`, `Service.server(name)`). Every object
+keeps `path`, its place in the topology document, so rules can point at it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+from typing import Optional
+
+Path = tuple
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    address: str
+    ports: tuple[tuple[str, int], ...]   # (port name, port), sorted by name
+    weight: int
+    priority: int                        # 1 is served first
+    max_sessions: Optional[int]
+    direct_host: Optional[str]
+    state: str                           # active | hold | down
+    path: Path
+    ignore: tuple[tuple[str, str], ...] = ()
+
+    def port(self, name: str) -> int:
+        return dict(self.ports)[name]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    kind: str                            # http | tcp
+    interval_ms: int
+    timeout_ms: int
+    rise: int
+    fall: int
+    port_name: Optional[str]             # None: the port the traffic uses
+    http_path: Optional[str] = None
+    http_host: Optional[str] = None
+    expect_status: int = 200
+    expect_body: Optional[str] = None
+    path: Path = ()
+
+
+@dataclass(frozen=True)
+class Stickiness:
+    mode: str                            # none | cookie | source-ip | application
+    cookie_name: str = "LBSRV"
+    cookie_max_age_ms: Optional[int] = None   # None: a session cookie
+    idle_timeout_ms: int = 30 * 60_000        # source-ip table expiry
+    max_lifetime_ms: Optional[int] = None
+    path: Path = ()
+
+
+@dataclass(frozen=True)
+class Fallback:
+    kind: str                            # respond | server
+    status: int = 503
+    body: str = ""
+    content_type: str = "text/plain"
+    address: Optional[str] = None
+    port: Optional[int] = None
+    path: Path = ()
+
+
+@dataclass(frozen=True)
+class UpstreamTLS:
+    ca: Optional[str]                    # resolved file path
+    verify: bool
+    verify_name: Optional[str]
+    sni: Optional[str]
+    path: Path = ()
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    profile: str
+    balance: str                         # round-robin | least-connections | weighted-random | source-hash
+    servers: tuple[Server, ...]
+    health: Optional[HealthCheck]
+    stickiness: Stickiness
+    fallback: Optional[Fallback]
+    upstream_tls: Optional[UpstreamTLS]
+    proxy_protocol: str                  # none | v1 | v2
+    x509_client_auth: bool
+    redispatch: bool
+    peak_sessions: Optional[int]
+    peak_users: Optional[int]
+    path: Path
+    ignore: tuple[tuple[str, str], ...] = ()
+
+    def server(self, name: str) -> Server:
+        return next(s for s in self.servers if s.name == name)
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        """Priority groups in serving order."""
+        return tuple(sorted({s.priority for s in self.servers}))
+
+    def tier(self, priority: int) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if s.priority == priority)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    name: str
+    cert: str                            # resolved file path
+    key: Optional[str]
+    names: tuple[str, ...]               # SAN names: read from the PEM when readable, else as declared
+    names_from_file: bool
+    path: Path
+    not_after: Optional[str] = None      # ISO date, when the PEM was readable
+    ignore: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ListenerTLS:
+    mode: str                            # none | terminate | bridge | passthrough
+    certificates: tuple[str, ...]
+    client_auth: str                     # none | request | require
+    client_ca: Optional[str]
+    min_version: str                     # "1.0" .. "1.3"
+    path: Path = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    hosts: tuple[str, ...]               # empty: the listener's default route
+    service: str
+    server: Optional[str]                # pinned server, or None to balance
+    port_name: str                       # resolved named server port
+    path: Path
+    from_direct_hosts: bool = False      # expanded from `direct_hosts: true`
+    ignore: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect_ms: int = 5_000
+    client_ms: int = 60_000
+    server_ms: int = 60_000
+    tunnel_ms: int = 3_600_000
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    vip: str
+    address: str                         # the VIP's address
+    port: int
+    protocol: str                        # http | tcp
+    tls: ListenerTLS
+    routes: tuple[Route, ...]
+    websocket: bool
+    forwarded_headers: bool
+    buffering: bool
+    timeouts: Timeouts
+    path: Path
+    ignore: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_l7(self) -> bool:
+        return self.protocol == "http"
+
+    @property
+    def default_route(self) -> Optional[Route]:
+        return next((r for r in self.routes if not r.hosts), None)
+
+
+@dataclass(frozen=True)
+class Vip:
+    name: str
+    address: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class DefaultApplied:
+    """A value the topology did not give, filled in by a profile or by lbc's defaults."""
+    path: Path
+    value: object
+    origin: str                          # e.g. "profile flynet (001 Health Monitoring)" or "lbc default"
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    file: str
+    vips: tuple[Vip, ...]
+    certificates: tuple[Certificate, ...]
+    services: tuple[Service, ...]
+    listeners: tuple[Listener, ...]
+    defaults_applied: tuple[DefaultApplied, ...] = ()
+    ignore: tuple[tuple[str, str], ...] = ()
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def certificate(self, name: str) -> Certificate:
+        return next(c for c in self.certificates if c.name == name)
+
+    def vip(self, name: str) -> Vip:
+        return next(v for v in self.vips if v.name == name)
+
+    def listeners_of(self, service: str) -> tuple[Listener, ...]:
+        return tuple(l for l in self.listeners if any(r.service == service for r in l.routes))
+
+    def to_dict(self) -> dict:
+        return asdict(self)

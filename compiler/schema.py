@@ -1,0 +1,115 @@
+"""Structural check of a loaded topology against schemas/topology.schema.json.
+
+The JSON Schema is the one source of structural truth. Each schema keyword maps to one
+diagnostic ID; a subschema can name a more specific rule with `x-lbc-rule` (e.g. host names
+report LBC104). Unknown keys get a "did you mean" suggestion.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+
+import jsonschema
+
+from .diagnostics import Diagnostic, Severity
+from .loader import Document
+
+KEYWORD_RULES = {
+    "additionalProperties": "LBC010",
+    "propertyNames": "LBC010",
+    "type": "LBC011",
+    "required": "LBC012",
+}
+VALUE_RULE = "LBC013"  # enum, const, pattern, ranges, lengths, oneOf
+
+
+@lru_cache(maxsize=1)
+def topology_schema() -> dict:
+    return json.loads(resources.files("lbc.schemas").joinpath("topology.schema.json").read_text("utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(topology_schema())
+
+
+def _describe(value) -> str:
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _leaf_errors(error):
+    """oneOf/anyOf errors are vague; report the branch that came closest."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # prefer errors that are not about which alternative's `required` key is missing
+        deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator != "required"))
+        if deepest.validator != "required" or len(deepest.absolute_path) > len(error.absolute_path):
+            yield from _leaf_errors(deepest)
+            return
+    yield error
+
+
+def _one_of_message(error) -> tuple[str, str]:
+    keys = sorted({k for sub in error.schema.get("oneOf", []) for k in sub.get("required", [])})
+    present = [k for k in keys if isinstance(error.instance, dict) and k in error.instance]
+    if present:
+        return (f"give only one of {', '.join(repr(k) for k in keys)} (found {', '.join(repr(k) for k in present)})",
+                "these settings are alternatives")
+    return (f"one of {', '.join(repr(k) for k in keys)} is required", "add one of them")
+
+
+def check_schema(doc: Document) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for top in _validator().iter_errors(doc.data):
+        for err in _leaf_errors(top):
+            out.extend(_to_diagnostics(doc, err))
+    return out
+
+
+def _to_diagnostics(doc: Document, err) -> list[Diagnostic]:
+    path = tuple(err.absolute_path)
+    where = "/".join(str(p) for p in path) or "(top level)"
+    rule = KEYWORD_RULES.get(err.validator, VALUE_RULE)
+    if isinstance(err.schema, dict) and err.schema.get("x-lbc-rule") and err.validator not in KEYWORD_RULES:
+        rule = err.schema["x-lbc-rule"]
+    hint = ""
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(k for k in err.instance if k not in err.schema.get("properties", {}))
+        diags = []
+        for key in extra:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(allowed)}"
+            diags.append(Diagnostic(rule, Severity.ERROR, f"unknown key '{key}' in {where}",
+                                    doc.locate(path + (key,), key=True), hint=hint))
+        return diags
+    if err.validator == "propertyNames":
+        bad = err.instance
+        return [Diagnostic(rule, Severity.ERROR, f"invalid name {_describe(bad)} in {where}",
+                           doc.locate(path + (bad,), key=True),
+                           hint="names start with a letter and use only letters, digits, '_' and '-'")]
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return [Diagnostic(rule, Severity.ERROR, f"missing required key '{missing}' in {where}",
+                           doc.locate(path), hint=f"add '{missing}:'")]
+    if err.validator == "type":
+        expected = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
+        return [Diagnostic(rule, Severity.ERROR, f"{where}: expected {expected}, got {_describe(err.instance)}",
+                           doc.locate(path), hint=err.schema.get("description", ""))]
+    if err.validator == "oneOf":
+        msg, hint = _one_of_message(err)
+        return [Diagnostic(rule, Severity.ERROR, f"{where}: {msg}", doc.locate(path), hint=hint)]
+    if err.validator in ("enum", "const"):
+        allowed = err.validator_value if err.validator == "enum" else [err.validator_value]
+        shown = ", ".join(json.dumps(a) for a in allowed if not isinstance(a, float))
+        close = difflib.get_close_matches(str(err.instance), [str(a) for a in allowed], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else f"allowed: {shown}"
+        return [Diagnostic(rule, Severity.ERROR, f"{where}: {_describe(err.instance)} is not allowed",
+                           doc.locate(path), hint=hint)]
+    if err.validator == "pattern":
+        return [Diagnostic(rule, Severity.ERROR, f"{where}: {_describe(err.instance)} is not valid here",
+                           doc.locate(path), hint=err.schema.get("description", ""))]
+    return [Diagnostic(rule, Severity.ERROR, f"{where}: {err.message if len(err.message) < 200 else err.message[:200]}",
+                       doc.locate(path), hint=err.schema.get("description", "") if isinstance(err.schema, dict) else "")]

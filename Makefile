@@ -1,0 +1,49 @@
+# lbc: the commands the README documents. `make help` lists them.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+PYTEST ?= $(PYTHON) -m pytest
+TARGET ?= haproxy
+
+.PHONY: help install example test-deps test test-fast golden conformance conformance-docker images bench clean
+
+help:
+	@echo "make install            install lbc (editable) and compile an example"
+	@echo "make test-deps test     install what the tests need (apt, pip, dockerd) and run every test"
+	@echo "make test-fast          unit, rule and golden tests only (no proxies)"
+	@echo "make golden             regenerate golden files (review the diff)"
+	@echo "make conformance TARGET=haproxy|envoy|nginx|f5"
+	@echo "make conformance-docker TARGET=haproxy|envoy|nginx"
+	@echo "make bench              compile and proxy benchmarks"
+
+install:
+	$(PIP) install -q -e .
+	lbc validate examples/*.yaml
+	lbc compile examples/flynet.yaml --target haproxy -o out/flynet-haproxy
+	@echo "compiled examples/flynet.yaml -> out/flynet-haproxy/"
+
+test-deps:
+	./.ci/deps
+
+test:
+	$(PYTEST) -q -p no:cacheprovider tests integration
+
+test-fast:
+	$(PYTEST) -q -p no:cacheprovider tests -m "not integration"
+
+golden:
+	LBC_UPDATE_GOLDEN=1 $(PYTEST) -q -p no:cacheprovider tests/test_golden.py
+
+conformance:
+	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-target=$(TARGET)
+
+conformance-docker:
+	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-target=$(TARGET) --lbc-docker
+
+images:
+	$(PYTHON) integration/docker/images.py
+
+bench:
+	$(PYTHON) bench/run.py
+
+clean:
+	rm -rf out build *.egg-info .pytest_cache

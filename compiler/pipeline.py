@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .build import build_model
@@ -12,7 +12,7 @@ from .capabilities import check_capabilities
 from .diagnostics import Diagnostic, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_file
 from .model import Topology
-from .rules import Reporter, all_rules, run_model_rules
+from .rules import REGISTRY, Reporter, all_rules, run_model_rules
 from .schema import check_schema
 
 OUTPUT_MARKER = ".lbc-output"
@@ -37,7 +37,10 @@ class Result:
         return has_errors(self.diagnostics)
 
     def finish(self, options: Options) -> "Result":
-        diags = promote_warnings(self.diagnostics) if options.strict else self.diagnostics
+        # The loader and the schema check create diagnostics before a Reporter exists: add the citation here.
+        diags = [replace(d, source=REGISTRY[d.id].source) if not d.source and d.id in REGISTRY else d
+                 for d in self.diagnostics]
+        diags = promote_warnings(diags) if options.strict else diags
         self.diagnostics = sort_diagnostics(diags)
         return self
 

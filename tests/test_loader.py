@@ -1,0 +1,145 @@
+"""The loader: positions, duplicate keys, limits. Hostile YAML never produces a traceback."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lbc.loader import LoadError, load_text
+from lbc.pipeline import Options
+
+from helpers import check_text, ids
+
+MINIMAL = """\
+lbc: 1
+vips:
+  public: {address: 127.0.0.10}
+services:
+  web:
+    servers:
+      - {name: w1, address: 127.0.0.11, port: 8080}
+listeners:
+  - name: http
+    vip: public
+    port: 80
+    routes:
+      - {service: web}
+"""
+
+
+def test_minimal_topology_is_clean(tmp_path):
+    r = check_text(tmp_path, MINIMAL)
+    assert r.diagnostics == [] and r.model is not None
+    assert r.model.listeners[0].routes[0].port_name == "default"
+
+
+def test_positions_for_values_and_keys():
+    doc = load_text(MINIMAL, "t.yaml")
+    loc = doc.locate(("services", "web", "servers", 0, "port"))
+    assert (loc.line, loc.col) == (7, 47)
+    key = doc.locate(("listeners", 0, "vip"), key=True)
+    assert (key.line, key.col) == (10, 5)
+    # an unknown path falls back to the nearest ancestor
+    assert doc.locate(("listeners", 0, "nope")).line == 9
+
+
+def test_duplicate_key_names_both_places():
+    with pytest.raises(LoadError) as e:
+        load_text("lbc: 1\nvips: {}\nlbc: 2\n", "t.yaml")
+    d = e.value.diagnostic
+    assert (d.id, d.location.line, d.location.col) == ("LBC004", 3, 1)
+    assert d.related[0].location.line == 1
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("a: [1, 2\n", "LBC002"),                       # syntax
+    ("", "LBC002"),                                  # empty
+    ("a: 1\n---\nb: 2\n", "LBC002"),                 # two documents
+    ("a: &x {b: 1}\nc: {<<: *x}\n", "LBC002"),       # merge keys
+    ("a: \x00\n", "LBC002"),                          # NUL byte
+    ("[" * 100 + "]" * 100, "LBC003"),               # nesting
+])
+def test_bad_yaml_is_a_diagnostic(text, rule):
+    with pytest.raises(LoadError) as e:
+        load_text(text, "t.yaml")
+    assert e.value.diagnostic.id == rule
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels + 1):
+        refs = ",".join([f"*a{i-1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_bomb_refused_quickly():
+    text = billion_laughs()
+    assert len(text) < 1000
+    start = time.perf_counter()
+    with pytest.raises(LoadError) as e:
+        load_text(text, "bomb.yaml")
+    elapsed = time.perf_counter() - start
+    assert e.value.diagnostic.id == "LBC003"
+    assert elapsed < 1.0  # generous: the refusal is a bounded walk, measured at a few ms
+
+
+def test_deep_nesting_never_reaches_the_c_composer():
+    # PyYAML's C composer crashes the process around 30,000 levels; the event pre-scan stops at 64.
+    with pytest.raises(LoadError) as e:
+        load_text("[" * 50_000 + "]" * 50_000, "deep.yaml")
+    assert e.value.diagnostic.id == "LBC003"
+
+
+def test_modest_aliases_are_fine(tmp_path):
+    text = MINIMAL.replace("      - {name: w1, address: 127.0.0.11, port: 8080}",
+                           "      - &srv {name: w1, address: 127.0.0.11, port: 8080}")
+    assert check_text(tmp_path, text).diagnostics == []
+
+
+def test_file_size_limit(tmp_path):
+    p = tmp_path / "big.yaml"
+    p.write_text(MINIMAL + "#" * 2000)
+    from lbc.pipeline import check_file
+    r = check_file(str(p), Options(max_bytes=1000))
+    assert ids(r) == ["LBC001"]
+
+
+def test_not_utf8(tmp_path):
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes(b"lbc: 1\nname: caf\xe9\n")
+    from lbc.pipeline import check_file
+    assert ids(check_file(str(p))) == ["LBC001"]
+
+
+@pytest.mark.parametrize("edit,rule,line,col", [
+    (("      - {name: w1, address: 127.0.0.11, port: 8080}", "      - {name: w1, address: 127.0.0.11, port: 8080, wieght: 2}"), "LBC010", 7, 53),
+    (("    port: 80\n", "    port: eighty\n"), "LBC011", 11, 11),
+    (("    vip: public\n", ""), "LBC012", 9, 5),
+    (("{service: web}", "{service: web, port: 1}"), "LBC011", 13, 30),
+    (("lbc: 1", "lbc: 2"), "LBC015", 1, 6),
+    (("port: 8080}", "port: 70000}"), "LBC105", 7, 47),
+    (("{address: 127.0.0.10}", "{address: 300.0.0.1}"), "LBC105", 3, 21),
+])
+def test_schema_errors_point_at_the_value(tmp_path, edit, rule, line, col):
+    r = check_text(tmp_path, MINIMAL.replace(*edit))
+    assert [(d.id, d.location.line, d.location.col) for d in r.diagnostics] == [(rule, line, col)]
+
+
+def test_unknown_key_suggests_the_nearest(tmp_path):
+    r = check_text(tmp_path, MINIMAL.replace("    vip: public", "    vip: public\n    websockets: true"))
+    (d,) = r.diagnostics
+    assert d.id == "LBC010" and "did you mean 'websocket'" in d.hint
+
+
+def test_bad_duration(tmp_path):
+    text = MINIMAL.replace("      - {name: w1, address: 127.0.0.11, port: 8080}",
+                           "      - {name: w1, address: 127.0.0.11, port: 8080}\n    health: {tcp: true, interval: 5 seconds}")
+    (d,) = check_text(tmp_path, text).diagnostics
+    assert (d.id, d.location.line) == ("LBC014", 8)
+
+
+def test_yaml_11_surprises_do_not_crash(tmp_path):
+    # `on`, dates and binary-looking scalars arrive as JSON types or text, then the schema judges them
+    r = check_text(tmp_path, MINIMAL.replace("name: http", "name: 2024-01-01"))
+    assert ids(r) == ["LBC013"]

@@ -4,13 +4,14 @@ PIP ?= $(PYTHON) -m pip
 PYTEST ?= $(PYTHON) -m pytest
 TARGET ?= haproxy
 
-.PHONY: help install example test-deps test test-fast golden conformance conformance-docker images bench clean
+.PHONY: help install test-deps test test-fast golden docs conformance conformance-docker images bench clean
 
 help:
 	@echo "make install            install lbc (editable) and compile an example"
 	@echo "make test-deps test     install what the tests need (apt, pip, dockerd) and run every test"
 	@echo "make test-fast          unit, rule and golden tests only (no proxies)"
 	@echo "make golden             regenerate golden files (review the diff)"
+	@echo "make docs               regenerate docs/ from the schema, the rules and the targets"
 	@echo "make conformance TARGET=haproxy|envoy|nginx|f5"
 	@echo "make conformance-docker TARGET=haproxy|envoy|nginx"
 	@echo "make bench              compile and proxy benchmarks"
@@ -32,6 +33,9 @@ test-fast:
 
 golden:
 	LBC_UPDATE_GOLDEN=1 $(PYTEST) -q -p no:cacheprovider tests/test_golden.py
+
+docs:
+	$(PYTHON) -c "from lbc.docgen import PAGES; [open(p, 'w', encoding='utf-8').write(f()) for p, f in PAGES.items()]"
 
 conformance:
 	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-target=$(TARGET)

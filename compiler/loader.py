@@ -8,7 +8,6 @@ duplicate keys, caps alias expansion, and records where every value and key came
 """
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 
 import yaml
@@ -144,8 +143,6 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
     if "\x00" in text:
         raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file contains a NUL byte", Location(file, 1, 1)))
     doc = Document(file=file, data=None, lines=text.splitlines())
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # composing builds many objects and no cycles; the collector only costs time here
     try:
         events = _prescan(text, file, max_depth, max_aliases)
         node = yaml.compose(text, Loader=_Loader)
@@ -160,9 +157,6 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
         raise LoadError(Diagnostic("LBC002", Severity.ERROR, f"YAML syntax: {e}", Location(file, 1, 1))) from None
     except RecursionError:
         raise LoadError(Diagnostic("LBC003", Severity.ERROR, "nesting too deep", Location(file, 1, 1))) from None
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     return doc
 
 

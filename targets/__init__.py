@@ -5,6 +5,8 @@ A target is an object with:
   summary       one line for `lbc targets`
   capabilities  {feature: Support} for every feature in lbc.capabilities.FEATURES
   render(model) -> {relative path: text}, deterministic
+  refusals(model) optional: yields (feature, path, why) for features it supports in general but
+                cannot express in this combination; each becomes an LBC801 error
 """
 from __future__ import annotations
 

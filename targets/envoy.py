@@ -1,0 +1,464 @@
+"""Envoy 1.40 target: the model lowered into a v3 bootstrap with static listeners and clusters.
+
+The configuration is built as Python data and serialised by `serialise()`, the target's one
+quoting function: every user string (hosts, bodies, paths, file names) reaches the output as a
+YAML (or JSON) scalar escaped by the serialiser, never pasted into text. Dicts are built in a
+fixed order, so the same model gives byte-identical output.
+
+How the topology's concepts land in Envoy (the traps are the ones observed on 1.40):
+- one listener per topology listener; HTTP listeners get one virtual host per route, TCP and
+  passthrough listeners one filter chain (passthrough: one per route, chosen by SNI).
+- one cluster per (service, port); a route pinned to a server (direct hosts) gets its own
+  one-server cluster, because Envoy's subset balancer would refuse a server on hold.
+- priority groups are endpoint priorities; they are strict only with a huge
+  overprovisioning_factor and healthy_panic_threshold 0 (otherwise Envoy spills early and, with
+  every server down, "panics" onto the dead ones instead of answering the fallback).
+- cookie stickiness is the stateful_session filter: the cookie holds the server's address, so new
+  clients follow the balance algorithm, sticky clients survive pool changes, and a held
+  (DRAINING) server keeps them through override_host_status.
+- fallback.respond is a local reply on "no healthy upstream" selected by the cluster's metadata;
+  fallback.server is an extra, lowest priority endpoint.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+from typing import Optional
+
+import yaml
+
+from lbc.capabilities import EMULATED, NATIVE, Support
+from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
+
+ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
+ADMIN_PORT = 9901
+# Envoy counts a priority healthy in proportion to healthy hosts x factor / 100; with 100 x the
+# largest possible tier (10,000 servers) one healthy server keeps its whole tier in use.
+OVERPROVISIONING = 1_000_000
+HASHING = "MAGLEV"            # consistent hash that honours weights, table larger than any pool
+RETRIES = 3                   # re-dispatch attempts on connection failure (as HAProxy's default)
+LIMIT = 1_000_000             # cluster-wide circuit breakers: lbc has no such limit; Envoy's default 1024
+TLS_VERSIONS = {"1.0": "TLSv1_0", "1.1": "TLSv1_1", "1.2": "TLSv1_2", "1.3": "TLSv1_3"}
+
+T = "type.googleapis.com/envoy."
+HCM = T + "extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+TCP_PROXY = T + "extensions.filters.network.tcp_proxy.v3.TcpProxy"
+ROUTER = T + "extensions.filters.http.router.v3.Router"
+SESSION = T + "extensions.filters.http.stateful_session.v3.StatefulSession"
+SESSION_ROUTE = T + "extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute"
+COOKIE_STATE = T + "extensions.http.stateful_session.cookie.v3.CookieBasedSessionState"
+CEL = T + "extensions.access_loggers.filters.cel.v3.ExpressionFilter"
+DOWNSTREAM_TLS = T + "extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+UPSTREAM_TLS = T + "extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+PROXY_PROTOCOL = T + "extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport"
+RAW = T + "extensions.transport_sockets.raw_buffer.v3.RawBuffer"
+TLS_INSPECTOR = T + "extensions.filters.listener.tls_inspector.v3.TlsInspector"
+LEAST_REQUEST = T + "extensions.load_balancing_policies.least_request.v3.LeastRequest"
+PREVIOUS_HOSTS = T + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+
+CAPABILITIES: dict[str, Support] = {
+    "balance.round-robin": Support(NATIVE),
+    "balance.least-connections": Support(NATIVE, "LEAST_REQUEST comparing every server (FULL_SCAN); it counts active "
+                                                 "requests, one per connection at HTTP/1.1 and at L4"),
+    "balance.weighted-random": Support(EMULATED, "Envoy's RANDOM ignores weights, so lbc uses weighted round robin: "
+                                                 "the same shares, in a deterministic order"),
+    "balance.source-hash": Support(NATIVE, "Maglev consistent hash of the client address"),
+    "server.weights": Support(NATIVE, "weight 0 is Envoy's DRAINING status (Envoy weights start at 1)"),
+    "server.max-sessions": Support(EMULATED, "a per-server circuit breaker caps connections at the largest max_sessions "
+                                             "of the pool (Envoy has one per-host limit per cluster); a full server is "
+                                             "still chosen and the request waits for a free connection, except with "
+                                             "least-connections balancing, which avoids busy servers"),
+    "server.hold": Support(NATIVE, "endpoint status DRAINING; cookie-sticky clients keep it through override_host_status"),
+    "server.down": Support(NATIVE, "endpoint status UNHEALTHY"),
+    "priority.tiers": Support(EMULATED, "endpoint priorities: the next group serves when every server before it is "
+                                        "down (health), not when they are full"),
+    "health.http": Support(NATIVE, "statuses other than the expected one count toward fall (retriable_statuses)"),
+    "health.http-body": Support(EMULATED, "the body must contain the text, but a body without it takes the server "
+                                          "out at once: Envoy applies fall only to errors, timeouts and statuses"),
+    "health.tcp": Support(NATIVE),
+    "stickiness.cookie": Support(NATIVE, "stateful_session filter: a session cookie holding the server's address "
+                                         "(encoded), not its name"),
+    "stickiness.cookie-max-age": Support(NATIVE, "the cookie carries Max-Age and Envoy also refuses it once expired"),
+    "stickiness.source-ip": Support(EMULATED, "Maglev hash of the client address: no affinity table, so no idle "
+                                              "expiry; new clients are spread by the weighted hash, not the balance "
+                                              "algorithm; clients of a server on hold move to another server"),
+    "stickiness.application": Support(NATIVE, "each direct host routes to a one-server cluster"),
+    "stickiness.max-lifetime": Support(EMULATED, "cookie stickiness: Envoy enforces the lifetime written in the cookie, "
+                                                 "which then carries Max-Age (no longer a session cookie); source-IP "
+                                                 "stickiness: a hash has no clock, the lifetime is not enforced"),
+    "fallback.respond": Support(NATIVE, "local reply on 'no healthy upstream', chosen by the cluster (HTTP listeners; "
+                                        "a TCP listener closes the connection)"),
+    "fallback.server": Support(NATIVE, "an extra, lowest priority endpoint, without health check, TLS or PROXY header"),
+    "redispatch": Support(NATIVE, "retry on connection failure to another server (previous_hosts); TCP: new "
+                                  "connection attempts"),
+    "routing.hosts": Support(NATIVE, "virtual hosts; a wildcard '*.example.com' also matches deeper names"),
+    "routing.pinned-server": Support(NATIVE, "a one-server cluster per pinned server"),
+    "tls.terminate": Support(NATIVE),
+    "tls.bridge": Support(NATIVE),
+    "tls.upstream-verify": Support(NATIVE),
+    "tls.passthrough": Support(NATIVE),
+    "tls.sni-routing": Support(NATIVE, "tls_inspector and one filter chain per route"),
+    "tls.multi-certificate": Support(NATIVE, "one TLS context, the certificate chosen by SNI (the first without match)"),
+    "tls.client-auth": Support(NATIVE, "the verified certificate reaches the servers in x-forwarded-client-cert"),
+    "listener.websocket": Support(NATIVE),
+    "listener.no-buffering": Support(NATIVE, "Envoy streams responses; lbc turns off the 15 s route timeout"),
+    "listener.forwarded-headers": Support(NATIVE),
+    "upstream.proxy-protocol-v1": Support(NATIVE),
+    "upstream.proxy-protocol-v2": Support(NATIVE),
+}
+
+
+# ---------------------------------------------------------------- serialisation (the quoting function)
+
+def serialise(config: dict, fmt: str = "yaml") -> str:
+    """The only way text is produced: YAML (readable) or JSON (Envoy loads it ~3x faster at scale)."""
+    if fmt == "json":
+        return json.dumps(config, indent=1, ensure_ascii=True) + "\n"
+    # ASCII-only output with escapes; no line folding, so long values stay on one line.
+    return HEADER + yaml.safe_dump(config, sort_keys=False, allow_unicode=False, width=2 ** 31,
+                                   default_flow_style=False)
+
+
+HEADER = "# Generated by lbc for Envoy 1.40. Do not edit: change the topology and compile again.\n"
+
+
+def seconds(ms: int) -> str:
+    """Envoy durations are seconds with a single 's' ('500ms' is refused)."""
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms / 1000:g}s"
+
+
+def typed(name: str, type_url: str, **config) -> dict:
+    return {"name": name, "typed_config": {"@type": type_url, **config}}
+
+
+def socket_address(address: str, port: int) -> dict:
+    return {"socket_address": {"address": address, "port_value": port}}
+
+
+# ---------------------------------------------------------------- clusters
+
+class _Clusters:
+    """Clusters are shared by every route that uses the same (service, port[, pinned server])."""
+
+    def __init__(self, model: Topology):
+        self.model = model
+        self.built: dict[str, dict] = {}
+        self.connect_ms: dict[str, int] = {}
+
+    def name(self, route: Route) -> str:
+        return ":".join((route.service, route.port_name) + ((route.server,) if route.server else ()))
+
+    def use(self, route: Route, listener: Listener) -> str:
+        name = self.name(route)
+        # A cluster has one connect timeout: the longest asked by the listeners that use it.
+        self.connect_ms[name] = max(self.connect_ms.get(name, 0), listener.timeouts.connect_ms)
+        if name not in self.built:
+            self.built[name] = self.cluster(name, self.model.service(route.service), route)
+        return name
+
+    def finish(self) -> list[dict]:
+        out = []
+        for name in sorted(self.built):
+            c = self.built[name]
+            c["connect_timeout"] = seconds(self.connect_ms[name])
+            out.append(c)
+        return out
+
+    def cluster(self, name: str, svc: Service, route: Route) -> dict:
+        pinned = route.server is not None
+        servers = (svc.server(route.server),) if pinned else svc.servers
+        hashing = not pinned and _hashing(svc)
+        c: dict = {"name": name, "connect_timeout": None}
+        if any(not _is_ip(s.address) for s in servers) or (svc.fallback and svc.fallback.kind == "server"
+                                                            and not _is_ip(svc.fallback.address)):
+            c["type"] = "STRICT_DNS"
+        if hashing:
+            c["lb_policy"] = HASHING
+        elif svc.balance == "least-connections" and not pinned:
+            c["load_balancing_policy"] = {"policies": [{"typed_extension_config": typed(
+                "envoy.load_balancing_policies.least_request", LEAST_REQUEST, selection_method="FULL_SCAN")}]}
+        # round-robin, and weighted-random (RANDOM would ignore weights): Envoy's default ROUND_ROBIN
+        lb = {"healthy_panic_threshold": {"value": 0}}
+        if svc.stickiness.mode == "cookie" and not pinned:
+            lb["override_host_status"] = {"statuses": ["UNKNOWN", "HEALTHY", "DRAINING"]}
+        c["common_lb_config"] = lb
+        limits = [s.max_sessions for s in servers if s.max_sessions is not None]
+        c["circuit_breakers"] = {"thresholds": [{"max_connections": LIMIT, "max_pending_requests": LIMIT,
+                                                 "max_requests": LIMIT, "max_retries": LIMIT}]}
+        if limits:
+            c["circuit_breakers"]["per_host_thresholds"] = [{"max_connections": max(limits)}]
+        meta = {"service": svc.name}
+        if svc.fallback and svc.fallback.kind == "respond":
+            meta["fallback"] = self.model.services.index(svc)   # matched by the listener's local reply
+        c["metadata"] = {"filter_metadata": {"lbc": meta}}
+        if svc.health:
+            c["health_checks"] = [_health_check(svc.health)]
+        socket = _transport_socket(svc)
+        if socket:
+            c["transport_socket"] = socket
+        if svc.fallback and svc.fallback.kind == "server" and socket:
+            # the fallback server is a plain "sorry" server: no TLS, no PROXY header
+            c["transport_socket_matches"] = [{"name": "fallback", "match": {"lbc": "fallback"},
+                                              "transport_socket": typed("envoy.transport_sockets.raw_buffer", RAW)}]
+        c["load_assignment"] = self.endpoints(name, svc, servers, route, pinned, hashing)
+        return c
+
+    def endpoints(self, name: str, svc: Service, servers, route: Route, pinned: bool, hashing: bool) -> dict:
+        groups = []
+        tiers = sorted({s.priority for s in servers})
+        for index, tier in enumerate(tiers):
+            group: dict = {}
+            if index:
+                group["priority"] = index
+            group["lb_endpoints"] = [self.endpoint(svc, s, route.port_name, pinned) for s in servers
+                                     if s.priority == tier]
+            groups.append(group)
+        fb = svc.fallback
+        if fb and fb.kind == "server":
+            ep = {"endpoint": {"address": socket_address(fb.address, fb.port),
+                               "health_check_config": {"disable_active_health_check": True}}}
+            if not hashing:
+                # DEGRADED: used only when no server is healthy, and never kept by a sticky
+                # session; hash balancers ignore degraded hosts (and keep no session).
+                ep["health_status"] = "DEGRADED"
+            ep["metadata"] = {"filter_metadata": {"envoy.transport_socket_match": {"lbc": "fallback"}}}
+            groups.append({"priority": len(tiers), "lb_endpoints": [ep]})
+        return {"cluster_name": name, "policy": {"overprovisioning_factor": OVERPROVISIONING}, "endpoints": groups}
+
+    def endpoint(self, svc: Service, s: Server, port_name: str, pinned: bool) -> dict:
+        ep: dict = {"address": socket_address(s.address, s.port(port_name))}
+        hc: dict = {}
+        h = svc.health
+        if h and h.port_name and s.port(h.port_name) != s.port(port_name):
+            hc["port_value"] = s.port(h.port_name)
+        if h and h.kind == "http" and not h.http_host:
+            hc["hostname"] = s.address          # lbc's default Host header; Envoy's would be the cluster name
+        if hc:
+            ep["health_check_config"] = hc
+        out: dict = {"endpoint": ep}
+        if s.state == "down":
+            out["health_status"] = "UNHEALTHY"
+        elif not pinned and (s.state == "hold" or s.weight == 0):
+            out["health_status"] = "DRAINING"   # no new sessions; sticky ones continue
+        if s.weight > 1:
+            out["load_balancing_weight"] = s.weight
+        return out
+
+
+def _hashing(svc: Service) -> bool:
+    return svc.balance == "source-hash" or svc.stickiness.mode == "source-ip"
+
+
+def _is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+        return True
+    except ValueError:
+        return False
+
+
+def _health_check(h: HealthCheck) -> dict:
+    hc = {"timeout": seconds(h.timeout_ms), "interval": seconds(h.interval_ms),
+          "no_traffic_interval": seconds(h.interval_ms),        # default 60 s while a cluster is idle
+          "unhealthy_threshold": h.fall, "healthy_threshold": h.rise}
+    if h.kind == "tcp":
+        hc["tcp_health_check"] = {}
+        return hc
+    http: dict = {"path": h.http_path}
+    if h.http_host:
+        http["host"] = h.http_host
+    http["expected_statuses"] = [{"start": h.expect_status, "end": h.expect_status + 1}]
+    # Without this, any other status takes the server out at once, ignoring fall.
+    http["retriable_statuses"] = [r for r in ({"start": 100, "end": h.expect_status},
+                                              {"start": h.expect_status + 1, "end": 600}) if r["start"] < r["end"]]
+    if h.expect_body:
+        http["receive"] = [{"text": h.expect_body.encode("utf-8").hex()}]   # Envoy wants hex; a substring match
+    hc["http_health_check"] = http
+    return hc
+
+
+def _transport_socket(svc: Service) -> Optional[dict]:
+    socket = None
+    u = svc.upstream_tls
+    if u:
+        ctx: dict = {}
+        sni = u.sni or u.verify_name
+        if sni:
+            ctx["sni"] = sni
+        if u.verify:
+            validation: dict = {"trusted_ca": {"filename": u.ca}} if u.ca else {"system_root_certs": {}}
+            name = u.verify_name or u.sni
+            if name:
+                validation["match_typed_subject_alt_names"] = [{"san_type": "DNS", "matcher": {"exact": name}}]
+            ctx["common_tls_context"] = {"validation_context": validation}
+        socket = typed("envoy.transport_sockets.tls", UPSTREAM_TLS, **ctx)
+    if svc.proxy_protocol != "none":
+        socket = typed("envoy.transport_sockets.upstream_proxy_protocol", PROXY_PROTOCOL,
+                       config={"version": svc.proxy_protocol.upper()},
+                       transport_socket=socket or typed("envoy.transport_sockets.raw_buffer", RAW))
+    return socket
+
+
+# ---------------------------------------------------------------- listeners
+
+def _downstream_tls(model: Topology, listener: Listener) -> dict:
+    t = listener.tls
+    certs = []
+    for name in t.certificates:
+        c = model.certificate(name)
+        certs.append({"certificate_chain": {"filename": c.cert}, "private_key": {"filename": c.key or c.cert}})
+    common: dict = {"tls_params": {"tls_minimum_protocol_version": TLS_VERSIONS[t.min_version]},
+                    "tls_certificates": certs}
+    if listener.is_l7:
+        common["alpn_protocols"] = ["http/1.1"]   # WebSocket upgrades and streaming as HTTP/1.1
+    ctx: dict = {"common_tls_context": common}
+    if t.client_auth != "none":
+        common["validation_context"] = {"trusted_ca": {"filename": t.client_ca}}
+        ctx["require_client_certificate"] = t.client_auth == "require"
+    return typed("envoy.transport_sockets.tls", DOWNSTREAM_TLS, **ctx)
+
+
+def _retry_policy() -> dict:
+    return {"retry_on": "connect-failure,reset-before-request", "num_retries": RETRIES,
+            "retry_host_predicate": [typed("envoy.retry_host_predicates.previous_hosts", PREVIOUS_HOSTS)],
+            "host_selection_retry_max_attempts": 5}
+
+
+def _session_cookie(svc: Service) -> Optional[dict]:
+    st = svc.stickiness
+    if st.mode != "cookie":
+        return None
+    lifetimes = [ms for ms in (st.cookie_max_age_ms, st.max_lifetime_ms) if ms is not None]
+    # ttl 0s: a session cookie (no Max-Age); a lifetime is enforced by Envoy and sent as Max-Age.
+    cookie = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
+    return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
+
+
+class _Builder:
+    def __init__(self, model: Topology):
+        self.model = model
+        self.clusters = _Clusters(model)
+
+    def listener(self, l: Listener) -> dict:
+        out: dict = {"name": l.name, "address": socket_address(l.address, l.port)}
+        if l.tls.mode == "passthrough":
+            out["listener_filters"] = [typed("envoy.filters.listener.tls_inspector", TLS_INSPECTOR)]
+            # One chain per route, chosen by SNI; an SNI no chain names is reset unless a default
+            # route gives a chain without server_names.
+            chains = []
+            for r in sorted(l.routes, key=lambda r: not r.hosts):
+                chain: dict = {"name": r.hosts[0] if r.hosts else "*"}
+                if r.hosts:
+                    chain["filter_chain_match"] = {"server_names": list(r.hosts)}
+                chain["filters"] = [self.tcp_proxy(l, r)]
+                chains.append(chain)
+            out["filter_chains"] = chains
+            return out
+        chain = {"filters": [self.hcm(l) if l.is_l7 else self.tcp_proxy(l, l.default_route or l.routes[0])]}
+        if l.tls.mode in ("terminate", "bridge"):
+            chain["transport_socket"] = _downstream_tls(self.model, l)
+        out["filter_chains"] = [chain]
+        return out
+
+    def tcp_proxy(self, l: Listener, r: Route) -> dict:
+        svc = self.model.service(r.service)
+        cfg: dict = {"stat_prefix": l.name, "cluster": self.clusters.use(r, l), "idle_timeout": seconds(l.timeouts.tunnel_ms)}
+        if _hashing(svc) and not r.server:
+            cfg["hash_policy"] = [{"source_ip": {}}]
+        if svc.redispatch and not r.server:
+            cfg["max_connect_attempts"] = RETRIES + 1
+        return typed("envoy.filters.network.tcp_proxy", TCP_PROXY, **cfg)
+
+    def hcm(self, l: Listener) -> dict:
+        services = []
+        for r in l.routes:
+            if r.service not in services:
+                services.append(r.service)
+        services = [self.model.service(n) for n in services]
+        cfg: dict = {"stat_prefix": l.name, "codec_type": "AUTO",
+                     "strip_any_host_port": True,     # Host "name:port" matches the virtual host "name"
+                     "use_remote_address": l.forwarded_headers}   # appends X-Forwarded-For, sets X-Forwarded-Proto
+        if not l.forwarded_headers:
+            cfg["skip_xff_append"] = True
+        cfg["common_http_protocol_options"] = {"idle_timeout": seconds(l.timeouts.client_ms)}
+        if l.websocket:
+            cfg["upgrade_configs"] = [{"upgrade_type": "websocket"}]
+        if l.tls.client_auth != "none":
+            cfg["forward_client_cert_details"] = "SANITIZE_SET"
+            cfg["set_current_client_cert_details"] = {"subject": True, "dns": True, "uri": True}
+        mappers = [self.fallback_reply(s) for s in services if s.fallback and s.fallback.kind == "respond"]
+        if mappers:
+            cfg["local_reply_config"] = {"mappers": mappers}
+        filters = []
+        if any(s.stickiness.mode == "cookie" for s in services):
+            filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
+        filters.append(typed("envoy.filters.http.router", ROUTER))
+        cfg["http_filters"] = filters
+        cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, r) for r in
+                                                                  sorted(l.routes, key=lambda r: not r.hosts)]}
+        return typed("envoy.filters.network.http_connection_manager", HCM, **cfg)
+
+    def fallback_reply(self, svc: Service) -> dict:
+        fb: Fallback = svc.fallback
+        index = self.model.services.index(svc)
+        return {
+            "filter": {"and_filter": {"filters": [
+                {"response_flag_filter": {"flags": ["UH"]}},      # no healthy upstream (needs panic off)
+                {"extension_filter": typed(
+                    "envoy.access_loggers.extension_filters.cel", CEL,
+                    expression=f"xds.cluster_metadata.filter_metadata['lbc']['fallback'] == {index}")}]}},
+            "status_code": fb.status,
+            "body": {"inline_string": fb.body},
+            "body_format_override": {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                                     "content_type": fb.content_type},
+        }
+
+    def virtual_host(self, l: Listener, r: Route) -> dict:
+        svc = self.model.service(r.service)
+        route: dict = {"cluster": self.clusters.use(r, l),
+                       "timeout": "0s",   # lbc's timeouts are inactivity ones; Envoy's 15 s total would cut streams
+                       "idle_timeout": seconds(l.timeouts.server_ms)}
+        if _hashing(svc) and not r.server:
+            route["hash_policy"] = [{"connection_properties": {"source_ip": True}}]
+        if svc.redispatch and not r.server:
+            route["retry_policy"] = _retry_policy()
+        entry: dict = {"match": {"prefix": "/"}, "route": route}
+        session = None if r.server else _session_cookie(svc)
+        if session:
+            entry["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
+                "@type": SESSION_ROUTE, "stateful_session": session}}
+        routes = [entry]
+        if l.websocket:
+            # An upgraded connection is a tunnel: its inactivity limit is the tunnel timeout.
+            ws = copy.deepcopy(entry)
+            ws["match"] = {"prefix": "/", "headers": [{"name": "upgrade", "string_match": {"exact": "websocket",
+                                                                                           "ignore_case": True}}]}
+            ws["route"]["idle_timeout"] = seconds(l.timeouts.tunnel_ms)
+            routes.insert(0, ws)
+        return {"name": r.hosts[0] if r.hosts else "*", "domains": list(r.hosts) or ["*"], "routes": routes}
+
+    def bootstrap(self) -> dict:
+        listeners = [self.listener(l) for l in self.model.listeners]
+        return {
+            "node": {"id": "lbc", "cluster": "lbc", "metadata": {"topology": self.model.name}},
+            "admin": {"address": socket_address(ADMIN_ADDRESS, ADMIN_PORT)},
+            "static_resources": {"listeners": listeners, "clusters": self.clusters.finish()},
+        }
+
+
+def bootstrap(model: Topology) -> dict:
+    """The Envoy bootstrap as data (tests and tools may inspect or adjust it before serialising)."""
+    return _Builder(model).bootstrap()
+
+
+class EnvoyTarget:
+    name = "envoy"
+    summary = "Envoy 1.40: one v3 bootstrap (static listeners and clusters) in envoy.yaml"
+    capabilities = CAPABILITIES
+
+    def render(self, model: Topology) -> dict[str, str]:
+        return {"envoy.yaml": serialise(bootstrap(model))}
+
+
+TARGET = EnvoyTarget()

@@ -97,6 +97,8 @@ def compile_(
     explain_defaults: bool = typer.Option(False, "--explain-defaults",
                                           help="List every value filled in by a profile or by lbc's defaults."),
     max_bytes: int = MaxBytesOpt,
+    docker: bool = typer.Option(False, "--docker", help="Also write a Dockerfile and compose.yaml that run "
+                                "the output in the target's official image (needs --output)."),
 ) -> None:
     """Compile a topology into a target's configuration files."""
     options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
@@ -116,6 +118,14 @@ def compile_(
     if emit is not None:
         _fail_usage(f"unknown --emit stage '{emit}' (known: model)")
     files = render(model, tgt)
+    if docker:
+        from .docker_files import docker_files
+        if out is None:
+            _fail_usage("--docker needs --output")
+        try:
+            files = {**files, **docker_files(model, tgt.name, files)}
+        except ValueError as e:
+            _fail_usage(str(e))
     if out is None:
         main = sorted(files)[0] if len(files) == 1 else next(iter(files))
         sys.stdout.write(files[main])

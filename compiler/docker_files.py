@@ -1,0 +1,145 @@
+"""`lbc compile --docker`: a Dockerfile and a compose.yaml that run the compiled files in a container.
+
+The Dockerfile bakes the compiled files into the target's official image (nginx: Debian's nginx on
+the official Debian image, because lbc's nginx.conf loads the stream module the Debian way and that
+is the build lbc's conformance suite runs). Certificates and keys are never baked in: compose.yaml
+mounts each one read-only at the path the compiled config names. Host networking, because the
+listeners bind the VIP addresses of the host.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from .model import Topology
+
+DOCKERFILE = "Dockerfile"
+COMPOSE = "compose.yaml"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    base: str                      # default FROM (the Dockerfile's BASE build argument)
+    config_dir: str                # where the compiled files go in the image
+    main: str                      # the main compiled file
+    command: tuple[str, ...]
+    install: str = ""              # shell run at build time when the base lacks the proxy
+    env: tuple[tuple[str, str], ...] = ()
+    tmpfs: tuple[str, ...] = ("/tmp", "/run")
+
+
+RUNTIMES = {
+    "haproxy": Runtime("haproxy:2.6", "/usr/local/etc/haproxy", "haproxy.cfg",
+                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg")),
+    "envoy": Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", "envoy.yaml",
+                     ("envoy", "-c", "/etc/envoy/envoy.yaml"),
+                     env=(("ENVOY_UID", "0"),)),   # the image's entrypoint must not switch user (no SETUID here)
+    "nginx": Runtime("debian:bookworm-slim", "/etc/nginx", "nginx.conf",
+                     ("nginx", "-g", "daemon off;"),
+                     install="command -v nginx >/dev/null || (apt-get update"
+                             " && apt-get install -y --no-install-recommends nginx-light libnginx-mod-stream"
+                             " && rm -rf /var/lib/apt/lists/*)",
+                     tmpfs=("/tmp", "/run", "/var/lib/nginx", "/var/log/nginx")),
+}
+
+# The Dockerfile only names files lbc wrote itself; anything else is a bug in a target.
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def supported() -> list[str]:
+    return sorted(RUNTIMES)
+
+
+def _dockerfile_path(rel: str) -> str:
+    """The Dockerfile's one quoting function: JSON-form arguments over a restricted character set."""
+    if not _SAFE_PATH.match(rel) or rel.startswith("/") or ".." in rel.split("/"):
+        raise ValueError(f"cannot place {rel!r} in a Dockerfile")
+    return json.dumps(rel)
+
+
+def _compose_str(s: str) -> str:
+    """compose.yaml's one quoting function: `$` starts an interpolation, `$$` is a literal dollar.
+    YAML quoting itself is left to the YAML emitter."""
+    return s.replace("$", "$$")
+
+
+def mounted_files(model: Topology) -> list[str]:
+    """The files the balancer itself reads at run time: its certificates, keys and CAs."""
+    paths: set[str] = set()
+    for lst in model.listeners:
+        if lst.tls.mode in ("terminate", "bridge"):
+            for name in lst.tls.certificates:
+                cert = model.certificate(name)
+                paths.update(p for p in (cert.cert, cert.key) if p)
+            if lst.tls.client_ca:
+                paths.add(lst.tls.client_ca)
+    for svc in model.services:
+        if svc.upstream_tls and svc.upstream_tls.ca:
+            paths.add(svc.upstream_tls.ca)
+    return sorted(paths)
+
+
+def _image_name(model: Topology, target: str) -> str:
+    return f"lbc-{model.name}-{target}".lower()
+
+
+def dockerfile(model: Topology, target: str, compiled: dict[str, str]) -> str:
+    rt = RUNTIMES[target]
+    lines = [
+        f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
+        "# Bakes the compiled files into the image; certificates and keys are mounted at run time",
+        f"# by {COMPOSE} (docker compose up -d --build). BASE may name a mirror of the same image.",
+        f"ARG BASE={rt.base}",
+        "FROM ${BASE}",
+    ]
+    if rt.install:
+        lines.append(f"RUN {rt.install}")
+    for rel in sorted(compiled):
+        lines.append(f"COPY [{_dockerfile_path(rel)}, {json.dumps(rt.config_dir + '/' + rel)}]")
+    lines += [f"WORKDIR {rt.config_dir}"]
+    lines += [f"ENV {k}={v}" for k, v in rt.env]
+    lines.append(f"CMD {json.dumps(list(rt.command))}")
+    return "\n".join(lines) + "\n"
+
+
+def compose(model: Topology, target: str) -> str:
+    rt = RUNTIMES[target]
+    name = _image_name(model, target)
+    files = mounted_files(model)
+    service = {
+        "build": {"context": "."},
+        "image": name,
+        "network_mode": "host",
+        "restart": "unless-stopped",
+        "read_only": True,
+        "tmpfs": list(rt.tmpfs),
+        # Root in the container but with no capability beyond binding ports below 1024 (and
+        # the user/group switch nginx's master does for its workers): keys stay 0600 root.
+        "cap_drop": ["ALL"],
+        "cap_add": ["NET_BIND_SERVICE"] + (["SETUID", "SETGID"] if target == "nginx" else []),
+        "security_opt": ["no-new-privileges:true"],
+    }
+    if files:
+        service["volumes"] = [{"type": "bind", "source": _compose_str(p), "target": _compose_str(p),
+                               "read_only": True} for p in files]
+    doc = {"name": name, "services": {target: service}}
+    head = [
+        f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
+        "# Run from this folder: docker compose up -d --build",
+    ]
+    if files:
+        head.append("# Each file below must exist at the same path on this host, keys owned by root, mode 0600.")
+    return "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def docker_files(model: Topology, target: str, compiled: dict[str, str]) -> dict[str, str]:
+    """{relative path: text} to add to the compiled output; ValueError for a target with no container."""
+    if target not in RUNTIMES:
+        raise ValueError(f"--docker is available for {', '.join(supported())}, not {target}")
+    clash = {DOCKERFILE, COMPOSE} & set(compiled)
+    if clash:
+        raise ValueError(f"target {target} already writes {sorted(clash)}")
+    return {DOCKERFILE: dockerfile(model, target, compiled), COMPOSE: compose(model, target)}

@@ -1,0 +1,143 @@
+"""`lbc compile --docker`: the Dockerfile and compose.yaml written beside the compiled files.
+
+What a container does with them is proven in integration/docker/test_user_files.py (it builds
+and runs them); here: the paths reach both files intact whatever characters they hold, only
+the balancer's own secrets are mounted, and the output is deterministic.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from lbc import docker_files as df
+
+from helpers import check_text
+
+# Every character that means something to YAML, compose interpolation, a shell or a Dockerfile.
+HOSTILE_DIR = "certs $HOME ${X} \"q\" 'a' #h ;x {b} %p \\ é"
+
+
+def topology(folder) -> str:
+    d = folder / "certs"
+    d.mkdir(parents=True)
+    for f in ("web.pem", "web.key", "ca.pem", "client-ca.pem", "pass.pem"):
+        (d / f).write_text("not read: names are given\n")
+    return """
+        lbc: 1
+        name: Shop_1
+        vips:
+          v: {address: 127.0.0.10}
+        certificates:
+          web: {cert: certs/web.pem, key: certs/web.key, names: [web.example.com]}
+          pass: {cert: certs/pass.pem, names: [pass.example.com]}
+        services:
+          app:
+            servers:
+              - {name: a1, address: 127.0.0.11, port: 8080}
+            upstream_tls: {ca: certs/ca.pem, verify_name: app.internal}
+          raw:
+            servers:
+              - {name: r1, address: 127.0.0.12, port: 8443}
+        listeners:
+          - name: https
+            vip: v
+            port: 8443
+            tls: {mode: terminate, certificates: [web], client_auth: require, client_ca: certs/client-ca.pem}
+            routes: [{service: app}]
+          - name: tls-pass
+            vip: v
+            port: 9443
+            protocol: tcp
+            tls: {mode: passthrough, certificates: [pass]}
+            routes: [{hosts: [pass.example.com], service: raw}]
+    """
+
+
+def model_of(tmp_path, dirname: str = "project"):
+    """The schema restricts the paths a topology names, but not the folder the topology sits in."""
+    folder = tmp_path / dirname
+    text = topology(folder)
+    result = check_text(folder, text)
+    assert result.model is not None, [str(d) for d in result.diagnostics]
+    return result.model
+
+
+def compose_value(s: str) -> str:
+    """What docker compose makes of a string: `$$` is a literal dollar (no other `$` is emitted)."""
+    assert re.search(r"(?<!\$)\$(?!\$)", s.replace("$$", "")) is None
+    return s.replace("$$", "$")
+
+
+def test_only_the_balancers_own_files_are_mounted(tmp_path):
+    model = model_of(tmp_path)
+    d = str(tmp_path / "project" / "certs")
+    assert df.mounted_files(model) == sorted(f"{d}/{f}" for f in ("web.pem", "web.key", "ca.pem", "client-ca.pem"))
+
+
+@pytest.mark.parametrize("target", df.supported())
+def test_hostile_paths_reach_compose_intact(tmp_path, target):
+    model = model_of(tmp_path, HOSTILE_DIR)
+    out = df.docker_files(model, target, {"main.cfg": "x"})
+    doc = yaml.safe_load(out[df.COMPOSE])
+    svc = doc["services"][target]
+    mounts = [(compose_value(v["source"]), compose_value(v["target"]), v["read_only"]) for v in svc["volumes"]]
+    want = [(p, p, True) for p in df.mounted_files(model)]
+    assert mounts == want
+    assert all(HOSTILE_DIR in p for p, _, _ in mounts)
+    assert svc["network_mode"] == "host" and svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
+    assert doc["name"] == svc["image"] == f"lbc-shop_1-{target}"   # image names must be lower case
+
+
+@pytest.mark.parametrize("target", df.supported())
+def test_dockerfile_copies_every_compiled_file(tmp_path, target):
+    model = model_of(tmp_path)
+    compiled = {"b.cfg": "", "maps/hosts.map": "", "README.md": ""}
+    text = df.docker_files(model, target, compiled)[df.DOCKERFILE]
+    copies = [json.loads(l[len("COPY "):]) for l in text.splitlines() if l.startswith("COPY ")]
+    rt = df.RUNTIMES[target]
+    assert copies == [[rel, f"{rt.config_dir}/{rel}"] for rel in sorted(compiled)]
+    cmd = [l for l in text.splitlines() if l.startswith("CMD ")]
+    assert json.loads(cmd[0][len("CMD "):]) == list(rt.command)
+    assert rt.main in " ".join(rt.command) or target == "nginx"   # nginx reads /etc/nginx/nginx.conf by default
+    # no secret is baked into the image
+    assert "key" not in text.lower().replace("keys", "")
+
+
+@pytest.mark.parametrize("rel", ["../etc/passwd", "/abs.cfg", "a b.cfg", "x$Y.cfg", 'q".cfg', "a\nRUN x"])
+def test_dockerfile_refuses_paths_it_cannot_quote(tmp_path, rel):
+    with pytest.raises(ValueError):
+        df.docker_files(model_of(tmp_path), "haproxy", {rel: ""})
+
+
+def test_refuses_targets_without_a_container(tmp_path):
+    with pytest.raises(ValueError, match="--docker is available for"):
+        df.docker_files(model_of(tmp_path), "f5", {"bigip.conf": ""})
+
+
+def test_refuses_to_overwrite_a_compiled_file(tmp_path):
+    with pytest.raises(ValueError, match="already writes"):
+        df.docker_files(model_of(tmp_path), "haproxy", {"Dockerfile": ""})
+
+
+@pytest.mark.parametrize("target", df.supported())
+def test_deterministic(tmp_path, target):
+    model = model_of(tmp_path)
+    assert df.docker_files(model, target, {"a": "1"}) == df.docker_files(model, target, {"a": "1"})
+
+
+def test_no_files_no_volumes(tmp_path):
+    result = check_text(tmp_path, """
+        lbc: 1
+        name: plain
+        vips: {v: {address: 127.0.0.10}}
+        services:
+          app: {servers: [{name: a1, address: 127.0.0.11, port: 8080}]}
+        listeners:
+          - {name: web, vip: v, port: 8080, routes: [{service: app}]}
+    """)
+    assert result.model is not None, [str(d) for d in result.diagnostics]
+    doc = yaml.safe_load(df.compose(result.model, "envoy"))
+    assert "volumes" not in doc["services"]["envoy"]

@@ -84,11 +84,9 @@ CAPABILITIES: dict[str, Support] = {
                                               "expiry; new clients are spread by the weighted hash, not the balance "
                                               "algorithm; clients of a server on hold move to another server"),
     "stickiness.application": Support(NATIVE, "each direct host routes to a one-server cluster"),
-    "stickiness.max-lifetime": Support(EMULATED, "cookie stickiness: Envoy enforces the lifetime written in the cookie, "
-                                                 "which then carries Max-Age (no longer a session cookie); source-IP "
-                                                 "stickiness: a hash has no clock, the lifetime is not enforced"),
-    "fallback.respond": Support(NATIVE, "local reply on 'no healthy upstream', chosen by the cluster (HTTP listeners; "
-                                        "a TCP listener closes the connection)"),
+    "stickiness.max-lifetime": Support(EMULATED, "cookie stickiness only: Envoy enforces the lifetime written in the "
+                                                 "cookie, which then carries Max-Age (no longer a session cookie)"),
+    "fallback.respond": Support(NATIVE, "local reply on 'no healthy upstream', chosen by the cluster (HTTP listeners)"),
     "fallback.server": Support(NATIVE, "an extra, lowest priority endpoint, without health check, TLS or PROXY header"),
     "redispatch": Support(NATIVE, "retry on connection failure to another server (previous_hosts); TCP: new "
                                   "connection attempts"),
@@ -233,7 +231,8 @@ class _Clusters:
         if h and h.port_name and s.port(h.port_name) != s.port(port_name):
             hc["port_value"] = s.port(h.port_name)
         if h and h.kind == "http" and not h.http_host:
-            hc["hostname"] = s.address          # lbc's default Host header; Envoy's would be the cluster name
+            # lbc's default Host header; Envoy's would be the cluster name
+            hc["hostname"] = f"[{s.address}]" if ":" in s.address else s.address
         if hc:
             ep["health_check_config"] = hc
         out: dict = {"endpoint": ep}
@@ -342,23 +341,29 @@ class _Builder:
 
     def listener(self, l: Listener) -> dict:
         out: dict = {"name": l.name, "address": socket_address(l.address, l.port)}
-        if l.tls.mode == "passthrough":
-            out["listener_filters"] = [typed("envoy.filters.listener.tls_inspector", TLS_INSPECTOR)]
-            # One chain per route, chosen by SNI; an SNI no chain names is reset unless a default
-            # route gives a chain without server_names.
-            chains = []
-            for r in sorted(l.routes, key=lambda r: not r.hosts):
-                chain: dict = {"name": r.hosts[0] if r.hosts else "*"}
-                if r.hosts:
-                    chain["filter_chain_match"] = {"server_names": list(r.hosts)}
-                chain["filters"] = [self.tcp_proxy(l, r)]
-                chains.append(chain)
-            out["filter_chains"] = chains
+        tls = _downstream_tls(self.model, l) if l.tls.mode in ("terminate", "bridge") else None
+        if l.is_l7 and l.tls.mode != "passthrough":
+            chain = {"filters": [self.hcm(l)]}
+            if tls:
+                chain["transport_socket"] = tls
+            out["filter_chains"] = [chain]
             return out
-        chain = {"filters": [self.hcm(l) if l.is_l7 else self.tcp_proxy(l, l.default_route or l.routes[0])]}
-        if l.tls.mode in ("terminate", "bridge"):
-            chain["transport_socket"] = _downstream_tls(self.model, l)
-        out["filter_chains"] = [chain]
+        if l.tls.mode == "none":
+            out["filter_chains"] = [{"filters": [self.tcp_proxy(l, l.default_route)]}]   # refusals() ensure one
+            return out
+        # L4 with TLS: one chain per route, chosen by SNI. An SNI that no chain names is reset
+        # unless the default route gives a chain without server_names.
+        out["listener_filters"] = [typed("envoy.filters.listener.tls_inspector", TLS_INSPECTOR)]
+        chains = []
+        for hosts, r in self.grouped(l.routes):
+            chain: dict = {"name": hosts[0] if hosts else "*"}
+            if hosts:
+                chain["filter_chain_match"] = {"server_names": hosts}
+            chain["filters"] = [self.tcp_proxy(l, r)]
+            if tls:
+                chain["transport_socket"] = tls
+            chains.append(chain)
+        out["filter_chains"] = chains
         return out
 
     def tcp_proxy(self, l: Listener, r: Route) -> dict:
@@ -395,8 +400,8 @@ class _Builder:
             filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
         filters.append(typed("envoy.filters.http.router", ROUTER))
         cfg["http_filters"] = filters
-        cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, r) for r in
-                                                                  sorted(l.routes, key=lambda r: not r.hosts)]}
+        cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, hosts, r)
+                                                                  for hosts, r in self.grouped(l.routes)]}
         return typed("envoy.filters.network.http_connection_manager", HCM, **cfg)
 
     def fallback_reply(self, svc: Service) -> dict:
@@ -414,7 +419,16 @@ class _Builder:
                                      "content_type": fb.content_type},
         }
 
-    def virtual_host(self, l: Listener, r: Route) -> dict:
+    def grouped(self, routes) -> list[tuple[list[str], Route]]:
+        """Routes to the same cluster share one virtual host (or filter chain): 10,000 host names
+        of one service make one entry with 10,000 domains. The default route comes last, alone."""
+        groups: dict[tuple, tuple[list[str], Route]] = {}
+        for r in routes:
+            key = (self.clusters.name(r), not r.hosts)
+            groups.setdefault(key, ([], r))[0].extend(r.hosts)
+        return sorted(groups.values(), key=lambda g: not g[0])
+
+    def virtual_host(self, l: Listener, hosts: list[str], r: Route) -> dict:
         svc = self.model.service(r.service)
         route: dict = {"cluster": self.clusters.use(r, l),
                        "timeout": "0s",   # lbc's timeouts are inactivity ones; Envoy's 15 s total would cut streams
@@ -436,7 +450,7 @@ class _Builder:
                                                                                            "ignore_case": True}}]}
             ws["route"]["idle_timeout"] = seconds(l.timeouts.tunnel_ms)
             routes.insert(0, ws)
-        return {"name": r.hosts[0] if r.hosts else "*", "domains": list(r.hosts) or ["*"], "routes": routes}
+        return {"name": hosts[0] if hosts else "*", "domains": hosts or ["*"], "routes": routes}
 
     def bootstrap(self) -> dict:
         listeners = [self.listener(l) for l in self.model.listeners]
@@ -452,6 +466,26 @@ def bootstrap(model: Topology) -> dict:
     return _Builder(model).bootstrap()
 
 
+def refusals(model: Topology):
+    """Features Envoy expresses in general but not in these combinations (LBC801)."""
+    for svc in model.services:
+        st = svc.stickiness
+        if st.max_lifetime_ms is not None and st.mode != "cookie" and model.listeners_of(svc.name):
+            yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
+                   "only cookie stickiness can expire in Envoy; a hash of the client address has no clock")
+    for l in model.listeners:
+        l4 = not l.is_l7 or l.tls.mode == "passthrough"
+        for r in l.routes:
+            fb = model.service(r.service).fallback
+            if l4 and fb and fb.kind == "respond":
+                yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs "
+                       "an HTTP listener (use fallback.server)")
+        if l.tls.mode == "none" and not l.is_l7:
+            if any(r.hosts for r in l.routes) or l.default_route is None:
+                yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no "
+                       "host name to route on (no Host header, no SNI); give it one route without hosts")
+
+
 class EnvoyTarget:
     name = "envoy"
     summary = "Envoy 1.40: one v3 bootstrap (static listeners and clusters) in envoy.yaml"
@@ -459,6 +493,9 @@ class EnvoyTarget:
 
     def render(self, model: Topology) -> dict[str, str]:
         return {"envoy.yaml": serialise(bootstrap(model))}
+
+    def refusals(self, model: Topology):
+        return refusals(model)
 
 
 TARGET = EnvoyTarget()

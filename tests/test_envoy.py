@@ -1,0 +1,176 @@
+"""Envoy target: what the lowering must guarantee, checked on the data and by the real validator.
+
+Behaviour (what Envoy does with the configuration) is proven by the conformance scenarios in
+integration/; these tests pin the properties that are easy to lose in a refactoring.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from lbc import targets
+from lbc.targets import envoy
+
+from helpers import EXAMPLES, check_text, example_path, ids
+from validators import VALIDATORS
+
+TARGET = targets.get("envoy")
+needs_envoy = pytest.mark.skipif(shutil.which("envoy") is None, reason="envoy is not installed")
+
+BASE = """\
+lbc: 1
+vips: {{v: {{address: 127.0.0.50}}}}
+services:
+  web:
+{service}
+listeners:
+  - name: web
+    vip: v
+    port: 8080
+{listener}
+"""
+SERVERS = """\
+    servers:
+      - {name: s1, address: 127.0.0.61, port: 9001}
+      - {name: s2, address: 127.0.0.62, port: 9001}
+"""
+
+
+def compile_text(tmp_path, service: str = SERVERS, listener: str = "    routes: [{service: web}]"):
+    result = check_text(tmp_path, BASE.format(service=service, listener=listener), target=TARGET)
+    return result, (yaml.safe_load(TARGET.render(result.model)["envoy.yaml"]) if not result.failed else None)
+
+
+def cluster(config: dict, name: str = "web:default") -> dict:
+    return next(c for c in config["static_resources"]["clusters"] if c["name"] == name)
+
+
+def hcm(config: dict) -> dict:
+    return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def test_every_feature_is_declared():
+    from lbc.capabilities import FEATURES
+    assert set(envoy.CAPABILITIES) == set(FEATURES)
+
+
+@needs_envoy
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_passes_envoy_validate(example, tmp_path):
+    from lbc.pipeline import Options, check_file
+    result = check_file(example_path(example), Options(), TARGET)
+    if result.failed:
+        assert "LBC801" in ids(result)
+        return
+    ok, output = VALIDATORS["envoy"](TARGET.render(result.model), tmp_path)
+    assert ok, output
+
+
+@pytest.mark.parametrize("ms,text", [(500, "0.5s"), (1500, "1.5s"), (5000, "5s"), (3_600_000, "3600s"), (1, "0.001s")])
+def test_durations_are_seconds(ms, text):
+    assert envoy.seconds(ms) == text
+
+
+def test_admin_listens_on_loopback_only(tmp_path):
+    _, config = compile_text(tmp_path)
+    assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+HOSTILE = 'No "sessions" {x} ; # $var %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a>'
+
+
+@needs_envoy
+def test_hostile_text_reaches_envoy_unchanged(tmp_path):
+    # Free text goes through the serialiser only: it parses back to the same string, in the
+    # expected place, and Envoy accepts the file.
+    service = SERVERS + (
+        f"    health: {{http: {{path: /h, expect_body: {yaml.safe_dump(HOSTILE, width=10**6).strip()}}}}}\n"
+        f"    fallback: {{respond: {{body: {yaml.safe_dump(HOSTILE, width=10**6).strip()}}}}}\n")
+    result, config = compile_text(tmp_path, service)
+    assert not result.failed, result.diagnostics
+    mapper = hcm(config)["local_reply_config"]["mappers"][0]
+    assert mapper["body"]["inline_string"] == HOSTILE
+    receive = cluster(config)["health_checks"][0]["http_health_check"]["receive"][0]["text"]
+    assert bytes.fromhex(receive).decode("utf-8") == HOSTILE
+    rendered = TARGET.render(result.model)["envoy.yaml"]
+    assert rendered.isascii()
+    ok, output = VALIDATORS["envoy"](TARGET.render(result.model), tmp_path)
+    assert ok, output
+
+
+def test_priorities_are_contiguous_and_strict(tmp_path):
+    service = """\
+    servers:
+      - {name: a, address: 127.0.0.61, port: 9001, priority: 7}
+      - {name: b, address: 127.0.0.62, port: 9001, priority: 100}
+      - {name: c, address: 127.0.0.63, port: 9001, priority: 1}
+      - {name: d, address: 127.0.0.64, port: 9001, priority: 7}
+    health: {tcp: true}
+"""
+    _, config = compile_text(tmp_path, service)
+    c = cluster(config)
+    groups = c["load_assignment"]["endpoints"]
+    assert [g.get("priority", 0) for g in groups] == [0, 1, 2]
+    assert [[e["endpoint"]["address"]["socket_address"]["address"] for e in g["lb_endpoints"]] for g in groups] == [
+        ["127.0.0.63"], ["127.0.0.61", "127.0.0.64"], ["127.0.0.62"]]
+    # the two settings without which Envoy spills to the next tier early or panics onto dead servers
+    assert c["load_assignment"]["policy"]["overprovisioning_factor"] >= 100 * 10_000
+    assert c["common_lb_config"]["healthy_panic_threshold"] == {"value": 0}
+
+
+def test_health_check_fall_counts_for_wrong_statuses(tmp_path):
+    _, config = compile_text(tmp_path, SERVERS + "    health: {http: {path: /h, expect_status: 204}, interval: 500ms}\n")
+    hc = cluster(config)["health_checks"][0]
+    assert hc["interval"] == hc["no_traffic_interval"] == "0.5s"
+    http = hc["http_health_check"]
+    assert http["expected_statuses"] == [{"start": 204, "end": 205}]
+    assert http["retriable_statuses"] == [{"start": 100, "end": 204}, {"start": 205, "end": 600}]
+
+
+def test_session_cookie_has_no_lifetime_unless_asked(tmp_path):
+    def cookie(stickiness):
+        _, config = compile_text(tmp_path, SERVERS + f"    stickiness: {stickiness}\n")
+        route = hcm(config)["route_config"]["virtual_hosts"][0]["routes"][-1]
+        state = route["typed_per_filter_config"]["envoy.filters.http.stateful_session"]["stateful_session"]
+        return state["session_state"]["typed_config"]["cookie"]
+    assert cookie("{mode: cookie}") == {"name": "LBSRV", "path": "/", "ttl": "0s"}
+    assert cookie("{mode: cookie, cookie: {name: S, max_age: 1h}, max_lifetime: 2s}")["ttl"] == "2s"
+
+
+def test_hold_drains_but_keeps_sticky_sessions(tmp_path):
+    service = """\
+    servers:
+      - {name: s1, address: 127.0.0.61, port: 9001, state: hold}
+      - {name: s2, address: 127.0.0.62, port: 9001, state: down}
+      - {name: s3, address: 127.0.0.63, port: 9001}
+    stickiness: {mode: cookie}
+"""
+    _, config = compile_text(tmp_path, service)
+    c = cluster(config)
+    assert [e.get("health_status") for e in c["load_assignment"]["endpoints"][0]["lb_endpoints"]] == [
+        "DRAINING", "UNHEALTHY", None]
+    assert "DRAINING" in c["common_lb_config"]["override_host_status"]["statuses"]
+
+
+def test_many_hosts_of_one_service_share_one_virtual_host(tmp_path):
+    hosts = ", ".join(f"h{i}.example.com" for i in range(50))
+    listener = "    routes:\n" + "".join(f"      - {{hosts: [h{i}.example.com], service: web}}\n" for i in range(50))
+    _, config = compile_text(tmp_path, listener=listener)
+    vhosts = hcm(config)["route_config"]["virtual_hosts"]
+    assert len(vhosts) == 1 and vhosts[0]["domains"] == [h.strip() for h in hosts.split(",")]
+    assert len(config["static_resources"]["clusters"]) == 1
+
+
+@pytest.mark.parametrize("service,listener,feature", [
+    (SERVERS + "    stickiness: {mode: source-ip, max_lifetime: 2s}\n", "    routes: [{service: web}]",
+     "stickiness.max-lifetime"),
+    (SERVERS + "    fallback: {respond: {body: sorry}}\n", "    protocol: tcp\n    routes: [{service: web}]",
+     "fallback.respond"),
+    (SERVERS, "    protocol: tcp\n    routes: [{hosts: [a.example.com], service: web}]", "routing.hosts"),
+])
+def test_refused_combinations(tmp_path, service, listener, feature):
+    result, _ = compile_text(tmp_path, service, listener)
+    refused = [d for d in result.diagnostics if d.id == "LBC801"]
+    assert refused and feature in refused[0].message

@@ -1,0 +1,113 @@
+"""iRule text for the F5 targets: the Tcl quoting function and the rendering of rule specs.
+
+iRules run in TMM's Tcl 8.4 and, for lbc's harness, in tclsh 8.6. The generated text therefore
+uses only constructs both accept: no `{*}`, no `in`/`ni`, no 8.5+ commands, no iRule-only expr
+operators (`starts_with`, `contains`, ...). The templates (templates/f5/) hold the Tcl; this
+module prepares the data and quotes every value with `tcl_word`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+import jinja2
+
+# A bare Tcl word needs no quoting at all: pool paths, host names, addresses, numbers.
+_BARE = re.compile(r"^[A-Za-z0-9_./:*-]+$")
+# Inside double quotes these pass as they are; everything else becomes a \uXXXX escape, so no
+# quote, brace, bracket, dollar, backslash, semicolon or hash from user text reaches the rule
+# (braces matter twice: Tcl and tmsh both find the end of a rule body by counting them).
+_SAFE_IN_QUOTES = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ,.:/_=+@%!?'&~*()-")
+
+
+class TclQuoteError(ValueError):
+    """A string Tcl 8.4 cannot hold (characters outside the Basic Multilingual Plane)."""
+
+
+def tcl_representable(text: str) -> bool:
+    return all(ord(c) <= 0xFFFF for c in text)
+
+
+def tcl_word(text: str) -> str:
+    """The ONE quoting function for Tcl: `text` as a single Tcl word with exactly its characters."""
+    if text and _BARE.match(text):
+        return text
+    out = []
+    for c in text:
+        if c in _SAFE_IN_QUOTES:
+            out.append(c)
+        elif ord(c) <= 0xFFFF:
+            out.append(f"\\u{ord(c):04x}")
+        else:  # Tcl 8.4 strings are UCS-2; refusals() reports this before render
+            raise TclQuoteError(f"character U+{ord(c):X} cannot be written in an iRule (Tcl 8.4)")
+    return '"' + "".join(out) + '"'
+
+
+# ---------------------------------------------------------------- rule specs (plain data)
+
+@dataclass(frozen=True)
+class Failure:
+    """What a route does when its server(s) cannot serve."""
+    kind: str                        # respond | pool | reject
+    status: int = 503
+    body: str = ""
+    content_type: str = "text/plain"
+    pool: str = ""                   # kind pool: the fallback pool's path
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a route does: balance over a pool, or go to one member of it."""
+    pool: str                        # full path
+    member: Optional[tuple[str, int]] = None
+    failure: Optional[Failure] = None  # None: no fallback configured
+    persist: Optional[str] = None    # a `persist ...` command, when the listener mixes stickiness
+    ssl_profile: Optional[str] = None  # server-ssl profile path, when the listener mixes them
+
+
+@dataclass(frozen=True)
+class Branch:
+    hosts: tuple[str, ...]
+    action: Action
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    l7: bool
+    sni: bool                        # L4 passthrough: choose by the ClientHello's server name
+    exact: tuple[Branch, ...] = ()   # exact host names
+    wildcard: tuple[Branch, ...] = ()  # '*.example.com' keys, matched on the first label stripped
+    default: Optional[Action] = None  # the route without hosts; None: refuse the request
+    lb_failed: tuple[tuple[str, Failure], ...] = ()  # (pool path, failure) for LB_FAILED
+    proxy: Optional[str] = None      # v1 | v2
+    proxy_pools: tuple[str, ...] = ()  # pools whose servers read a PROXY header
+    routing: bool = True             # False: no selection needed (the virtual's default pool serves)
+
+
+# ---------------------------------------------------------------- rendering
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "f5"), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters["tcl"] = lambda v: tcl_word(str(v))
+    return env
+
+
+_ENV: Optional[jinja2.Environment] = None
+
+
+def render_rule(spec: RuleSpec) -> str:
+    global _ENV
+    if _ENV is None:
+        _ENV = _env()
+    text = _ENV.get_template("irule.tcl.j2").render(spec=spec)
+    # Blank lines only between the `when` blocks, no trailing spaces: stable, reviewable output.
+    out: list[str] = []
+    for l in (l.rstrip() for l in text.splitlines()):
+        if l == "" and (not out or out[-1] != "}"):
+            continue
+        out.append(l)
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"

@@ -1,0 +1,567 @@
+"""Model -> F5 plan: the BIG-IP objects lbc emits, as plain data, shared by the tmsh and AS3 outputs.
+
+Every F5 decision is made here once (priority-group inversion, ratios, member states, monitor
+strings, which routes need an iRule); `f5.py` writes the plan as bigip.conf and `f5_as3.py` as an
+AS3 declaration. Names are local (`fvterm.default`); each output turns them into full paths with
+its own `path` function, which the iRule text also uses.
+
+BIG-IP facts this relies on are in ../shared/research/f5.md (§1); what is not verified on a device
+is said in docs/f5.md.
+"""
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
+from lbc.model import Listener, Route, Server, Service, Topology
+
+from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
+
+PathFn = Callable[[str], str]
+
+# ---------------------------------------------------------------- capabilities
+
+_COMMON: dict[str, Support] = {
+    "balance.round-robin": Support(NATIVE, "load-balancing-mode round-robin"),
+    "balance.least-connections": Support(NATIVE, "load-balancing-mode least-connections-member"),
+    "balance.weighted-random": Support(EMULATED, "BIG-IP has no weighted random mode: ratio-member gives a deterministic "
+                                                 "weighted rotation; shares follow the weights, the order is not random"),
+    "balance.source-hash": Support(EMULATED, "BIG-IP has no hash balancing mode: source-address persistence with the "
+                                             "CARP hash (hash-algorithm carp) maps each client address to one member "
+                                             "while the set of available members is unchanged"),
+    "server.weights": Support(NATIVE, "member ratio with a ratio-* load-balancing mode"),
+    "server.max-sessions": Support(NATIVE, "member connection-limit (enforced per TMM)"),
+    "server.hold": Support(NATIVE, "member session user-disabled: no new balanced sessions, persisted and pinned "
+                                   "clients continue"),
+    "server.down": Support(NATIVE, "member state user-down (forced offline)"),
+    "priority.tiers": Support(NATIVE, "member priority-group, inverted (BIG-IP serves the highest group first), with "
+                                      "min-active-members 1; whether a member at its connection limit activates the "
+                                      "next group needs a device check"),
+    "health.http": Support(NATIVE, "http monitor (https when the service bridges TLS); timeout = interval x fall + 1 s, "
+                                   "time-until-up = interval x (rise - 1); no per-probe timeout"),
+    "health.http-body": Support(NATIVE, "monitor recv, a POSIX regular expression lbc escapes"),
+    "health.tcp": Support(NATIVE, "tcp monitor"),
+    "stickiness.cookie": Support(NATIVE, "cookie persistence, method insert, expiration 0 (a session cookie)"),
+    "stickiness.cookie-max-age": Support(NATIVE, "cookie persistence expiration"),
+    "stickiness.source-ip": Support(NATIVE, "source-addr persistence; its timeout restarts with traffic (idle timeout)"),
+    "stickiness.application": Support(NATIVE, "an iRule sends each direct host to its member (pool P member A PORT), "
+                                              "guarded by LB::status"),
+    "stickiness.max-lifetime": Support(UNSUPPORTED, "BIG-IP persistence records expire on idle time only; a hard "
+                                                    "lifetime would need an iRule-managed timestamp, which lbc does not "
+                                                    "generate"),
+    "fallback.respond": Support(NATIVE, "an iRule answers with HTTP::respond when no member is active and in LB_FAILED"),
+    "fallback.server": Support(NATIVE, "a fallback pool chosen by an iRule when no member is active, and by "
+                                       "LB::reselect in LB_FAILED"),
+    "redispatch": Support(NATIVE, "persistence to an unavailable member is ignored; reselect-tries retries another "
+                                  "member when a connection fails"),
+    "routing.hosts": Support(NATIVE, "an iRule switches on the Host header"),
+    "routing.pinned-server": Support(NATIVE, "an iRule selects the member (pool P member A PORT), guarded by LB::status"),
+    "tls.terminate": Support(NATIVE, "client-ssl profile"),
+    "tls.bridge": Support(NATIVE, "client-ssl and server-ssl profiles"),
+    "tls.upstream-verify": Support(NATIVE, "server-ssl peer-cert-mode require with ca-file and authenticate-name"),
+    "tls.passthrough": Support(NATIVE, "a tcp-only virtual server"),
+    "tls.sni-routing": Support(NATIVE, "an iRule reads the server name from the ClientHello (TCP::collect) without "
+                                       "decrypting"),
+    "tls.multi-certificate": Support(NATIVE, "one client-ssl profile per certificate with server-name; the first is "
+                                             "sni-default"),
+    "tls.client-auth": Support(NATIVE, "client-ssl peer-cert-mode request/require with ca-file"),
+    "listener.websocket": Support(NATIVE, "websocket profile beside the http profile"),
+    "listener.no-buffering": Support(NATIVE, "the http profile forwards response data as it arrives; lbc attaches no "
+                                             "buffering profile (compression, acceleration)"),
+    "listener.forwarded-headers": Support(NATIVE, "http profile insert-xforwarded-for and header-insert "
+                                                  "X-Forwarded-Proto"),
+    "upstream.proxy-protocol-v1": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v1 "
+                                                    "header with TCP::respond in SERVER_CONNECTED"),
+    "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
+                                                    "header with TCP::respond in SERVER_CONNECTED"),
+}
+assert set(_COMMON) == set(FEATURES), "declare every feature for F5"
+
+
+def capabilities(overrides: Optional[dict[str, Support]] = None) -> dict[str, Support]:
+    caps = dict(_COMMON)
+    caps.update(overrides or {})
+    return caps
+
+
+def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
+    """Combinations BIG-IP (as lbc lowers it) cannot express; each becomes an LBC801."""
+    for lst in model.listeners:
+        for r in lst.routes:
+            svc = model.service(r.service)
+            fb = svc.fallback
+            if fb and fb.kind == "respond" and not lst.is_l7:
+                yield ("fallback.respond", fb.path, f"listener '{lst.name}' is L4: an L4 virtual server cannot answer "
+                       "with an HTTP body; use a fallback server")
+    for svc in model.services:
+        fb = svc.fallback
+        if fb and fb.kind == "respond" and not tcl_representable(fb.body):
+            yield ("fallback.respond", fb.path + ("respond", "body"), "iRules run Tcl 8.4, whose strings cannot hold "
+                   "characters outside the Basic Multilingual Plane (e.g. emoji)")
+
+
+# ---------------------------------------------------------------- the plan (plain data)
+
+@dataclass(frozen=True)
+class Member:
+    server: str
+    address: str
+    port: int
+    fqdn: bool                       # address is a DNS name (an FQDN node)
+    ratio: Optional[int]             # None: all equal, not written
+    priority_group: Optional[int]    # None: one tier
+    connection_limit: Optional[int]
+    state: str                       # enabled | disabled (hold, weight 0) | offline (down)
+    monitor: Optional[str] = None    # member-level monitor when the pool's members differ
+
+
+@dataclass(frozen=True)
+class Pool:
+    local: str
+    service: str
+    lb_mode: str
+    min_active: int                  # 1 with priority groups, else 0
+    monitor: Optional[str]
+    reselect_tries: int
+    members: tuple[Member, ...]
+    fallback: bool = False           # the pool of a fallback server
+
+
+@dataclass(frozen=True)
+class Monitor:
+    local: str
+    kind: str                        # http | https | tcp
+    interval: int                    # seconds
+    timeout: int
+    time_until_up: int
+    alias_port: Optional[int]        # None: the member's own port
+    send: Optional[str] = None       # in the monitor string language (escapes like \r\n, \xHH)
+    recv: Optional[str] = None
+    recv_disable: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Persistence:
+    local: str
+    kind: str                        # cookie | source-addr
+    cookie_name: str = ""
+    expiration: int = 0              # seconds, 0: a session cookie
+    secure: bool = False
+    timeout: int = 0                 # source-addr: idle seconds
+    carp: bool = False
+
+
+@dataclass(frozen=True)
+class FileObject:
+    local: str                       # e.g. fvterm.crt
+    kind: str                        # cert | key
+    source: str                      # the PEM file's base name, for the import commands
+
+
+@dataclass(frozen=True)
+class ClientSSL:
+    local: str
+    cert: str                        # file object local names
+    key: Optional[str]
+    server_name: Optional[str]
+    sni_default: bool
+    peer_cert_mode: str              # ignore | request | require
+    ca_file: Optional[str]
+    min_version: str
+
+
+@dataclass(frozen=True)
+class ServerSSL:
+    local: str
+    verify: bool
+    ca_file: Optional[str]
+    authenticate_name: Optional[str]
+    server_name: Optional[str]
+
+
+@dataclass(frozen=True)
+class HttpProfile:
+    local: str
+    xff: bool
+    proto: Optional[str]             # X-Forwarded-Proto value, or None
+
+
+@dataclass(frozen=True)
+class TcpProfile:
+    local: str
+    idle_timeout: int                # seconds
+
+
+@dataclass(frozen=True)
+class Rule:
+    local: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Virtual:
+    local: str
+    listener: str
+    address: str
+    port: int
+    l7: bool
+    tls_mode: str
+    pool: Optional[str]
+    persist: Optional[str]
+    client_ssl: tuple[str, ...]
+    server_ssl: Optional[str]
+    http: Optional[str]
+    tcp: str
+    websocket: bool
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    topology: str
+    monitors: tuple[Monitor, ...]
+    persistences: tuple[Persistence, ...]
+    files: tuple[FileObject, ...]
+    client_ssl: tuple[ClientSSL, ...]
+    server_ssl: tuple[ServerSSL, ...]
+    http: tuple[HttpProfile, ...]
+    tcp: tuple[TcpProfile, ...]
+    pools: tuple[Pool, ...]
+    rules: tuple[Rule, ...]
+    virtuals: tuple[Virtual, ...]
+
+
+# ---------------------------------------------------------------- string encodings
+
+def safe_name(text: str) -> str:
+    """A topology name as an F5 name part (the file-derived default name is not schema-checked)."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", text) or "lbc"
+    return name if name[0].isalpha() else "t" + name
+
+
+_MONITOR_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ,:/_=@%!&~-")
+_ERE_SPECIAL = frozenset(".[\\()*+?{|^$")
+
+
+def _hex(c: str) -> str:
+    return "".join(f"\\x{b:02x}" for b in c.encode("utf-8"))
+
+
+def monitor_text(text: str, extra_safe: str = "") -> str:
+    """Literal text in a monitor send string: anything unusual as \\xHH, so no quote, backslash or
+    backquote (AS3 expands backquotes) reaches the configuration."""
+    return "".join(c if c in _MONITOR_SAFE or c in extra_safe else _hex(c) for c in text)
+
+
+def monitor_ere_literal(text: str) -> str:
+    """`text` as a POSIX ERE matching it literally, in the monitor string language.
+
+    The monitor decodes \\xHH first (K4186), then matches the regular expression (K5917): an ERE
+    special character becomes \\x5c (a backslash) followed by the character itself, hex-encoded.
+    """
+    out = []
+    for c in text:
+        if c in _ERE_SPECIAL:
+            out.append("\\x5c" + _hex(c))
+        elif c in _MONITOR_SAFE:
+            out.append(c)
+        else:
+            out.append(_hex(c))
+    return "".join(out)
+
+
+def _seconds(ms: int) -> int:
+    return max(1, math.ceil(ms / 1000))
+
+
+def member_address(addr: str) -> tuple[str, bool]:
+    """(address, is_fqdn)."""
+    try:
+        return str(ipaddress.ip_address(addr)), False
+    except ValueError:
+        return addr.lower(), True
+
+
+# ---------------------------------------------------------------- lowering
+
+_HOLD_BODY = {
+    # seeds/001 "Placing a Server On Hold": the health page then reports ON HOLD; recv-disable keeps
+    # persisted sessions on the server (up, disabled) instead of marking it down.
+    "flynet": "ON HOLD",
+}
+
+
+class _Lower:
+    def __init__(self, model: Topology, path: PathFn):
+        self.m = model
+        self.path = path
+        self.monitors: dict[str, Monitor] = {}
+        self.persist: dict[str, Persistence] = {}
+        self.files: dict[str, FileObject] = {}
+        self.client_ssl: dict[str, ClientSSL] = {}
+        self.server_ssl: dict[str, ServerSSL] = {}
+        self.http: dict[str, HttpProfile] = {}
+        self.tcp: dict[str, TcpProfile] = {}
+        self.pools: dict[str, Pool] = {}
+        self.rules: dict[str, Rule] = {}
+        self.virtuals: dict[str, Virtual] = {}
+
+    # -- objects
+    def file(self, local: str, kind: str, source: str) -> str:
+        self.files.setdefault(local, FileObject(local, kind, source.rsplit("/", 1)[-1]))
+        return local
+
+    def monitor_for(self, svc: Service, server: Server, port: int) -> Optional[str]:
+        h = svc.health
+        if h is None:
+            return None
+        hport = server.port(h.port_name) if h.port_name else port
+        alias = None if hport == port else hport
+        local = svc.name if alias is None else f"{svc.name}.{alias}"
+        if local in self.monitors:
+            return local
+        interval = _seconds(h.interval_ms)
+        common = dict(interval=interval, timeout=interval * h.fall + 1, time_until_up=interval * (h.rise - 1),
+                      alias_port=alias)
+        if h.kind == "tcp":
+            self.monitors[local] = Monitor(local, "tcp", **common)
+            return local
+        if h.http_host:
+            send = (f"GET {monitor_text(h.http_path, '.?*+')} HTTP/1.1\\r\\nHost: {monitor_text(h.http_host, '.')}"
+                    "\\r\\nConnection: Close\\r\\n\\r\\n")
+        else:  # one send string serves every member: no per-server Host, so HTTP/1.0 without one
+            send = f"GET {monitor_text(h.http_path, '.?*+')} HTTP/1.0\\r\\n\\r\\n"
+        recv = f"^HTTP/1[.][01] {h.expect_status}"
+        if h.expect_body:
+            # the body follows the status line and the headers; (.|\n) spans lines whatever `.` does
+            recv += f" (.|\\n)*{monitor_ere_literal(h.expect_body)}"
+        hold = _HOLD_BODY.get(svc.profile)
+        self.monitors[local] = Monitor(local, "https" if svc.upstream_tls else "http", send=send, recv=recv,
+                                       recv_disable=monitor_ere_literal(hold) if hold else None, **common)
+        return local
+
+    def pool(self, svc: Service, port_name: str) -> str:
+        local = f"{svc.name}.{port_name}"
+        if local in self.pools:
+            return local
+        tiers = svc.tiers
+        weights = {s.weight for s in svc.servers if s.weight > 0}
+        unequal = len(weights) > 1
+        members = []
+        for s in svc.servers:
+            port = s.port(port_name)
+            addr, fqdn = member_address(s.address)
+            state = "offline" if s.state == "down" else "disabled" if (s.state == "hold" or s.weight == 0) else "enabled"
+            members.append(Member(
+                server=s.name, address=addr, port=port, fqdn=fqdn,
+                ratio=s.weight if unequal and s.weight > 0 else None,
+                # BIG-IP serves the HIGHEST group first; lbc's priority 1 is served first
+                priority_group=len(tiers) - tiers.index(s.priority) if len(tiers) > 1 else None,
+                connection_limit=s.max_sessions, state=state,
+                monitor=self.monitor_for(svc, s, port)))
+        monitors = {m.monitor for m in members}
+        shared = monitors.pop() if len(monitors) == 1 else None
+        if len({m.monitor for m in members}) == 1:
+            members = [_replace_monitor(m, None) for m in members]
+        if svc.balance == "least-connections":
+            mode = "ratio-least-connections-member" if unequal else "least-connections-member"
+        elif svc.balance == "weighted-random" or unequal:
+            mode = "ratio-member"
+        else:  # round-robin; source-hash is round-robin plus CARP persistence
+            mode = "round-robin"
+        self.pools[local] = Pool(local, svc.name, mode, 1 if len(tiers) > 1 else 0, shared,
+                                 min(3, len(svc.servers) - 1) if svc.redispatch else 0, tuple(members))
+        return local
+
+    def fallback_pool(self, svc: Service) -> str:
+        local = f"{svc.name}.fallback.server"
+        fb = svc.fallback
+        addr, fqdn = member_address(fb.address)
+        self.pools.setdefault(local, Pool(local, svc.name, "round-robin", 0, None, 0, (
+            Member("fallback", addr, fb.port, fqdn, None, None, None, "enabled"),), fallback=True))
+        return local
+
+    def persistence(self, svc: Service, secure: bool) -> Optional[str]:
+        st = svc.stickiness
+        if st.mode == "cookie":
+            local = f"{svc.name}.cookie"
+            exp = _seconds(st.cookie_max_age_ms) if st.cookie_max_age_ms is not None else 0
+            self.persist.setdefault(local, Persistence(local, "cookie", cookie_name=st.cookie_name, expiration=exp,
+                                                       secure=secure))
+            return local
+        if st.mode == "source-ip" or svc.balance == "source-hash":
+            local = f"{svc.name}.source-addr"
+            timeout = _seconds(st.idle_timeout_ms) if st.mode == "source-ip" else 180
+            self.persist.setdefault(local, Persistence(local, "source-addr", timeout=timeout,
+                                                       carp=svc.balance == "source-hash"))
+            return local
+        return None
+
+    def server_ssl_for(self, svc: Service) -> Optional[str]:
+        u = svc.upstream_tls
+        if u is None:
+            return None
+        local = f"{svc.name}.serverssl"
+        ca = self.file(f"{svc.name}.ca.crt", "cert", u.ca) if (u.verify and u.ca) else None
+        self.server_ssl.setdefault(local, ServerSSL(local, u.verify and ca is not None, ca,
+                                                    u.verify_name if u.verify else None, u.sni or u.verify_name))
+        return local
+
+    # -- listeners
+    def listener(self, lst: Listener) -> None:
+        m = self.m
+        local = lst.name
+        tls = lst.tls
+        secure = tls.mode in ("terminate", "bridge")
+        services = []
+        for r in lst.routes:
+            if r.service not in services:
+                services.append(r.service)
+        svcs = [m.service(n) for n in services]
+
+        # persistence: one profile on the virtual; per-route `persist` only when the services differ
+        persists = {n: self.persistence(m.service(n), secure) for n in services}
+        keys = {n: _persist_key(m.service(n)) for n in services}
+        mixed_persist = len(set(keys.values())) > 1
+        default_persist = next((persists[n] for n in services if persists[n]), None)
+
+        # TLS profiles
+        client_ssl = []
+        if secure:
+            # several certificates: one client-ssl profile per certificate name (server-name takes one
+            # name, a wildcard allowed), the first the sni-default; one certificate: one profile
+            multi = len(tls.certificates) > 1
+            ca = self.file(f"{local}.client-ca.crt", "cert", tls.client_ca) if tls.client_ca else None
+            for cname in tls.certificates:
+                cert = m.certificate(cname)
+                crt = self.file(f"{cname}.crt", "cert", cert.cert)
+                key = self.file(f"{cname}.key", "key", cert.key) if cert.key else None
+                for j, sni in enumerate(cert.names if multi and cert.names else [None]):
+                    prof = f"{local}.{cname}.clientssl" + (f".{j}" if j else "")
+                    self.client_ssl[prof] = ClientSSL(
+                        prof, crt, key, server_name=sni, sni_default=multi and not client_ssl,
+                        peer_cert_mode={"none": "ignore"}.get(tls.client_auth, tls.client_auth),
+                        ca_file=ca, min_version=tls.min_version)
+                    client_ssl.append(prof)
+        server_ssls = {n: self.server_ssl_for(m.service(n)) for n in services} if tls.mode == "bridge" else {}
+        distinct_ssl = sorted({v for v in server_ssls.values() if v})
+        server_ssl = next((server_ssls[n] for n in services if server_ssls.get(n)), None)
+        mixed_ssl = len(distinct_ssl) > 1
+
+        http = None
+        if lst.is_l7:
+            http = f"{local}.http"
+            self.http[http] = HttpProfile(http, lst.forwarded_headers,
+                                          ("https" if secure else "http") if lst.forwarded_headers else None)
+        idle = max(lst.timeouts.client_ms, lst.timeouts.server_ms)
+        if lst.websocket or not lst.is_l7:
+            idle = max(idle, lst.timeouts.tunnel_ms)
+        tcp = f"{local}.tcp"
+        self.tcp[tcp] = TcpProfile(tcp, _seconds(idle))
+
+        # routes -> iRule actions
+        def action(r: Route) -> Action:
+            svc = m.service(r.service)
+            pool = self.pool(svc, r.port_name)
+            member = None
+            if r.server:
+                s = svc.server(r.server)
+                member = (member_address(s.address)[0], s.port(r.port_name))
+            return Action(self.path_pool(pool), member, self.failure(svc, lst),
+                          persist=self.persist_cmd(svc, persists[svc.name]) if mixed_persist else None,
+                          ssl_profile=self.path(server_ssls[svc.name]) if mixed_ssl and server_ssls.get(svc.name) else None)
+
+        exact, wildcard, default = [], [], None
+        for r in lst.routes:
+            a = action(r)
+            if not r.hosts:
+                default = a
+                continue
+            ex = tuple(h for h in r.hosts if not h.startswith("*."))
+            wc = tuple(h for h in r.hosts if h.startswith("*."))
+            if ex:
+                exact.append(Branch(ex, a))
+            if wc:
+                wildcard.append(Branch(wc, a))
+        l7 = lst.is_l7
+        sni = tls.mode == "passthrough" and bool(exact or wildcard)
+        lb_failed = []
+        for n in services:
+            svc = m.service(n)
+            f = self.failure(svc, lst)
+            if f is not None and (f.kind == "pool" or (f.kind == "respond" and l7)):
+                for r in lst.routes:
+                    if r.service == n:
+                        p = self.path_pool(f"{svc.name}.{r.port_name}")
+                        if p not in [x for x, _ in lb_failed]:
+                            lb_failed.append((p, f))
+        proxies = {m.service(n).proxy_protocol for n in services} - {"none"}
+        proxy = max(proxies) if proxies else None   # v2 > v1; rules keep one version per listener
+        proxy_pools = tuple(sorted({self.path_pool(f"{n}.{r.port_name}") for r in lst.routes for n in [r.service]
+                                    if m.service(n).proxy_protocol != "none"}))
+        routing = bool(exact or wildcard or mixed_persist or mixed_ssl
+                       or (default and (default.member or default.failure)))
+        if not l7 and not sni and default is None:
+            routing = False
+        spec = RuleSpec(l7=l7, sni=sni, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
+                        lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
+        rules = ()
+        if routing or lb_failed or proxy:
+            self.rules[local] = Rule(local, render_rule(spec))
+            rules = (local,)
+        default_pool = None
+        if default is not None:
+            default_pool = f"{m.service(lst.default_route.service).name}.{lst.default_route.port_name}"
+        self.virtuals[local] = Virtual(
+            local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
+            default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules)
+
+    def path_pool(self, local: str) -> str:
+        return self.path(local)
+
+    def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
+        fb = svc.fallback
+        if fb is None:
+            return None
+        if fb.kind == "server":
+            return Failure("pool", pool=self.path(self.fallback_pool(svc)))
+        return Failure("respond", fb.status, fb.body, fb.content_type)
+
+    def persist_cmd(self, svc: Service, persist: Optional[str]) -> str:
+        p = self.persist.get(persist) if persist else None
+        if p is None:
+            return "persist none"
+        if p.kind == "cookie":
+            return f"persist cookie insert {tcl_word(p.cookie_name)} {p.expiration}"
+        return f"persist source_addr {p.timeout}"
+
+    def build(self) -> Plan:
+        for lst in self.m.listeners:
+            self.listener(lst)
+
+        def s(d):
+            return tuple(d[k] for k in sorted(d))
+        return Plan(safe_name(self.m.name), s(self.monitors), s(self.persist), s(self.files), s(self.client_ssl),
+                    s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals))
+
+
+def _replace_monitor(m: Member, monitor: Optional[str]) -> Member:
+    from dataclasses import replace
+    return replace(m, monitor=monitor)
+
+
+def _persist_key(svc: Service) -> tuple:
+    st = svc.stickiness
+    if st.mode == "cookie":
+        return ("cookie", st.cookie_name, st.cookie_max_age_ms)
+    if st.mode == "source-ip" or svc.balance == "source-hash":
+        return ("source-addr", st.idle_timeout_ms if st.mode == "source-ip" else None, svc.balance == "source-hash")
+    return ("none",)
+
+
+def build_plan(model: Topology, path: PathFn) -> Plan:
+    return _Lower(model, path).build()

@@ -1,0 +1,25 @@
+when HTTP_REQUEST {
+    # HTTP::host keeps a port (host:8443): compare the name only
+    set lbc_host [string tolower [getfield [HTTP::host] ":" 1]]
+    switch -- $lbc_host {
+        fvterm.example.com {
+            if {[active_members /Common/flynet.fvterm.default] < 1} {
+                HTTP::respond 503 content "No sessions available" noserver Content-Type text/plain Connection close
+            } else {
+                pool /Common/flynet.fvterm.default
+            }
+        }
+        default {
+            HTTP::respond 404 noserver Connection close
+        }
+    }
+}
+
+when LB_FAILED {
+    # no member could be selected or connected: the service's fallback answers
+    switch -- [LB::server pool] {
+        /Common/flynet.fvterm.default {
+            HTTP::respond 503 content "No sessions available" noserver Content-Type text/plain Connection close
+        }
+    }
+}

@@ -76,3 +76,41 @@ def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
 
 
 VALIDATORS["envoy"] = validate_envoy
+
+
+# ---------------------------------------------------------------- nginx
+import re as _re
+
+# Directives whose quoted file must exist for `nginx -t`; missing ones (secrets) get the stand-in pair.
+_NGINX_FILES = _re.compile(r'\b(ssl_certificate|ssl_certificate_key|ssl_client_certificate|'
+                           r'proxy_ssl_trusted_certificate) "([^"]+)";')
+
+
+def nginx_command(workdir, *args: str) -> list[str]:
+    """nginx on lbc's nginx.conf in `workdir`, which is also the prefix (pid, logs, temp folders)."""
+    return ["nginx", "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), *args]
+
+
+def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
+    """`nginx -t` in a private network namespace: nginx -t binds every listen address, and the VIPs
+    of a topology are not on this machine, so the namespace allows non-local binds (nothing leaves it)."""
+    if not _shutil.which("nginx"):
+        return False, "nginx is not installed"
+    pair = _standin_pair(workdir)
+    for rel, text in files.items():
+        if rel == "nginx.conf":
+            text = _NGINX_FILES.sub(lambda m: m.group(0) if _os.path.exists(m.group(2)) else
+                                    f'{m.group(1)} "{pair[1] if m.group(1) == "ssl_certificate_key" else pair[0]}";',
+                                    text)
+        dest = workdir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text, encoding="utf-8")
+    unshare = ["unshare", "-n"] if _os.geteuid() == 0 else ["unshare", "-rn"]
+    script = ("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind && "
+              "{ echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind || true; } 2>/dev/null && exec \"$@\"")
+    r = _subprocess.run([*unshare, "sh", "-c", script, "sh", *nginx_command(workdir, "-t", "-q")],
+                        capture_output=True, text=True, timeout=120, cwd=workdir)
+    return r.returncode == 0, r.stdout + r.stderr
+
+
+VALIDATORS["nginx"] = validate_nginx

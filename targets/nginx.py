@@ -1,0 +1,544 @@
+"""nginx target: open-source nginx 1.22+ (Debian nginx-light + libnginx-mod-stream).
+
+L7 listeners become `http` server blocks; L4 listeners (tcp, passthrough) become `stream`
+servers, routed by SNI with `ssl_preread`. Open-source nginx has no active health checks, no
+inserted-cookie stickiness and no drain (NGINX Plus features): what can be emulated is, and
+CAPABILITIES says how it differs; what cannot is refused (LBC801), also per combination in
+`refusals()`.
+
+Output: `nginx.conf`, and `modules.conf` (the `load_module` line for the stream module) when a
+stream listener exists. Every file nginx writes (pid, error log, access log, temp folders) is
+relative to the prefix, so the caller chooses where they go: `nginx -p DIR -c nginx.conf`.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import jinja2
+
+from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
+from lbc.model import Listener, Server, Service, Topology
+
+# Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
+STREAM_MODULE_DEFAULT = "/usr/lib/nginx/modules/ngx_stream_module.so"
+STREAM_MODULE_ENV = "LBC_NGINX_STREAM_MODULE"
+
+_MAP_KEYWORDS = {"default", "hostnames", "include", "volatile"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def quote(value, map_key: bool = False) -> str:
+    """The one way a user string reaches nginx.conf: a double-quoted token.
+
+    Backslashes and quotes are escaped for nginx's parser; `$` (which starts a variable in
+    `return` texts and map values) becomes `${lbc_dollar}`, a geo variable holding "$". A map
+    key that equals one of map's keywords gets the `\\` prefix nginx asks for.
+    """
+    s = str(value)
+    if _CONTROL.search(s):
+        raise ValueError(f"control character in {s!r}: the schema should have refused it")
+    if map_key and s in _MAP_KEYWORDS:
+        s = "\\" + s
+    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("$", "${lbc_dollar}")
+    return f'"{s}"'
+
+
+CAPABILITIES: dict[str, Support] = {
+    "balance.round-robin": Support(NATIVE, "the default balancing, state shared by workers through a zone"),
+    "balance.least-connections": Support(NATIVE, "least_conn"),
+    "balance.weighted-random": Support(NATIVE, "`random` (not `random two`, which inverts two weights on nginx 1.22)"),
+    "balance.source-hash": Support(NATIVE, "`hash $remote_addr consistent` on the full address (`ip_hash` uses "
+                                           "only three octets)"),
+    "server.weights": Support(NATIVE, "weight=N; nginx refuses weight=0, so a weight-0 server is handled as on hold"),
+    "server.max-sessions": Support(NATIVE, "max_conns with a shared zone; when every server is full nginx answers "
+                                           "502 at once (no queue), which moves to the next group or the fallback"),
+    "server.hold": Support(EMULATED, "nginx has no drain: the server is `down` in the balanced upstreams and stays "
+                                     "in the per-server upstreams that cookie and direct-host requests use; "
+                                     "refused with source-IP stickiness (a hash moves a held server's clients)"),
+    "server.down": Support(NATIVE, "down"),
+    "priority.tiers": Support(EMULATED, "L7: one upstream per group, chained by `error_page 502 504` to named "
+                                        "locations; a group is left when every server is failed (passive) or "
+                                        "full. L4 has no error_page: two groups at most, by `backup`, and not "
+                                        "with hash or random balancing"),
+    "health.http": Support(EMULATED, "open-source nginx has no active checks: passive only, a server is out "
+                                     "after `fall` failed connections or timeouts of real requests within "
+                                     "rise x interval, and tried again after that time; the check's path and "
+                                     "status are not used"),
+    "health.http-body": Support(UNSUPPORTED, "open-source nginx has no active checks (`health_check` and `match` "
+                                             "are NGINX Plus): a server that answers 200 without the text would "
+                                             "keep its traffic"),
+    "health.tcp": Support(EMULATED, "passive only: a server is out after `fall` failed connections of real "
+                                    "traffic within rise x interval, and tried again after that time"),
+    "stickiness.cookie": Support(EMULATED, "no `sticky` in open-source nginx: the cookie is set from the answering "
+                                           "server ($upstream_addr, so servers need IP addresses) and mapped back "
+                                           "to a per-server upstream whose backups are the first group; a "
+                                           "server's max_sessions is counted apart for those pinned requests"),
+    "stickiness.cookie-max-age": Support(NATIVE, "Max-Age on the emulated cookie"),
+    "stickiness.source-ip": Support(EMULATED, "`hash $remote_addr consistent`: no affinity table, so no idle "
+                                              "expiry, and new clients are spread by the hash (weights kept), "
+                                              "not by the service's balance method"),
+    "stickiness.application": Support(NATIVE, "per-server upstreams chosen by server_name (L7) or SNI map (L4)"),
+    "stickiness.max-lifetime": Support(UNSUPPORTED, "open-source nginx cannot date a cookie or an affinity"),
+    "fallback.respond": Support(EMULATED, "L7: `error_page 502 504` (nginx's own errors: no server, all full, "
+                                          "connect failure or timeout) to a `return`; L4: refused, a stream can "
+                                          "only be closed"),
+    "fallback.server": Support(EMULATED, "L7: `error_page 502 504` to a location proxying to that server; L4: a "
+                                         "`backup` server, so not with hash or random balancing or a second "
+                                         "priority group"),
+    "redispatch": Support(NATIVE, "proxy_next_upstream on connection errors and timeouts; a pinned client's "
+                                  "upstream lists the first group as backup, and the cookie is rewritten"),
+    "routing.hosts": Support(NATIVE, "server_name (exact and wildcard hashes, sized for the names)"),
+    "routing.pinned-server": Support(NATIVE, "a per-server upstream (the first group as backup)"),
+    "tls.terminate": Support(NATIVE),
+    "tls.bridge": Support(NATIVE, "proxy_ssl_*; nginx uses one name for SNI and verification per service"),
+    "tls.upstream-verify": Support(NATIVE, "proxy_ssl_verify with proxy_ssl_trusted_certificate"),
+    "tls.passthrough": Support(NATIVE, "stream module"),
+    "tls.sni-routing": Support(NATIVE, "ssl_preread + map $ssl_preread_server_name"),
+    "tls.multi-certificate": Support(NATIVE, "one server{} per certificate, chosen by SNI (L7 only; L4 refused)"),
+    "tls.client-auth": Support(NATIVE, "ssl_verify_client"),
+    "listener.websocket": Support(NATIVE, "Upgrade/Connection passed; nginx has one read timeout for requests and "
+                                          "upgraded connections, so the longer of timeouts.server and "
+                                          "timeouts.tunnel is used"),
+    "listener.no-buffering": Support(NATIVE, "proxy_buffering off"),
+    "listener.forwarded-headers": Support(NATIVE, "X-Forwarded-For ($proxy_add_x_forwarded_for), X-Forwarded-Proto"),
+    "upstream.proxy-protocol-v1": Support(NATIVE, "stream (L4) listeners only, one setting per listener"),
+    "upstream.proxy-protocol-v2": Support(UNSUPPORTED, "nginx sends PROXY protocol v1 only"),
+}
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+# ------------------------------------------------------------------ small helpers
+def _dur(ms: int) -> str:
+    """Milliseconds in the largest unit that is exact: 5s, 30m, 1h."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def _hostport(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _is_ip(address: str) -> bool:
+    return bool(re.match(r"^[0-9.]+$", address)) or ":" in address
+
+
+def _pow2(n: int, floor: int) -> int:
+    return max(floor, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
+
+
+def _bucket(longest: int) -> int:
+    # a hash bucket holds pointer + length + name, word aligned, plus a terminating pointer
+    return _pow2(longest + 24, 64)
+
+
+def _covers(names: tuple[str, ...], host: str) -> bool:
+    if host in names:
+        return True
+    rest = host.split(".", 1)[1] if "." in host else ""
+    return bool(rest) and not host.startswith("*.") and f"*.{rest}" in names
+
+
+def _balanced(s: Server) -> bool:
+    """Takes new sessions by balancing (hold and weight 0 take none; down takes nothing)."""
+    return s.state == "active" and s.weight > 0
+
+
+def _method(svc: Service) -> str:
+    if svc.stickiness.mode == "source-ip" or svc.balance == "source-hash":
+        return "hash $remote_addr consistent"
+    return {"least-connections": "least_conn", "weighted-random": "random"}.get(svc.balance, "")
+
+
+def _levels(svc: Service) -> int:
+    """How many fall-back steps an L4 upstream would need: the groups, plus a fallback server."""
+    return len(svc.tiers) + (1 if svc.fallback and svc.fallback.kind == "server" else 0)
+
+
+class _Names:
+    """nginx compares upstream names without case; give each object a distinct, readable one."""
+
+    def __init__(self):
+        self.used: set[str] = set()
+
+    def get(self, wanted: str) -> str:
+        name, n = wanted, 1
+        while name.lower() in self.used:
+            n += 1
+            name = f"{wanted}.{n}"
+        self.used.add(name.lower())
+        return name
+
+
+# ------------------------------------------------------------------ lowering
+@dataclass
+class _Upstream:
+    name: str
+    method: str
+    servers: list[tuple[str, list[str]]] = field(default_factory=list)   # (host:port, parameters)
+
+
+@dataclass
+class _Chain:
+    """Everything one (service, port) needs in one block (http or stream)."""
+    service: Service
+    port: str
+    tiers: list[str]                      # upstream names, in serving order
+    pins: dict[str, str]                  # server name -> its pinned upstream
+    fallback: Optional[dict] = None
+    sticky_var: Optional[str] = None      # L7 cookie: $var naming the upstream to use
+    setcookie_var: Optional[str] = None   # L7 cookie: $var holding the Set-Cookie value
+
+
+class _Block:
+    """The upstreams, maps and chains of one `http` or `stream` block."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.names = _Names()
+        self.upstreams: list[_Upstream] = []
+        self.maps: list[dict] = []
+        self.chains: dict[tuple[str, str], _Chain] = {}
+        self.reject: Optional[str] = None
+
+    def var(self, stem: str) -> str:
+        return f"$lbc_{stem}_{len(self.maps)}"
+
+    def server_line(self, svc: Service, s: Server, port: str, *, down: bool = False, backup: bool = False,
+                    weight: bool = True) -> tuple[str, list[str]]:
+        params = []
+        if weight and s.weight > 1:
+            params.append(f"weight={s.weight}")
+        if s.max_sessions is not None:
+            params.append(f"max_conns={s.max_sessions}")
+        if svc.health:
+            params += [f"max_fails={svc.health.fall}",
+                       f"fail_timeout={_dur(max(1000, svc.health.rise * svc.health.interval_ms))}"]
+        if backup:
+            params.append("backup")
+        if down:
+            params.append("down")
+        return _hostport(s.address, s.port(port)), params
+
+    def chain(self, model: Topology, svc_name: str, port: str) -> _Chain:
+        key = (svc_name, port)
+        if key in self.chains:
+            return self.chains[key]
+        svc = model.service(svc_name)
+        method = _method(svc)
+        tiers: list[str] = []
+        stream_backups: list[tuple[str, list[str]]] = []
+        groups = [svc.tier(p) for p in svc.tiers]
+        if self.kind == "stream" and len(groups) > 1:
+            # no error_page in stream: the second group becomes backup servers (refusals() keep it at two)
+            stream_backups = [self.server_line(svc, s, port, backup=True, down=not _balanced(s)) for s in groups[1]]
+            groups = groups[:1]
+        for i, group in enumerate(groups):
+            up = _Upstream(self.names.get(f"{svc.name}.{port}" + (f".tier{i + 1}" if i else "")), method)
+            up.servers = [self.server_line(svc, s, port, down=not _balanced(s)) for s in group] + stream_backups
+            self.upstreams.append(up)
+            tiers.append(up.name)
+        c = _Chain(svc, port, tiers, {})
+        fb = svc.fallback
+        if fb and self.kind == "stream":
+            if fb.kind == "server":   # the last backup of the (only) upstream; a text is refused at L4
+                self.upstreams[-1].servers.append((_hostport(fb.address, fb.port), ["backup"]))
+        elif fb and fb.kind == "respond":
+            c.fallback = {"kind": "respond", "name": self.names.get(f"{svc.name}.{port}.fallback"),
+                          "status": fb.status, "body": fb.body, "content_type": fb.content_type}
+        elif fb:
+            up = _Upstream(self.names.get(f"{svc.name}.{port}.fallback"), "", [(_hostport(fb.address, fb.port), [])])
+            self.upstreams.append(up)
+            c.fallback = {"kind": "server", "name": up.name}
+        self.chains[key] = c
+        if self.kind == "http" and svc.stickiness.mode == "cookie":
+            self.cookie(svc, port, c)
+        return c
+
+    def pin(self, c: _Chain, server: str) -> str:
+        """An upstream that sends to one server, then (redispatch) to the first group."""
+        if server in c.pins:
+            return c.pins[server]
+        svc, port = c.service, c.port
+        s = svc.server(server)
+        up = _Upstream(self.names.get(f"{svc.name}.{port}.srv.{s.name}"), "")
+        up.servers.append(self.server_line(svc, s, port, down=s.state == "down", weight=False))
+        if svc.redispatch:
+            first = svc.tier(svc.tiers[0])
+            up.servers += [self.server_line(svc, o, port, backup=True, weight=False)
+                           for o in first if o.name != s.name and _balanced(o)]
+        self.upstreams.append(up)
+        c.pins[server] = up.name
+        return up.name
+
+    def cookie(self, svc: Service, port: str, c: _Chain) -> None:
+        st = svc.stickiness
+        values = _Names()
+        by_value = [(values.get(s.name), s) for s in svc.servers]
+        attrs = "; Path=/; HttpOnly"
+        if st.cookie_max_age_ms is not None:
+            attrs += f"; Max-Age={math.ceil(st.cookie_max_age_ms / 1000)}"
+        value_var = self.var("cookie")
+        self.maps.append({"source": "$http_cookie", "var": value_var, "hostnames": False, "entries": [
+            (f"~(?:^|;)\\s*{re.escape(st.cookie_name)}=(?<lbc_value>[^;]*)", "$lbc_value", False)],
+            "default": None})
+        c.sticky_var = self.var("sticky")
+        self.maps.append({"source": value_var, "var": c.sticky_var, "hostnames": False,
+                          "entries": [(v, self.pin(c, s.name), True) for v, s in by_value],
+                          "default": c.tiers[0]})
+        c.setcookie_var = self.var("setcookie")
+        # $upstream_addr lists every server tried ("a:p, b:p : c:p"); the last one answered
+        self.maps.append({"source": "$upstream_addr", "var": c.setcookie_var, "hostnames": False, "entries": [
+            (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
+            for v, s in by_value if _is_ip(s.address)], "default": ""})
+
+    def reject_upstream(self) -> str:
+        if self.reject is None:
+            self.reject = self.names.get("lbc.no-route")
+            self.upstreams.append(_Upstream(self.reject, "", [("127.0.0.1:9", ["down"])]))
+        return self.reject
+
+
+def _locations(c: _Chain, server: Optional[str], block: _Block) -> list[dict]:
+    """The location chain of one route target: `/`, then one named location per further group."""
+    scheme = "https" if c.service.upstream_tls else "http"
+    if server is not None:
+        first = block.pin(c, server)
+    else:
+        first = c.sticky_var or c.tiers[0]
+    targets = [first] + c.tiers[1:]
+    names = ["/"] + ["@" + t for t in c.tiers[1:]]
+    fb = c.fallback
+    after = ["@" + fb["name"]] if fb else []
+    locs = []
+    for i, (name, target) in enumerate(zip(names, targets)):
+        nxt = (names[i + 1:] + after)[:1]
+        locs.append({"name": name, "scheme": scheme, "target": target, "var": target.startswith("$"),
+                     "next": nxt[0] if nxt else None, "setcookie": c.setcookie_var})
+    if fb and fb["kind"] == "respond":
+        locs.append({"name": "@" + fb["name"], "respond": fb})
+    elif fb:
+        locs.append({"name": "@" + fb["name"], "scheme": scheme, "target": fb["name"], "var": False, "next": None,
+                     "setcookie": None})
+    return locs
+
+
+def _upstream_tls(svc: Service) -> Optional[dict]:
+    u = svc.upstream_tls
+    if u is None:
+        return None
+    return {"sni": u.sni is not None, "name": u.sni or u.verify_name, "verify": u.verify and u.ca is not None,
+            "ca": u.ca}
+
+
+def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
+    """One server{} per (route target, certificate) and a default server for the listener's socket."""
+    certs = [model.certificate(n) for n in l.tls.certificates] if l.tls.mode in ("terminate", "bridge") else []
+    groups: dict[tuple, list[str]] = {}
+    default_target = None
+    for r in l.routes:
+        target = (r.service, r.port_name, r.server)
+        if not r.hosts:
+            default_target = target
+        for h in r.hosts:
+            cert = next((c for c in certs if _covers(c.names, h)), certs[0] if certs else None)
+            groups.setdefault((target, cert.name if cert else None), []).append(h)
+    blocks = []
+
+    def block_for(target, cert_name, hosts, default):
+        b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
+             "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None}
+        if target is None:
+            b["locations"] = [{"name": "/", "status": 404}]
+        else:
+            c = block.chain(model, target[0], target[1])
+            b["locations"] = _locations(c, target[2], block)
+            b["upstream_tls"] = _upstream_tls(c.service)
+        return b
+
+    blocks.append(block_for(default_target, certs[0].name if certs else None, [], True))
+    for (target, cert_name), hosts in groups.items():
+        blocks.append(block_for(target, cert_name, hosts, False))
+    return blocks
+
+
+def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
+    services = [model.service(r.service) for r in l.routes]
+    first = services[0]
+    srv = {"listen": _hostport(l.address, l.port), "listener": l,
+           "cert": model.certificate(l.tls.certificates[0]) if l.tls.mode in ("terminate", "bridge") and
+           l.tls.certificates else None,
+           "preread": False, "pass": None, "proxy_protocol": first.proxy_protocol == "v1",
+           "upstream_tls": _upstream_tls(first)}
+
+    def target(r) -> str:
+        c = block.chain(model, r.service, r.port_name)
+        return block.pin(c, r.server) if r.server else c.tiers[0]
+
+    if not any(r.hosts for r in l.routes):
+        srv["pass"] = target(l.routes[0])
+        return srv
+    source = "$ssl_preread_server_name" if l.tls.mode == "passthrough" else "$ssl_server_name"
+    srv["preread"] = l.tls.mode == "passthrough"
+    var = block.var("sni")
+    d = l.default_route
+    block.maps.append({"source": source, "var": var, "hostnames": True,
+                       "entries": [(h, target(r), True) for r in l.routes for h in r.hosts],
+                       "default": target(d) if d else block.reject_upstream()})
+    srv["pass"] = var
+    return srv
+
+
+# ------------------------------------------------------------------ refusals (per combination)
+def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
+    seen: set[tuple] = set()
+    for feature, path, why in _refusals(model):
+        if (feature, path) not in seen:
+            seen.add((feature, path))
+            yield feature, path, why
+
+
+def _refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
+    for l in model.listeners:
+        services = [model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
+        for svc in services:
+            yield from _service_refusals(svc)
+            yield from (_l7_refusals(svc) if l.is_l7 else _l4_refusals(svc))
+        if not l.is_l7:
+            yield from _l4_listener_refusals(l, services)
+
+
+def _service_refusals(svc: Service):
+    if svc.stickiness.mode == "source-ip":
+        for s in svc.servers:
+            if s.state == "hold":
+                yield ("server.hold", s.path + ("state",),
+                       "with source-IP stickiness (a hash of the address) a held server's clients would move")
+    u = svc.upstream_tls
+    if u is not None and u.verify:
+        if u.ca is None:
+            yield "tls.bridge", u.path, "nginx verifies servers only against a CA file: give upstream_tls.ca"
+        elif not (u.sni or u.verify_name):
+            yield ("tls.upstream-verify", u.path, "nginx always checks the certificate's name: give "
+                   "upstream_tls.verify_name or sni")
+        if u.sni and u.verify_name and u.sni != u.verify_name:
+            yield "tls.bridge", u.path + ("verify_name",), "nginx uses one name (proxy_ssl_name) for SNI and verification"
+
+
+def _l7_refusals(svc: Service):
+    if svc.proxy_protocol == "v1":
+        yield ("upstream.proxy-protocol-v1", svc.path + ("proxy_protocol",),
+               "nginx's http proxy cannot send a PROXY protocol header (only stream listeners can)")
+    fb = svc.fallback
+    if fb and fb.kind == "respond" and fb.status in _REDIRECTS:
+        yield "fallback.respond", fb.path + ("respond", "status"), "nginx's `return` makes a redirect's text its Location"
+    if svc.stickiness.mode == "cookie":
+        for s in svc.servers:
+            if not _is_ip(s.address):
+                yield ("stickiness.cookie", s.path + ("address",),
+                       "the emulated cookie names the server from its IP address ($upstream_addr): give an IP address")
+        if len(svc.tiers) > 1 and not svc.redispatch:
+            yield ("priority.tiers", svc.path + ("redispatch",),
+                   "with cookie stickiness, a pinned client whose server fails moves to the next group even without "
+                   "redispatch")
+
+
+def _l4_refusals(svc: Service):
+    if svc.stickiness.mode == "cookie":
+        yield "stickiness.cookie", svc.stickiness.path + ("mode",), "a TCP stream has no cookies"
+    fb = svc.fallback
+    if fb and fb.kind == "respond":
+        yield "fallback.respond", fb.path, "at L4 nginx can only close the connection"
+    steps = _levels(svc)
+    if steps > 2 or (steps == 2 and _method(svc) not in ("", "least_conn")):
+        why = ("stream has no error_page, so groups and a fallback server need `backup`: two steps at most, and not "
+               "with hash or random balancing")
+        if len(svc.tiers) > 1:
+            yield "priority.tiers", svc.path + ("servers",), why
+        else:
+            yield "fallback.server", fb.path, why
+
+
+def _l4_listener_refusals(l: Listener, services: list[Service]):
+    if len({s.proxy_protocol for s in services}) > 1:
+        yield ("upstream.proxy-protocol-v1", l.path + ("routes",),
+               "stream sets PROXY protocol per listener: the services routed here must agree")
+    if len({_upstream_tls(s) and tuple(sorted(_upstream_tls(s).items())) for s in services}) > 1:
+        yield "tls.bridge", l.path + ("routes",), "stream sets upstream TLS per listener: the services routed here must agree"
+    if l.tls.mode in ("terminate", "bridge") and len(l.tls.certificates) > 1:
+        yield ("tls.multi-certificate", l.tls.path + ("certificates",),
+               "the stream module of nginx 1.22 cannot choose a certificate by SNI")
+    if l.tls.mode == "none" and any(r.hosts for r in l.routes):
+        yield "routing.hosts", l.path + ("routes",), "a plain TCP stream carries no host name"
+
+
+# ------------------------------------------------------------------ render
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "nginx"), undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+_ENV.filters["q"] = quote
+_ENV.filters["qkey"] = lambda v: quote(v, map_key=True)
+_ENV.filters["dur"] = _dur
+
+_PROTOCOLS = {"1.0": "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", "1.1": "TLSv1.1 TLSv1.2 TLSv1.3",
+              "1.2": "TLSv1.2 TLSv1.3", "1.3": "TLSv1.3"}
+
+
+def _zone_kib(upstreams: list[_Upstream]) -> int:
+    peers = sum(len(u.servers) for u in upstreams)
+    return _pow2(64 + peers, 64)      # about 1 KiB a peer, measured with 10,000 servers
+
+
+def render(model: Topology) -> dict[str, str]:
+    http, stream = _Block("http"), _Block("stream")
+    http_servers, stream_servers = [], []
+    for l in model.listeners:
+        if l.is_l7:
+            http_servers.append({"listener": l, "blocks": _http_server(model, l, http)})
+        else:
+            stream_servers.append(_stream_server(model, l, stream))
+    names_per_socket: dict[str, int] = {}
+    longest = 0
+    for s in http_servers:
+        for b in s["blocks"]:
+            names_per_socket[b["listen"]] = names_per_socket.get(b["listen"], 0) + len(b["hosts"])
+            longest = max([longest] + [len(h) for h in b["hosts"]])
+    map_entries = max([len(m["entries"]) for m in http.maps + stream.maps] + [0])
+    map_longest = max([len(k) for m in http.maps + stream.maps for k, _, _ in m["entries"]] + [0])
+    ctx = {
+        "model": model, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
+        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(l.is_l7 and l.websocket for l in model.listeners),
+        "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
+        "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
+        "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
+        "read_timeout": lambda l: max(l.timeouts.server_ms, l.timeouts.tunnel_ms) if l.websocket else l.timeouts.server_ms,
+    }
+    files = {"nginx.conf": _ENV.get_template("nginx.conf.j2").render(**ctx)}
+    if stream_servers:
+        module = os.environ.get(STREAM_MODULE_ENV, STREAM_MODULE_DEFAULT)
+        files["modules.conf"] = ("# The stream module (Debian: libnginx-mod-stream). Empty this file if the nginx that\n"
+                                 "# runs this configuration loads the module already.\n"
+                                 f"load_module {quote(module)};\n")
+    return files
+
+
+class _Nginx:
+    name = "nginx"
+    summary = "open-source nginx 1.22+ (http + stream with ssl_preread); passive health checks only"
+    capabilities = CAPABILITIES
+
+    @staticmethod
+    def render(model: Topology) -> dict[str, str]:
+        return render(model)
+
+    @staticmethod
+    def refusals(model: Topology):
+        return refusals(model)
+
+
+TARGET = _Nginx()

@@ -68,7 +68,8 @@ def test_example_passes_envoy_validate(example, tmp_path):
     assert ok, output
 
 
-@pytest.mark.parametrize("ms,text", [(500, "0.5s"), (1500, "1.5s"), (5000, "5s"), (3_600_000, "3600s"), (1, "0.001s")])
+@pytest.mark.parametrize("ms,text", [(500, "0.5s"), (1500, "1.5s"), (5000, "5s"), (3_600_000, "3600s"), (1, "0.001s"),
+                                     (123_456_789, "123456.789s")])
 def test_durations_are_seconds(ms, text):
     assert envoy.seconds(ms) == text
 

@@ -55,9 +55,7 @@ class _Builder:
     def apply_profile(self, raw: dict, path: tuple) -> dict:
         raw = copy.deepcopy(raw)
         profile = raw.get("profile", "generic")
-        for keys, value, citation in profile_defaults(profile):
-            if keys[0] == "health" and "tcp" in (raw.get("health") or {}):
-                continue  # the topology chose a TCP check; an HTTP default would contradict it
+        for keys, value, citation in profile_defaults(profile, raw):
             node = raw
             for k in keys[:-1]:
                 node = node.setdefault(k, {})
@@ -149,7 +147,7 @@ class _Builder:
         return Certificate(
             name=name, cert=cert_path, key=self.file(raw.get("key")),
             names=info.names if info else declared, names_from_file=info is not None,
-            not_after=info.not_after if info else None, path=path, ignore=_ignore(raw),
+            not_after=info.not_after if info else None, path=path, ignore=_ignore(raw), declared_names=declared,
         )
 
     def route(self, raw: dict, path: tuple, services: dict[str, Service]) -> list[Route]:

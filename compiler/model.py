@@ -114,6 +114,7 @@ class Certificate:
     path: Path
     not_after: Optional[str] = None      # ISO date, when the PEM was readable
     ignore: tuple[tuple[str, str], ...] = ()
+    declared_names: tuple[str, ...] = ()  # `names:` as written (compared with the file's by LBC214)
 
 
 @dataclass(frozen=True)

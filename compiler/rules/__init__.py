@@ -24,6 +24,7 @@ class Finding:
     hint: Optional[str] = None                          # overrides the rule's hint
     related: tuple[tuple[tuple, str], ...] = ()         # (path, note)
     key: bool = False                                   # point at the key rather than the value
+    severity: Optional[Severity] = None                 # overrides the rule's severity (e.g. --check-files)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Rule:
     bad: str = ""                # a topology (YAML) that triggers the rule
     good: str = ""               # the same topology, fixed
     check: Optional[Callable[..., Iterable[Finding]]] = None   # check(model, ctx) for model rules
+    # False for findings that leave no usable model or output (structure, target capabilities):
+    # an `ignore:` cannot make those work, so it is not honoured.
+    acknowledgeable: bool = True
 
 
 REGISTRY: dict[str, Rule] = {}
@@ -61,7 +65,7 @@ def rule(id: str) -> Rule:
 class Reporter:
     """Turns (rule ID, document path, message) into located, acknowledged Diagnostics."""
 
-    def __init__(self, doc, severity_override: Optional[dict[str, Severity]] = None):
+    def __init__(self, doc):
         self.doc = doc
         self.diagnostics: list[Diagnostic] = []
 
@@ -85,7 +89,7 @@ class Reporter:
                severity: Optional[Severity] = None, target: str = "") -> Diagnostic:
         r = REGISTRY[rule_id]
         sev = severity or r.severity
-        ack = self.acknowledgement(rule_id, path) if not rule_id.startswith("LBC0") else ""
+        ack = self.acknowledgement(rule_id, path) if r.acknowledgeable else ""
         d = Diagnostic(
             id=rule_id, severity=sev, message=message, location=self.doc.locate(path, key=key),
             hint=r.hint if hint is None else hint, source=r.source,
@@ -96,7 +100,8 @@ class Reporter:
         return d
 
     def finding(self, rule_id: str, f: Finding) -> Diagnostic:
-        return self.report(rule_id, f.path, f.message, hint=f.hint, related=f.related, key=f.key)
+        return self.report(rule_id, f.path, f.message, hint=f.hint, related=f.related, key=f.key,
+                           severity=f.severity)
 
 
 def run_model_rules(model, reporter: Reporter, ctx=None) -> None:
@@ -123,4 +128,4 @@ def _load_rule_modules() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import structure, catalog  # noqa: F401
+    from . import structure, references, tls, stickiness, health, sizing, protocols  # noqa: F401

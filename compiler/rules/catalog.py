@@ -1,1 +1,0 @@
-"""Model rules from the deployment guides (LBC2xx-LBC6xx). Filled by the rules work."""

@@ -1,0 +1,75 @@
+"""What several rule modules need: citations of the seed guides, profile groups, route lookups."""
+from __future__ import annotations
+
+from ..model import Listener, Route, Service, Topology
+
+SEEDS = {
+    "000": "000_1a5a78107364a092.txt",   # Host Access for the Cloud: planning, sizing, load balancers, TLS
+    "001": "001_271b4bdf9241e08f.txt",   # Flynet server load balancing
+    "002": "002_8b3b25f4e5a8002d.txt",   # Verastream Host Integrator 7.x load distribution and failover
+    "003": "003_dcbf1131eea475e5.txt",   # the Flynet guide, unbranded
+    "004": "004_5fd5797347a5b484.txt",   # Lightstreamer Server 7.1 clustering
+}
+LBC_LANGUAGE = "lbc topology language (schemas/topology.schema.json)"
+
+# Applications that keep per-user state on one server: their guides require stickiness.
+STATEFUL = ("flynet", "hacloud-session", "hacloud-mss", "verastream", "lightstreamer")
+HACLOUD = ("hacloud-session", "hacloud-mss")
+HTTPS_PORTS = (443, 8443)
+
+
+def cite(*refs: str) -> str:
+    """cite("000", "TLS/SSL Options", "004", "§3") -> 'seeds/000_….txt "TLS/SSL Options"; seeds/004_….txt §3'."""
+    parts = []
+    for seed, section in zip(refs[::2], refs[1::2]):
+        sec = section if section.startswith("§") else f'"{section}"'
+        parts.append(f"seeds/{SEEDS[seed]} {sec}")
+    return "; ".join(parts)
+
+
+def routes_to(model: Topology, service: str) -> list[tuple[Listener, Route]]:
+    """Every (listener, route) that sends traffic to the service, in document order."""
+    return [(l, r) for l in model.listeners for r in l.routes if r.service == service]
+
+
+def listeners_to(model: Topology, service: str) -> list[Listener]:
+    return list(model.listeners_of(service))
+
+
+def default_origin(model: Topology, path: tuple) -> str:
+    """' (filled in by profile X …)' when the value at path came from a default, else ''."""
+    for d in model.defaults_applied:
+        if d.path == tuple(path):
+            return f" (filled in by {d.origin})"
+    return ""
+
+
+def reads_http(l: Listener) -> bool:
+    """Whether the balancer parses HTTP on this listener (L7). Passthrough never does, whatever it declares."""
+    return l.is_l7 and l.tls.mode != "passthrough"
+
+
+def sees_host_names(l: Listener) -> bool:
+    """Whether the balancer can route this listener's traffic by host name (Host header or SNI)."""
+    return reads_http(l) or l.tls.mode != "none"
+
+
+def https_not_decrypted(l: Listener) -> bool:
+    """A listener on an HTTPS port that declares no TLS: clients speak TLS the balancer never opens."""
+    return l.tls.mode == "none" and l.port in HTTPS_PORTS
+
+
+def host_path(model: Topology, r: Route, k: int) -> tuple:
+    """Where the k-th host of a route is written: the route's hosts, or the server's direct_host."""
+    if r.from_direct_hosts and r.server:
+        return model.service(r.service).server(r.server).path + ("direct_host",)
+    return r.path + ("hosts", k)
+
+
+def tls_path(l: Listener, key: str = "mode") -> tuple:
+    return l.tls.path + (key,)
+
+
+def serving(svc: Service):
+    """Servers that are not administratively down."""
+    return [s for s in svc.servers if s.state != "down"]

@@ -146,6 +146,11 @@ def _covers(names: tuple[str, ...], host: str) -> bool:
     return bool(rest) and not host.startswith("*.") and f"*.{rest}" in names
 
 
+def _l7(l: Listener) -> bool:
+    """Read as HTTP (a `protocol: http` passthrough listener still only forwards TLS, LBC209)."""
+    return l.is_l7 and l.tls.mode != "passthrough"
+
+
 def _balanced(s: Server) -> bool:
     """Takes new sessions by balancing (hold and weight 0 take none; down takes nothing)."""
     return s.state == "active" and s.weight > 0
@@ -410,8 +415,8 @@ def _refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         services = [model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
         for svc in services:
             yield from _service_refusals(svc)
-            yield from (_l7_refusals(svc) if l.is_l7 else _l4_refusals(svc))
-        if not l.is_l7:
+            yield from (_l7_refusals(svc) if _l7(l) else _l4_refusals(svc))
+        if not _l7(l):
             yield from _l4_listener_refusals(l, services)
 
 
@@ -499,7 +504,7 @@ def render(model: Topology) -> dict[str, str]:
     http, stream = _Block("http"), _Block("stream")
     http_servers, stream_servers = [], []
     for l in model.listeners:
-        if l.is_l7:
+        if _l7(l):
             http_servers.append({"listener": l, "blocks": _http_server(model, l, http)})
         else:
             stream_servers.append(_stream_server(model, l, stream))
@@ -513,7 +518,7 @@ def render(model: Topology) -> dict[str, str]:
     map_longest = max([len(k) for m in http.maps + stream.maps for k, _, _ in m["entries"] if k[:1] != "~"] + [0])
     ctx = {
         "model": model, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
-        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(l.is_l7 and l.websocket for l in model.listeners),
+        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(_l7(l) and l.websocket for l in model.listeners),
         "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
         "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
         "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),

@@ -8,6 +8,11 @@ when CLIENT_DATA {
     set lbc_sni ""
     set lbc_data [TCP::payload]
     set lbc_have [string length $lbc_data]
+    if {$lbc_have < 5} {
+        # not even a record header yet
+        TCP::collect
+        return
+    }
     if {[binary scan $lbc_data cSS lbc_type lbc_version lbc_rlen] == 3 && ($lbc_type & 0xff) == 22} {
         set lbc_rlen [expr {$lbc_rlen & 0xffff}]
         if {$lbc_have < $lbc_rlen + 5 && $lbc_have < 16389} {

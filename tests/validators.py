@@ -114,3 +114,23 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
 
 
 VALIDATORS["nginx"] = validate_nginx
+
+
+# F5: no BIG-IP can run here. The real checks are lbc's structural check of bigip.conf (parse and
+# round trip, per-kind property allow-list, references incl. pools/members inside iRules) and the
+# iRule harness's lint under tclsh (Tcl 8.4 constructs only); f5-as3 adds F5's AS3 JSON schema.
+def validate_f5(files: dict, workdir) -> tuple[bool, str]:
+    import sys
+    from lbc.targets.f5_tmsh import check_output
+    problems = check_output(files)
+    here = _os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "integration", "f5")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from f5sim import lint
+    for rel in sorted(files):
+        if rel.startswith("irules/"):
+            problems += [f"{rel}: {p}" for p in lint(files[rel])]
+    return not problems, "\n".join(problems)
+
+
+VALIDATORS["f5"] = validate_f5

@@ -37,11 +37,20 @@ def listeners_to(model: Topology, service: str) -> list[Listener]:
 
 
 def default_origin(model: Topology, path: tuple) -> str:
-    """' (filled in by profile X …)' when the value at path came from a default, else ''."""
+    """' (a default of profile X)' or ' (lbc's default)' when the value at path was filled in, else ''."""
     for d in model.defaults_applied:
         if d.path == tuple(path):
-            return f" (filled in by {d.origin})"
+            who = d.origin.split(" (", 1)[0] if d.origin.startswith("profile ") else "lbc"
+            return f" (a default of {who})" if who != "lbc" else " (lbc's default)"
     return ""
+
+
+def stated_at(model: Topology, svc: Service, path: tuple) -> tuple:
+    """Where a service setting is stated: its own value, or the `profile:` that filled it in."""
+    for d in model.defaults_applied:
+        if d.path == tuple(path) and d.origin.startswith("profile "):
+            return svc.path + ("profile",)
+    return path
 
 
 def reads_http(l: Listener) -> bool:

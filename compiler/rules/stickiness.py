@@ -5,7 +5,7 @@ from textwrap import dedent
 
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import STATEFUL, cite, default_origin, https_not_decrypted, reads_http, routes_to, sees_host_names
+from .common import STATEFUL, cite, default_origin, https_not_decrypted, reads_http, stated_at, routes_to, sees_host_names
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -117,7 +117,7 @@ def check_cookie_needs_l7(model, ctx):
                 continue
             where = svc.stickiness.path + ("mode",)
             yield Finding(
-                where, f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but listener "
+                stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but listener "
                 f"'{l.name}' works at L4 (protocol tcp): the balancer does not read HTTP there",
                 hint=f"use `stickiness: {{mode: source-ip}}`, or make listener '{l.name}' `protocol: http`",
                 related=((l.path + ("protocol",), "L4 listener"),))

@@ -11,7 +11,7 @@ from textwrap import dedent
 from .. import certs
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import HACLOUD, cite, default_origin, https_not_decrypted, host_path, routes_to, tls_path
+from .common import HACLOUD, cite, default_origin, https_not_decrypted, stated_at, host_path, routes_to, tls_path
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 DECRYPTING = ("terminate", "bridge")
@@ -136,7 +136,7 @@ def check_passthrough_cookie(model, ctx):
             if l.tls.mode == "passthrough":
                 where = svc.stickiness.path + ("mode",)
                 yield Finding(
-                    where, f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but "
+                    stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but "
                     f"listener '{l.name}' passes TLS through: the balancer cannot insert or read a cookie "
                     "inside an encrypted stream",
                     hint="with TLS passthrough use `stickiness: {mode: source-ip}` (or application stickiness "
@@ -174,7 +174,7 @@ def check_cookie_needs_decrypt(model, ctx):
             if https_not_decrypted(l):
                 where = svc.stickiness.path + ("mode",)
                 yield Finding(
-                    where, f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but "
+                    stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but "
                     f"listener '{l.name}' on HTTPS port {l.port} does not decrypt TLS (no `tls:` mode): the "
                     "balancer cannot see the cookie",
                     hint=f"give listener '{l.name}' `tls: {{mode: terminate}}` or `{{mode: bridge}}` with a "

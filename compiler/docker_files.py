@@ -1,10 +1,8 @@
 """`lbc compile --docker`: a Dockerfile and a compose.yaml that run the compiled files in a container.
 
-The Dockerfile bakes the compiled files into the target's official image (nginx: Debian's nginx on
-the official Debian image, because lbc's nginx.conf loads the stream module the Debian way and that
-is the build lbc's conformance suite runs). Certificates and keys are never baked in: compose.yaml
-mounts each one read-only at the path the compiled config names. Host networking, because the
-listeners bind the VIP addresses of the host.
+The Dockerfile bakes the compiled files into the target's official image. Certificates and keys
+are never baked in: compose.yaml mounts each one read-only at the path the compiled config names.
+Host networking, because the listeners bind the VIP addresses of the host.
 """
 from __future__ import annotations
 
@@ -26,9 +24,10 @@ class Runtime:
     config_dir: str                # where the compiled files go in the image
     main: str                      # the main compiled file
     command: tuple[str, ...]
-    install: str = ""              # shell run at build time when the base lacks the proxy
+    prepare: str = ""              # shell run at build time, in config_dir
     env: tuple[tuple[str, str], ...] = ()
     tmpfs: tuple[str, ...] = ("/tmp", "/run")
+    caps: tuple[str, ...] = ("NET_BIND_SERVICE",)
 
 
 RUNTIMES = {
@@ -37,12 +36,15 @@ RUNTIMES = {
     "envoy": Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", "envoy.yaml",
                      ("envoy", "-c", "/etc/envoy/envoy.yaml"),
                      env=(("ENVOY_UID", "0"),)),   # the image's entrypoint must not switch user (no SETUID here)
-    "nginx": Runtime("debian:bookworm-slim", "/etc/nginx", "nginx.conf",
-                     ("nginx", "-g", "daemon off;"),
-                     install="command -v nginx >/dev/null || (apt-get update"
-                             " && apt-get install -y --no-install-recommends nginx-light libnginx-mod-stream"
-                             " && rm -rf /var/lib/apt/lists/*)",
-                     tmpfs=("/tmp", "/run", "/var/lib/nginx", "/var/log/nginx")),
+    # nginx writes its pid, logs and temp files under the prefix (-p): the tmpfs /tmp.
+    "nginx": Runtime("nginx:1.22", "/etc/nginx", "nginx.conf",
+                     ("nginx", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"),
+                     # modules.conf loads the stream module the Debian way; an nginx built with it
+                     # inside (the official image) must not load it again.
+                     prepare="if [ -f modules.conf ] && nginx -V 2>&1 | grep -qE -- '--with-stream( |$)'; "
+                             "then echo '# the stream module is built into this nginx' > modules.conf; fi",
+                     # the master starts its workers as another user and hands them its temp folders
+                     caps=("NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN")),
 }
 
 # The Dockerfile only names files lbc wrote itself; anything else is a bug in a target.
@@ -95,11 +97,11 @@ def dockerfile(model: Topology, target: str, compiled: dict[str, str]) -> str:
         f"ARG BASE={rt.base}",
         "FROM ${BASE}",
     ]
-    if rt.install:
-        lines.append(f"RUN {rt.install}")
     for rel in sorted(compiled):
         lines.append(f"COPY [{_dockerfile_path(rel)}, {json.dumps(rt.config_dir + '/' + rel)}]")
     lines += [f"WORKDIR {rt.config_dir}"]
+    if rt.prepare:
+        lines.append(f"RUN {rt.prepare}")
     lines += [f"ENV {k}={v}" for k, v in rt.env]
     lines.append(f"CMD {json.dumps(list(rt.command))}")
     return "\n".join(lines) + "\n"
@@ -116,16 +118,16 @@ def compose(model: Topology, target: str) -> str:
         "restart": "unless-stopped",
         "read_only": True,
         "tmpfs": list(rt.tmpfs),
-        # Root in the container but with no capability beyond binding ports below 1024 (and
-        # the user/group switch nginx's master does for its workers): keys stay 0600 root.
+        # Root in the container, but with no capability beyond binding ports below 1024 (and what
+        # nginx's master needs to start its workers): keys can stay 0600 root.
         "cap_drop": ["ALL"],
-        "cap_add": ["NET_BIND_SERVICE"] + (["SETUID", "SETGID"] if target == "nginx" else []),
+        "cap_add": list(rt.caps),
         "security_opt": ["no-new-privileges:true"],
     }
     if files:
         service["volumes"] = [{"type": "bind", "source": _compose_str(p), "target": _compose_str(p),
                                "read_only": True} for p in files]
-    doc = {"name": name, "services": {target: service}}
+    doc = {"services": {target: service}}   # no top-level `name`: Compose v1 (Debian's docker-compose) refuses it
     head = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
         "# Run from this folder: docker compose up -d --build",

@@ -7,7 +7,9 @@ the balancer's own secrets are mounted, and the output is deterministic.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -88,7 +90,7 @@ def test_hostile_paths_reach_compose_intact(tmp_path, target):
     assert mounts == want
     assert all(HOSTILE_DIR in p for p, _, _ in mounts)
     assert svc["network_mode"] == "host" and svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
-    assert doc["name"] == svc["image"] == f"lbc-shop_1-{target}"   # image names must be lower case
+    assert svc["image"] == f"lbc-shop_1-{target}"   # image names must be lower case
 
 
 @pytest.mark.parametrize("target", df.supported())
@@ -101,7 +103,7 @@ def test_dockerfile_copies_every_compiled_file(tmp_path, target):
     assert copies == [[rel, f"{rt.config_dir}/{rel}"] for rel in sorted(compiled)]
     cmd = [l for l in text.splitlines() if l.startswith("CMD ")]
     assert json.loads(cmd[0][len("CMD "):]) == list(rt.command)
-    assert rt.main in " ".join(rt.command) or target == "nginx"   # nginx reads /etc/nginx/nginx.conf by default
+    assert f"{rt.config_dir}/{rt.main}" in rt.command
     # no secret is baked into the image
     assert "key" not in text.lower().replace("keys", "")
 
@@ -141,3 +143,19 @@ def test_no_files_no_volumes(tmp_path):
     assert result.model is not None, [str(d) for d in result.diagnostics]
     doc = yaml.safe_load(df.compose(result.model, "envoy"))
     assert "volumes" not in doc["services"]["envoy"]
+
+
+@pytest.mark.parametrize("configure,kept", [
+    ("--with-stream_ssl_module --with-stream=dynamic --with-mail", True),     # Debian: the module is a file
+    ("--with-mail --with-stream --with-stream_ssl_module", False),            # nginx.org build: built in
+    ("--with-http_ssl_module --with-stream", False),
+])
+def test_nginx_build_step_keeps_load_module_only_for_a_dynamic_stream_module(tmp_path, configure, kept):
+    stub = tmp_path / "bin" / "nginx"
+    stub.parent.mkdir()
+    stub.write_text(f"#!/bin/sh\necho 'nginx version: nginx/1.22.1' >&2\necho 'configure arguments: {configure}' >&2\n")
+    stub.chmod(0o755)
+    (tmp_path / "modules.conf").write_text('load_module "/usr/lib/nginx/modules/ngx_stream_module.so";\n')
+    env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}"}
+    subprocess.run(["sh", "-c", df.RUNTIMES["nginx"].prepare], cwd=tmp_path, env=env, check=True, timeout=10)
+    assert ("load_module" in (tmp_path / "modules.conf").read_text()) is kept

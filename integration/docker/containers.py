@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 
 RUN_LABEL = "lbc.test-run"
 RUN_ID = uuid.uuid4().hex[:12]      # one per test session
+COMPOSE_PREFIX = f"lbc{RUN_ID}"     # compose projects started by the tests (compose sets its own labels)
 
 # target -> image built by images.py
 IMAGES = {"haproxy": "lbc/haproxy", "nginx": "lbc/nginx", "envoy": "lbc/envoy", "backend": "lbc/backend"}
@@ -108,3 +109,14 @@ def wait_running(container: Container, timeout_s: float = 30.0) -> None:
             raise ContainerError(f"{container.name} exited ({container.exit_code()}):\n{container.logs()}")
         time.sleep(0.1)
     raise ContainerError(f"{container.name} not running after {timeout_s} s:\n{container.logs()}")
+
+
+def sweep(client) -> list[str]:
+    """Force-remove every container of this test run that is still there; return their names."""
+    removed = []
+    for c in client.containers.list(all=True):
+        labels = c.labels or {}
+        if labels.get(RUN_LABEL) == RUN_ID or labels.get("com.docker.compose.project", "").startswith(COMPOSE_PREFIX):
+            c.remove(force=True, v=True)
+            removed.append(c.name)
+    return removed

@@ -145,12 +145,3 @@ def stop(engine: Engine) -> None:
     finally:
         if engine.proc is not None:
             _terminate(engine.proc)
-
-
-def remove_labelled(client: docker.DockerClient, label: str) -> list[str]:
-    """Force-remove every container carrying `label` (a safety net after each test run)."""
-    removed = []
-    for c in client.containers.list(all=True, filters={"label": label}):
-        c.remove(force=True, v=True)
-        removed.append(c.name)
-    return removed

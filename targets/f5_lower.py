@@ -2,8 +2,10 @@
 
 Every F5 decision is made here once (priority-group inversion, ratios, member states, monitor
 strings, which routes need an iRule); `f5.py` writes the plan as bigip.conf and `f5_as3.py` as an
-AS3 declaration. Names are local (`fvterm.default`); each output turns them into full paths with
-its own `path` function, which the iRule text also uses.
+AS3 declaration. Names are local (`fvterm.default.pool`); each output turns them into full paths
+with its own `path` function, which the iRule text also uses. Local names are unique across all
+kinds (AS3 has one namespace per Application): the last dot-part names the kind (pool, monitor,
+cookie, http, ...), and a virtual server, alone, is the bare listener name.
 
 BIG-IP facts this relies on are in ../shared/research/f5.md (§1); what is not verified on a device
 is said in docs/f5.md.
@@ -321,7 +323,7 @@ class _Lower:
             return None
         hport = server.port(h.port_name) if h.port_name else port
         alias = None if hport == port else hport
-        local = svc.name if alias is None else f"{svc.name}.{alias}"
+        local = f"{svc.name}.monitor" if alias is None else f"{svc.name}.{alias}.monitor"
         if local in self.monitors:
             return local
         interval = _seconds(h.interval_ms)
@@ -345,7 +347,7 @@ class _Lower:
         return local
 
     def pool(self, svc: Service, port_name: str) -> str:
-        local = f"{svc.name}.{port_name}"
+        local = _pool_local(svc.name, port_name)
         if local in self.pools:
             return local
         tiers = svc.tiers
@@ -471,7 +473,7 @@ class _Lower:
             if r.server:
                 s = svc.server(r.server)
                 member = (member_address(s.address)[0], s.port(r.port_name))
-            return Action(self.path_pool(pool), member, self.failure(svc, lst),
+            return Action(self.path(pool), member, self.failure(svc, lst),
                           persist=self.persist_cmd(svc, persists[svc.name]) if mixed_persist else None,
                           ssl_profile=self.path(server_ssls[svc.name]) if mixed_ssl and server_ssls.get(svc.name) else None)
 
@@ -496,13 +498,13 @@ class _Lower:
             if f is not None and (f.kind == "pool" or (f.kind == "respond" and l7)):
                 for r in lst.routes:
                     if r.service == n:
-                        p = self.path_pool(f"{svc.name}.{r.port_name}")
+                        p = self.path(_pool_local(svc.name, r.port_name))
                         if p not in [x for x, _ in lb_failed]:
                             lb_failed.append((p, f))
         proxies = {m.service(n).proxy_protocol for n in services} - {"none"}
         proxy = max(proxies) if proxies else None   # v2 > v1; rules keep one version per listener
-        proxy_pools = tuple(sorted({self.path_pool(f"{n}.{r.port_name}") for r in lst.routes for n in [r.service]
-                                    if m.service(n).proxy_protocol != "none"}))
+        proxy_pools = tuple(sorted({self.path(_pool_local(r.service, r.port_name)) for r in lst.routes
+                                    if m.service(r.service).proxy_protocol != "none"}))
         routing = bool(exact or wildcard or mixed_persist or mixed_ssl
                        or (default and (default.member or default.failure)))
         if not l7 and not sni and default is None:
@@ -511,17 +513,14 @@ class _Lower:
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
         rules = ()
         if routing or lb_failed or proxy:
-            self.rules[local] = Rule(local, render_rule(spec))
-            rules = (local,)
+            self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
+            rules = (f"{local}.irule",)
         default_pool = None
         if default is not None:
-            default_pool = f"{m.service(lst.default_route.service).name}.{lst.default_route.port_name}"
+            default_pool = _pool_local(lst.default_route.service, lst.default_route.port_name)
         self.virtuals[local] = Virtual(
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
             default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules)
-
-    def path_pool(self, local: str) -> str:
-        return self.path(local)
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback
@@ -547,6 +546,10 @@ class _Lower:
             return tuple(d[k] for k in sorted(d))
         return Plan(safe_name(self.m.name), s(self.monitors), s(self.persist), s(self.files), s(self.client_ssl),
                     s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals))
+
+
+def _pool_local(service: str, port_name: str) -> str:
+    return f"{service}.{port_name}.pool"
 
 
 def _replace_monitor(m: Member, monitor: Optional[str]) -> Member:

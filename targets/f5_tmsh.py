@@ -416,7 +416,7 @@ def _check_value(v: _V, value: Value, where: str, refs: list, problems: list) ->
 
 
 # iRule commands that name objects; `pool X member A P` and `LB::status pool X member A P` name a member.
-_RULE_POOL = re.compile(r"(?<![\w:])pool\s+(\S+?)(?:\s+member\s+(\S+)\s+([0-9]+))?(?=[\s\]]|$)")
+RULE_POOL = re.compile(r"(?<![\w:./-])pool\s+(\S+?)(?:\s+member\s+(\S+)\s+([0-9]+))?(?=[\s\]]|$)")
 _RULE_PATH = re.compile(r"(?<![\w/])(/Common/[A-Za-z0-9_.:-]+)")
 
 
@@ -482,7 +482,7 @@ def _check_rule(o: Obj, names: dict, members: dict) -> list[str]:
     for m in _RULE_PATH.finditer(o.raw):
         if m.group(1) not in known:
             problems.append(f"{where}: names {m.group(1)}, which is not a pool or profile lbc defines")
-    for m in _RULE_POOL.finditer(o.raw):
+    for m in RULE_POOL.finditer(o.raw):
         pool, addr, port = m.groups()
         if pool not in names["pool"]:
             problems.append(f"{where}: `pool {pool}`: no such pool")

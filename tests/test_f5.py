@@ -65,17 +65,17 @@ FILES = f5_tmsh.installed_files(FLYNET["README.md"])
     ("    interval 5\n", "    intervall 5\n", "unknown property 'intervall'"),
     ("load-balancing-mode round-robin", "load-balancing-mode fastest", "is not one of"),
     ("    expiration 0\n", "    expiration -1\n", "is not an integer"),
-    ("monitor /Common/flynet.fvterm\n", "monitor /Common/flynet.fvterm2\n", "monitor /Common/flynet.fvterm2 is not defined"),
-    ("pool /Common/flynet.fvterm.default\n            }", "pool /Common/flynet.fvterm.defualt\n            }",
-     "`pool /Common/flynet.fvterm.defualt`: no such pool"),
-    ("    rules {\n        /Common/flynet.fvterm-https\n", "    rules {\n        /Common/flynet.nope\n",
+    ("monitor /Common/flynet.fvterm.monitor\n", "monitor /Common/flynet.fvterm2\n", "monitor /Common/flynet.fvterm2 is not defined"),
+    ("pool /Common/flynet.fvterm.default.pool\n            }", "pool /Common/flynet.fvterm.defualt.pool\n            }",
+     "`pool /Common/flynet.fvterm.defualt.pool`: no such pool"),
+    ("    rules {\n        /Common/flynet.fvterm-https.irule\n", "    rules {\n        /Common/flynet.nope\n",
      "rule /Common/flynet.nope is not defined"),
     ("/Common/flynet.fvterm.cookie {\n            default yes", "/Common/flynet.cookie {\n            default yes",
      "persistence /Common/flynet.cookie is not defined"),
     ("            address 10.0.1.11\n", "            address 10.0.1.300\n", "is not an IP address"),
     ("    ip-protocol tcp\n", "", "missing ip-protocol"),
     ("    interval 5\n", "     interval 5\n", "round trip"),
-    ("ltm pool /Common/flynet.fvterm.default {", "ltm pool /Common/flynet.fvterm.default {\n    monitor /Common/http",
+    ("ltm pool /Common/flynet.fvterm.default.pool {", "ltm pool /Common/flynet.fvterm.default.pool {\n    monitor /Common/http",
      "monitor appears twice"),
     ("ltm virtual", "ltm snat /Common/x { }\n\nltm virtual", "lbc does not emit this kind"),
 ])
@@ -209,7 +209,7 @@ def _pool(files, suffix):
 def test_priority_groups_are_inverted():
     """lbc serves priority 1 first; BIG-IP serves the highest priority-group first."""
     files = compiled(example_path("verastream.yaml"))
-    pool = _pool(files, ".vhi.default")
+    pool = _pool(files, ".vhi.default.pool")
     pg = {name.rsplit("/", 1)[1]: int(dict(body)["priority-group"]) for name, body in pool["members"]}
     assert pg == {"10.0.4.11:9681": 3, "10.0.4.12:9681": 3, "10.0.4.13:9681": 2, "10.0.4.14:9681": 2,
                   "10.0.5.11:9681": 1}
@@ -220,7 +220,7 @@ def test_priority_groups_are_inverted():
 
 
 def test_member_states():
-    pool = _pool(FLYNET, ".fvterm.default")
+    pool = _pool(FLYNET, ".fvterm.default.pool")
     held = dict(dict(pool["members"])["/Common/10.0.1.13:80"])
     assert held == {"address": "10.0.1.13", "session": "user-disabled"}
 
@@ -237,7 +237,7 @@ def test_down_server_is_forced_offline(tmp_path):
         listeners:
           - {name: web, vip: v, port: 80, routes: [{service: app}]}
         """)
-    pool = _pool(files, ".app.default")
+    pool = _pool(files, ".app.default.pool")
     b = dict(dict(pool["members"])["/Common/2001:db8::22.8080"])
     assert b["session"] == "user-disabled" and b["state"] == "user-down"
     assert check_output(files) == []

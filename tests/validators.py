@@ -134,3 +134,33 @@ def validate_f5(files: dict, workdir) -> tuple[bool, str]:
 
 
 VALIDATORS["f5"] = validate_f5
+
+
+def validate_f5_as3(files: dict, workdir) -> tuple[bool, str]:
+    """F5 AS3: F5's published AS3 schema (when ../shared/schemas has a copy), lbc's pointer checks, iRule lint."""
+    import json
+    import sys
+    from lbc.targets.f5_as3 import check_references, schema_problems
+    from lbc.targets.f5_tmsh import installed_files
+    decl = json.loads(files["as3.json"])
+    problems = check_references(decl, installed_files(files.get("README.md", "")))
+    root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    schema = _os.path.join(root, "..", "shared", "schemas", "as3-schema.json")
+    if _os.path.exists(schema):
+        with open(schema, encoding="utf-8") as f:
+            problems += schema_problems(decl, json.load(f))
+    here = _os.path.join(root, "integration", "f5")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from f5sim import lint
+    adc = decl["declaration"]
+    for tname, tenant in adc.items():
+        if isinstance(tenant, dict) and tenant.get("class") == "Tenant":
+            for app in tenant.values():
+                for name, obj in (app.items() if isinstance(app, dict) else ()):
+                    if isinstance(obj, dict) and obj.get("class") == "iRule":
+                        problems += [f"{name}: {p}" for p in lint(obj["iRule"])]
+    return not problems, "\n".join(problems)
+
+
+VALIDATORS["f5-as3"] = validate_f5_as3

@@ -41,7 +41,7 @@ class F5Sim:
     def __post_init__(self):
         objs, _ = parse(self.conf)
         self.objs = objs
-        vs = [o for o in objs if o.kind == "ltm virtual" and o.name.endswith("." + self.listener)]
+        vs = [o for o in objs if o.kind == "ltm virtual" and o.name.endswith("." + self.listener) and o.name.count(".") == 1 + self.listener.count(".")]
         if len(vs) != 1:
             raise KeyError(f"no single virtual server for listener {self.listener}")
         self.virtual: Obj = vs[0]
@@ -54,7 +54,7 @@ class F5Sim:
         self.profiles = [o.name for o in objs if o.kind.startswith("ltm profile")]
 
     def pool_of(self, service: str, port: str = "default") -> str:
-        return next(n for n in self.pools if n.endswith(f".{service}.{port}"))
+        return next(n for n in self.pools if n.endswith(f".{service}.{port}.pool"))
 
     def members(self, pool: str) -> list[dict]:
         out = []

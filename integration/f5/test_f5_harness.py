@@ -58,7 +58,7 @@ def test_unknown_pool_is_an_error():
 
 
 def test_unknown_member_is_an_error():
-    r = _sim('when HTTP_REQUEST {\n    pool /Common/flynet.fvterm.default member 10.9.9.9 80\n}\n').http("x")
+    r = _sim('when HTTP_REQUEST {\n    pool /Common/flynet.fvterm.default.pool member 10.9.9.9 80\n}\n').http("x")
     assert r["kind"] == "error" and "no member" in r["error"]
 
 
@@ -68,8 +68,8 @@ def test_unmodelled_command_is_an_error():
 
 
 def test_pool_is_not_terminal_the_last_one_wins():
-    r = _sim('when HTTP_REQUEST {\n    pool /Common/flynet.fvterm.default member 10.0.1.11 80\n'
-             '    pool /Common/flynet.fvterm.default member 10.0.1.12 80\n}\n').http("x")
+    r = _sim('when HTTP_REQUEST {\n    pool /Common/flynet.fvterm.default.pool member 10.0.1.11 80\n'
+             '    pool /Common/flynet.fvterm.default.pool member 10.0.1.12 80\n}\n').http("x")
     assert r["target"] == "10.0.1.12:80"
 
 

@@ -76,15 +76,15 @@ def test_dropping_the_pinned_member_status_guard_is_caught():
 
 def test_pinning_the_balanced_host_is_caught():
     def pin(text):
-        return text.replace("pool /Common/lightstreamer-control-link.lightstreamer.create\n",
-                            "pool /Common/lightstreamer-control-link.lightstreamer.create member 10.0.6.11 8081\n")
+        return text.replace("pool /Common/lightstreamer-control-link.lightstreamer.create.pool\n",
+                            "pool /Common/lightstreamer-control-link.lightstreamer.create.pool member 10.0.6.11 8081\n")
     problems = check_pinned(edit_rule(_conf("lightstreamer-control-link.yaml"), pin), *CONTROL)
     assert any(p.startswith("balanced host") for p in problems), problems
 
 
 def test_routing_an_sni_name_to_the_wrong_pool_is_caught():
     def swap(text):
-        return text.replace("pool /Common/hacloud-x509.mss.default", "pool /Common/hacloud-x509.sessions.default")
+        return text.replace("pool /Common/hacloud-x509.mss.default.pool", "pool /Common/hacloud-x509.sessions.default.pool")
     conf = edit_rule(_conf("hacloud-x509.yaml"), swap)
     problems = check_sni(conf, "hacloud-tls", {"hacloud.example.com": ("sessions", "default"),
                                                "mss.example.com": ("mss", "default")})

@@ -3,7 +3,7 @@ when HTTP_REQUEST {
     set lbc_host [string tolower [getfield [HTTP::host] ":" 1]]
     switch -- $lbc_host {
         push.example.com {
-            pool /Common/lightstreamer-cookie.lightstreamer.default
+            pool /Common/lightstreamer-cookie.lightstreamer.default.pool
         }
         default {
             HTTP::respond 404 noserver Connection close

@@ -88,7 +88,7 @@ when CLIENT_DATA {
     set lbc_host [string tolower $lbc_sni]
     switch -- $lbc_host {
         push.example.com {
-            pool /Common/lightstreamer-https-passthrough.lightstreamer.default
+            pool /Common/lightstreamer-https-passthrough.lightstreamer.default.pool
         }
         default {
             reject
@@ -99,7 +99,7 @@ when CLIENT_DATA {
 
 when SERVER_CONNECTED {
     switch -- [LB::server pool] {
-        /Common/lightstreamer-https-passthrough.lightstreamer.default {
+        /Common/lightstreamer-https-passthrough.lightstreamer.default.pool {
             TCP::respond $lbc_proxy
         }
     }

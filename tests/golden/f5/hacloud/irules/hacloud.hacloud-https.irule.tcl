@@ -5,12 +5,12 @@ when HTTP_REQUEST {
         hacloud.example.com {
             persist cookie insert HACSRV 0
             SSL::profile /Common/hacloud.sessions.serverssl
-            pool /Common/hacloud.sessions.default
+            pool /Common/hacloud.sessions.default.pool
         }
         mss.example.com {
             persist cookie insert MSSSRV 0
             SSL::profile /Common/hacloud.mss.serverssl
-            pool /Common/hacloud.mss.default
+            pool /Common/hacloud.mss.default.pool
         }
         default {
             HTTP::respond 404 noserver Connection close

@@ -3,10 +3,10 @@ when HTTP_REQUEST {
     set lbc_host [string tolower [getfield [HTTP::host] ":" 1]]
     switch -- $lbc_host {
         fvterm.example.com {
-            if {[active_members /Common/flynet.fvterm.default] < 1} {
+            if {[active_members /Common/flynet.fvterm.default.pool] < 1} {
                 HTTP::respond 503 content "No sessions available" noserver Content-Type text/plain Connection close
             } else {
-                pool /Common/flynet.fvterm.default
+                pool /Common/flynet.fvterm.default.pool
             }
         }
         default {
@@ -18,7 +18,7 @@ when HTTP_REQUEST {
 when LB_FAILED {
     # no member could be selected or connected: the service's fallback answers
     switch -- [LB::server pool] {
-        /Common/flynet.fvterm.default {
+        /Common/flynet.fvterm.default.pool {
             HTTP::respond 503 content "No sessions available" noserver Content-Type text/plain Connection close
         }
     }

@@ -55,10 +55,10 @@ when CLIENT_DATA {
     set lbc_host [string tolower $lbc_sni]
     switch -- $lbc_host {
         hacloud.example.com {
-            pool /Common/hacloud-x509.sessions.default
+            pool /Common/hacloud-x509.sessions.default.pool
         }
         mss.example.com {
-            pool /Common/hacloud-x509.mss.default
+            pool /Common/hacloud-x509.mss.default.pool
         }
         default {
             reject

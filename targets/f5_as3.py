@@ -1,0 +1,325 @@
+"""F5 BIG-IP target, AS3 flavour: the same plan as the tmsh target, as an AS3 declaration.
+
+Output:
+  as3.json    an AS3 request (class AS3, action deploy) with one Tenant (the topology) holding one
+              Application `lbc`; built as data and serialised with sorted keys
+  README.md   how to install the certificate files it points to, and how to post it
+
+AS3 names TLS from BIG-IP's side: TLS_Server is the client-ssl profile, TLS_Client the server-ssl
+one. The declaration states values whose AS3 defaults differ from tmsh's (persistenceMethods,
+minimumMembersActive, redirect80, tls1_3Enabled) so both outputs configure the same thing.
+`check_references` resolves what F5's schema does not: `use` pointers, and the pools and members
+named inside the iRules.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from typing import Optional
+
+from lbc.capabilities import NATIVE, Support
+from lbc.model import Topology
+
+from . import f5_lower
+from .f5_lower import Plan
+from .f5_tmsh import RULE_POOL
+
+APP = "lbc"
+SCHEMA_VERSION = "3.50.0"   # the oldest AS3 release lbc's declarations are written against
+_RATIO_MAX = 100            # AS3 caps Pool_Member.ratio at 100 (tmsh allows 65535)
+
+
+def _path_fn(tenant: str):
+    return lambda local: f"/{tenant}/{APP}/{local}"
+
+
+def _ratios(members) -> dict[int, int]:
+    """Member index -> AS3 ratio; scaled so the largest is 100 when a weight exceeds 100."""
+    top = max((m.ratio for m in members if m.ratio), default=0)
+    scale = _RATIO_MAX / top if top > _RATIO_MAX else 1
+    return {i: max(1, round(m.ratio * scale)) for i, m in enumerate(members) if m.ratio}
+
+
+def declaration(plan: Plan) -> dict:
+    tenant = plan.topology
+    app: dict = {"class": "Application", "template": "generic"}
+    common = lambda local: f"/Common/{tenant}.{local}"   # noqa: E731  installed file objects (README)
+    certs: dict[str, str] = {}
+    for c in plan.client_ssl:
+        name = c.cert.removesuffix(".crt") + ".certificate"
+        certs[c.cert] = name
+        obj = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
+        if c.key:
+            obj["privateKey"] = {"bigip": common(c.key)}
+        app[name] = obj
+    bundles = {c.ca_file for c in plan.client_ssl if c.ca_file} | {s.ca_file for s in plan.server_ssl if s.ca_file}
+    for b in sorted(bundles):
+        app[b.removesuffix(".crt") + ".bundle"] = {"class": "CA_Bundle", "bundle": {"bigip": common(b)}}
+    for m in plan.monitors:
+        mon = {"class": "Monitor", "monitorType": m.kind, "interval": m.interval, "timeout": m.timeout,
+               "timeUntilUp": m.time_until_up, "targetPort": m.alias_port or 0}
+        if m.kind != "tcp":
+            mon.update(send=m.send, receive=m.recv, receiveDown=m.recv_disable or "")
+        app[m.local] = mon
+    for p in plan.persistences:
+        if p.kind == "cookie":
+            app[p.local] = {"class": "Persist", "persistenceMethod": "cookie", "cookieMethod": "insert",
+                            "cookieName": p.cookie_name, "ttl": p.expiration, "httpOnly": True, "secure": p.secure}
+        else:
+            app[p.local] = {"class": "Persist", "persistenceMethod": "source-address", "duration": p.timeout,
+                            "hashAlgorithm": "carp" if p.carp else "default"}
+    for s in plan.server_ssl:
+        tls = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
+               "ignoreExpired": not s.verify}
+        if s.ca_file:
+            tls["trustCA"] = {"use": s.ca_file.removesuffix(".crt") + ".bundle"}
+        if s.authenticate_name:
+            tls["serverName"] = s.authenticate_name
+        if s.server_name:
+            tls["sendSNI"] = s.server_name
+        app[s.local] = tls
+    for h in plan.http:
+        prof = {"class": "HTTP_Profile", "xForwardedFor": h.xff}
+        if h.proto:
+            prof["insertHeader"] = {"name": "X-Forwarded-Proto", "value": h.proto}
+        app[h.local] = prof
+    for t in plan.tcp:
+        app[t.local] = {"class": "TCP_Profile", "idleTimeout": t.idle_timeout}
+    for pool in plan.pools:
+        ratios = _ratios(pool.members)
+        members = []
+        for i, mb in enumerate(pool.members):
+            m = {"servicePort": mb.port, "shareNodes": True,
+                 "adminState": {"enabled": "enable", "disabled": "disable", "offline": "offline"}[mb.state]}
+            if mb.fqdn:
+                m.update(addressDiscovery="fqdn", hostname=mb.address)
+            else:
+                m["serverAddresses"] = [mb.address]
+            if mb.connection_limit is not None:
+                m["connectionLimit"] = mb.connection_limit
+            if mb.priority_group is not None:
+                m["priorityGroup"] = mb.priority_group
+            if i in ratios:
+                m["ratio"] = ratios[i]
+            if mb.monitor:
+                m["monitors"] = [{"use": mb.monitor}]
+            members.append(m)
+        obj = {"class": "Pool", "loadBalancingMode": pool.lb_mode, "minimumMembersActive": pool.min_active,
+               "reselectTries": pool.reselect_tries, "members": members}
+        if pool.monitor:
+            obj["monitors"] = [{"use": pool.monitor}]
+        app[pool.local] = obj
+    for r in plan.rules:
+        # expand false: AS3 would otherwise treat backquotes in the rule as its own substitutions
+        app[r.local] = {"class": "iRule", "iRule": r.text, "expand": False}
+    for v in plan.virtuals:
+        svc: dict = {"virtualAddresses": [v.address], "virtualPort": v.port, "snat": "auto",
+                     "profileTCP": {"use": v.tcp},
+                     "persistenceMethods": [{"use": v.persist}] if v.persist else []}
+        if v.pool:
+            svc["pool"] = v.pool
+        if v.rules:
+            svc["iRules"] = [{"use": r} for r in v.rules]
+        if v.client_ssl:
+            svc["class"] = "Service_HTTPS"
+            svc["redirect80"] = False
+            server_name = v.local + ".tls-server"
+            svc["serverTLS"] = server_name
+            profiles = [c for c in plan.client_ssl if c.local in v.client_ssl]
+            first = profiles[0]
+            tls = {"class": "TLS_Server", "certificates": [], "authenticationMode": first.peer_cert_mode,
+                   "tls1_0Enabled": first.min_version <= "1.0", "tls1_1Enabled": first.min_version <= "1.1",
+                   "tls1_2Enabled": first.min_version <= "1.2", "tls1_3Enabled": True}
+            for c in profiles:
+                entry = {"certificate": certs[c.cert]}
+                if c.server_name:
+                    entry["matchToSNI"] = c.server_name
+                if c.sni_default:
+                    entry["sniDefault"] = True
+                tls["certificates"].append(entry)
+            if first.ca_file:
+                tls["authenticationTrustCA"] = first.ca_file.removesuffix(".crt") + ".bundle"
+            app[server_name] = tls
+            if v.server_ssl:
+                svc["clientTLS"] = v.server_ssl
+        elif v.l7:
+            svc["class"] = "Service_HTTP"
+        else:
+            svc["class"] = "Service_TCP"
+        if v.http:
+            svc["profileHTTP"] = {"use": v.http}
+        if v.websocket:
+            svc["profileWebSocket"] = {"bigip": "/Common/websocket"}
+        app[v.local] = svc
+    return {
+        "class": "AS3",
+        "action": "deploy",
+        "persist": True,
+        "declaration": {
+            "class": "ADC",
+            "schemaVersion": SCHEMA_VERSION,
+            "id": f"lbc-{tenant}",
+            "label": f"lbc: {tenant}",
+            tenant: {"class": "Tenant", APP: app},
+        },
+    }
+
+
+# ---------------------------------------------------------------- reference checks
+
+# property -> the class a `use` pointer or a plain-name pointer there must name
+_POINTERS = {
+    "pool": "Pool", "serverTLS": "TLS_Server", "clientTLS": "TLS_Client", "monitors": "Monitor",
+    "persistenceMethods": "Persist", "iRules": "iRule", "profileHTTP": "HTTP_Profile", "profileTCP": "TCP_Profile",
+    "certificate": "Certificate", "trustCA": "CA_Bundle", "authenticationTrustCA": "CA_Bundle",
+}
+_BUILTIN_BIGIP = {"/Common/websocket"}
+
+
+def check_references(decl: dict, installed: set[str] = frozenset()) -> list[str]:
+    """Pointers the AS3 schema does not resolve: `use` and plain-name pointers, `bigip` paths
+    (built in, or installed per the README), and pools/members inside iRules."""
+    problems: list[str] = []
+    adc = decl.get("declaration", decl)
+    tenants = {k: v for k, v in adc.items() if isinstance(v, dict) and v.get("class") == "Tenant"}
+    for tname, tenant in tenants.items():
+        for aname, app in tenant.items():
+            if not isinstance(app, dict) or app.get("class") != "Application":
+                continue
+            objs = {k: v for k, v in app.items() if isinstance(v, dict) and "class" in v}
+            prefix = f"/{tname}/{aname}/"
+
+            def resolve(target: str, want: str, where: str) -> None:
+                name = target[len(prefix):] if target.startswith(prefix) else target
+                obj = objs.get(name)
+                if obj is None:
+                    problems.append(f"{where}: {target!r} names no object of the application")
+                elif obj["class"] != want:
+                    problems.append(f"{where}: {target!r} is a {obj['class']}, expected {want}")
+
+            def walk(node, where: str, key: Optional[str]) -> None:
+                if isinstance(node, dict):
+                    if "use" in node and key in _POINTERS:
+                        resolve(node["use"], _POINTERS[key], where)
+                    if "bigip" in node:
+                        path = node["bigip"]
+                        if path not in _BUILTIN_BIGIP and path not in installed:
+                            problems.append(f"{where}: {path} is neither built in nor installed by the README")
+                    for k, v in node.items():
+                        if k == "class":
+                            continue
+                        if isinstance(v, str) and k in _POINTERS and k != "iRules":
+                            resolve(v, _POINTERS[k], f"{where}.{k}")
+                        else:
+                            walk(v, f"{where}.{k}", k)
+                elif isinstance(node, list):
+                    for i, v in enumerate(node):
+                        if isinstance(v, str) and key in _POINTERS:
+                            resolve(v, _POINTERS[key], f"{where}[{i}]")
+                        else:
+                            walk(v, f"{where}[{i}]", key)
+
+            for name, obj in objs.items():
+                walk(obj, f"{tname}.{aname}.{name}", None)
+                if obj["class"] == "iRule":
+                    for m in RULE_POOL.finditer(obj["iRule"]):
+                        pool, addr, port = m.groups()
+                        target = objs.get(pool[len(prefix):]) if pool.startswith(prefix) else None
+                        if target is None or target["class"] != "Pool":
+                            problems.append(f"iRule {name}: `pool {pool}` names no pool of the application")
+                        elif addr and not any(addr in mb.get("serverAddresses", [mb.get("hostname")])
+                                              and mb["servicePort"] == int(port) for mb in target["members"]):
+                            problems.append(f"iRule {name}: `pool {pool} member {addr} {port}`: no such member")
+                    for path in re.findall(r"(?<![\w/])(/[A-Za-z][\w.-]*/[A-Za-z][\w.-]*/[A-Za-z][\w.:-]*)",
+                                           obj["iRule"]):
+                        if not path.startswith(prefix) or path[len(prefix):] not in objs:
+                            problems.append(f"iRule {name}: names {path}, which the application does not define")
+    return problems
+
+
+# ---------------------------------------------------------------- F5's schema
+
+def _f5ip(value) -> bool:
+    """AS3's `f5ip` format: an address, optionally %route-domain and /prefix."""
+    if not isinstance(value, str):
+        return True
+    m = re.fullmatch(r"([^%/]+)(%[0-9]+)?(/[0-9]+)?", value)
+    if not m:
+        return False
+    try:
+        ipaddress.ip_address(m.group(1))
+        return True
+    except ValueError:
+        return False
+
+
+def schema_problems(decl: dict, schema: dict) -> list[str]:
+    """Errors of `decl` against F5's AS3 JSON schema (draft-07), deepest cause first.
+
+    The schema's own `f5ip` format is registered so bad addresses are caught; AS3's `use` pointers
+    are not resolved by any schema (see check_references).
+    """
+    import jsonschema
+    checker = jsonschema.FormatChecker()
+    checker.checks("f5ip")(_f5ip)
+    validator = jsonschema.Draft7Validator(schema, format_checker=checker)
+
+    def leaves(errors):
+        for e in errors:
+            if e.context:
+                yield from leaves(e.context)
+            else:
+                yield e
+    problems = []
+    for err in validator.iter_errors(decl):
+        # a oneOf/anyOf failure explains itself only in its deepest branch
+        deepest = max(leaves([err]), key=lambda e: len(e.absolute_path))
+        problems.append(f"{'/'.join(str(p) for p in deepest.absolute_path)}: {deepest.message}")
+    return problems
+
+
+# ---------------------------------------------------------------- target
+
+_README = """# {tenant}: F5 BIG-IP AS3 declaration written by lbc
+
+Post `as3.json` to the BIG-IP's AS3 endpoint (`/mgmt/shared/appsvcs/declare`) after installing the
+certificate files it points to. The declaration deploys Tenant `{tenant}` with one Application `{app}`;
+it is the same configuration as lbc's `--target f5` output (bigip.conf), object for object.
+{files}
+## What lbc checked, and what it could not
+
+lbc validated the declaration against F5's published AS3 JSON schema (when a copy was available) and
+resolved every pointer the schema leaves unchecked (`use`, plain-name pointers, pools and members
+named inside the iRules). No BIG-IP ran it: see docs/f5.md in the lbc repository.
+"""
+
+
+class F5AS3Target:
+    name = "f5-as3"
+    summary = "F5 BIG-IP AS3 declaration (JSON), the same configuration as the f5 target"
+    capabilities = f5_lower.capabilities({
+        "server.weights": Support(NATIVE, "member ratio with a ratio-* load-balancing mode; AS3 caps a ratio at 100, "
+                                          "so larger weights are scaled to keep their proportions"),
+    })
+
+    def refusals(self, model: Topology):
+        return f5_lower.refusals(model)
+
+    def render(self, model: Topology) -> dict[str, str]:
+        tenant = f5_lower.safe_name(model.name)
+        plan = f5_lower.build_plan(model, _path_fn(tenant))
+        files = ""
+        if plan.files:
+            lines = ["", "## Certificates and keys", "", "Copy the PEM files to /var/tmp on the BIG-IP, then install them:",
+                     "", "```"]
+            for f in plan.files:
+                lines.append(f"tmsh install sys crypto {f.kind} /Common/{tenant}.{f.local} from-local-file /var/tmp/{f.source}")
+            files = "\n".join(lines + ["```", ""])
+        return {
+            "as3.json": json.dumps(declaration(plan), indent=2, sort_keys=True, ensure_ascii=True) + "\n",
+            "README.md": _README.format(tenant=tenant, app=APP, files=files),
+        }
+
+
+TARGET = F5AS3Target()

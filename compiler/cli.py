@@ -197,6 +197,33 @@ def explain(rule_id: Optional[str] = typer.Argument(None, help="A rule ID such a
     typer.echo("\n".join(lines))
 
 
+@app.command()
+def plan(
+    file: str = typer.Argument(..., help="Topology file."),
+    peak_sessions: Optional[int] = typer.Option(None, "--peak-sessions", min=0,
+                                                help="What if: peak concurrent host sessions (hacloud-session)."),
+    peak_users: Optional[int] = typer.Option(None, "--peak-users", min=0,
+                                             help="What if: peak concurrent users (hacloud-mss)."),
+    service: Optional[str] = typer.Option(None, "--service", help="Plan this service only."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Sizing of Host Access for the Cloud services and each server's share of new sessions."""
+    from . import plan as planning
+    if fmt not in (Format.text, Format.json):
+        _fail_usage("lbc plan prints text or json")
+    result = _check(file, Options())
+    if result.model is None:
+        _print([result], fmt)
+        raise typer.Exit(EXIT_ERRORS)
+    if service is not None and service not in {s.name for s in result.model.services}:
+        _fail_usage(f"no service '{service}' in {file}")
+    p = planning.plan(result.model, peak_sessions, peak_users, service)
+    if fmt is Format.json:
+        typer.echo(json.dumps(planning.plan_json(p), indent=2, sort_keys=True))
+    else:
+        typer.echo(planning.format_plan(p), nl=False)
+
+
 def main() -> None:
     try:
         app()

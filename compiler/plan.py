@@ -58,17 +58,22 @@ class Sizing:
         return self.present >= self.required
 
     @property
+    def quorum(self) -> bool:
+        """MSS replicates by majority: an odd number of servers (seeds/000 "MSS Server Sizing")."""
+        return self.profile != "hacloud-mss" or self.present % 2 == 1
+
+    @property
     def survives_loss(self) -> bool:
         return self.peak is None or (self.load_after_loss is not None and self.load_after_loss <= self.limit)
 
     @property
     def ok(self) -> bool:
-        return self.enough_servers and self.survives_loss
+        return self.enough_servers and self.quorum and self.survives_loss
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("path")
-        d.update(enough_servers=self.enough_servers, survives_loss=self.survives_loss, ok=self.ok)
+        d.update(enough_servers=self.enough_servers, quorum=self.quorum, survives_loss=self.survives_loss, ok=self.ok)
         return d
 
 
@@ -154,6 +159,8 @@ def format_plan(p: dict) -> str:
                 verdict = "ok"
             elif not s.enough_servers:
                 verdict = f"add {s.required - s.present} server(s)"
+            elif not s.quorum:
+                verdict = "even count: add one server (quorum)"
             else:
                 verdict = "overloaded after a failure"
             rows.append((s.service, s.profile, f"{_n(s.peak)} {s.unit}" if s.peak is not None else "not declared",
@@ -174,7 +181,7 @@ def format_plan(p: dict) -> str:
             first = "serves first" if g is groups[0] else "only when every server above is down or full"
             lines.append(f"  priority {g.priority} ({first}{cap}):")
             for s in g.servers:
-                extra = f", max {s.max_sessions:,}" if s.max_sessions else ""
+                extra = f"  max_sessions {s.max_sessions:,}" if s.max_sessions else ""
                 state = "" if s.state == "active" else f" [{s.state}]"
                 lines.append(f"    {s.server:<20} weight {s.weight:>3}  {s.share * 100:5.1f} %{extra}{state}")
         lines.append("")

@@ -31,7 +31,7 @@ def check_session_minimum(model, ctx):
     for svc in model.services:
         if svc.profile == "hacloud-session" and plan.counted(svc) < 2:
             yield Finding(_servers_path(svc), f"service '{svc.name}' (hacloud-session) has {plan.counted(svc)} "
-                          "server(s) in service; high availability needs at least 2")
+                          "server(s) in service; high availability needs at least 2", key=True)
 
 
 register(Rule(
@@ -53,7 +53,7 @@ def check_mss_quorum(model, ctx):
         if svc.profile == "hacloud-mss" and (n < 3 or n % 2 == 0):
             why = "at least 3 are required" if n < 3 else "an even number cannot form a database quorum"
             yield Finding(_servers_path(svc), f"service '{svc.name}' (hacloud-mss) has {n} server(s) in service: "
-                          f"{why}; use an odd number, at least 3")
+                          f"{why}; use an odd number, at least 3", key=True)
 
 
 register(Rule(

@@ -132,3 +132,22 @@ def test_structural_errors_cannot_be_acknowledged(tmp_path):
     out = lbc("validate", p, "--format", "json")
     assert out.returncode == 1
     assert [(d["id"], d.get("acknowledged", "")) for d in diagnostics(out)] == [("LBC101", "")]
+
+
+def test_target_capability_errors_cannot_be_acknowledged(tmp_path):
+    from lbc.pipeline import Options, check_file
+
+    class Bare:  # a target that declares nothing: every feature in use is unsupported
+        name, summary, capabilities = "bare", "declares nothing", {}
+
+        def render(self, model):
+            return {}
+
+    p = tmp_path / "t.yaml"
+    p.write_text("lbc: 1\nignore: {LBC801: trying to compile anyway}\nvips:\n  public: {address: 192.0.2.10}\n"
+                 "services:\n  web:\n    servers:\n      - {name: w1, address: 10.0.0.11, port: 8080}\n"
+                 "listeners:\n  - {name: web, vip: public, port: 80, routes: [{service: web}]}\n")
+    result = check_file(str(p), Options(), target=Bare())
+    assert result.failed
+    assert {d.id for d in result.diagnostics} == {"LBC801", "LBC108"}
+    assert not any(d.acknowledged for d in result.diagnostics)

@@ -63,8 +63,10 @@ def docker_env(request):
                 os.environ.pop("DOCKER_HOST", None)
             else:
                 os.environ["DOCKER_HOST"] = old_host
-    if eng.started_here and eng.proc.poll() is None:
-        raise AssertionError(f"dockerd (pid {eng.proc.pid}) still running after stop")
+    if eng.started_here:
+        alive = engine.leftover_processes()
+        if alive:
+            raise AssertionError("engine processes outlived the test run:\n" + "\n".join(alive))
     if leftovers:
         raise AssertionError(f"containers outlived their test (removed now): {leftovers}")
 

@@ -145,3 +145,24 @@ def stop(engine: Engine) -> None:
     finally:
         if engine.proc is not None:
             _terminate(engine.proc)
+
+
+def leftover_processes(timeout_s: float = 10.0) -> list[str]:
+    """Processes of our engine (dockerd, containerd, shims: all name EXEC_ROOT) still alive after
+    stop(); waits up to timeout_s for them to exit first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if EXEC_ROOT in cmd and state != "Z":      # a zombie is gone, only not yet reaped
+                alive.append(f"{pid} {cmd[:120]}")
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)

@@ -28,7 +28,7 @@ import engine as engine_mod  # noqa: E402
 # Bump to rebuild every image after a change in how images are made.
 RECIPE_VERSION = 1
 HASH_LABEL = "lbc.inputs"
-# Tools every proxy image carries for the in-container checks (testinfra: ps, ss).
+# Tools every image carries for the in-container checks (testinfra: ps, ss).
 CHECK_TOOLS = ["procps", "iproute2"]
 # Docs and translations are never read in a test container; leaving them out saves a third of the size.
 DPKG_EXCLUDES = ["/usr/share/man/*", "/usr/share/doc/*", "/usr/share/info/*", "/usr/share/locale/*"]
@@ -70,7 +70,7 @@ def specs() -> dict[str, Spec]:
              files=((envoy_binary(), "/usr/local/bin"),),
              hooks=('chroot "$1" useradd --system --no-create-home --shell /usr/sbin/nologin envoy',)),
         # The harness's backends are stdlib-only Python scripts, mounted at run time.
-        Spec("lbc/backend", ("python3",), ("python3", "-c", "print('mount a backend script')"),
+        Spec("lbc/backend", ("python3", *CHECK_TOOLS), ("python3", "-c", "print('mount a backend script')"),
              env=(("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1"))),
     )}
 

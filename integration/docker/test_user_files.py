@@ -29,6 +29,8 @@ from cryptography.x509.oid import NameOID
 from lbc import docker_files, targets
 
 import containers
+import incontainer
+from incontainer import Listen
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -37,6 +39,7 @@ TARGETS = [t for t in docker_files.supported() if t in targets.available()]
 VIP, SERVERS = "127.0.9.10", ("127.0.9.11", "127.0.9.12")
 HOST = "web.example.com"
 COMPOSE_TIMEOUT_S = 300
+PROCESS = {"haproxy": "haproxy", "nginx": "nginx", "envoy": "envoy"}
 
 
 def free_port(addr: str) -> int:
@@ -171,6 +174,12 @@ listeners:
         assert sorted(set(seen)) == ["s1", "s2"], seen
         # TLS terminated with the mounted key: the client verifies the certificate for HOST
         assert tls_get(VIP, https_port, cafile=cert) in ("s1", "s2")
+        # inside the container (testinfra): the proxy owns both sockets, config read-only, key private
+        cid = compose("ps", "-q", cwd=str(out), project=project).split()[-1]
+        rt = docker_files.RUNTIMES[target]
+        assert incontainer.check_proxy(
+            cid, process=PROCESS[target], listens=[Listen(VIP, http_port), Listen(VIP, https_port)],
+            config_files=[f"{rt.config_dir}/{rt.main}"], key_files=[key]) == []
     except BaseException:
         print(compose("logs", "--no-color", cwd=str(out), project=project, check=False))  # shown on failure
         raise

@@ -161,7 +161,7 @@ def _readme(plan: Plan, model: Topology) -> str:
         "Load on a BIG-IP (LTM) after installing the certificate files below:",
         "",
         "```",
-        "tmsh load sys config merge verify file /var/tmp/bigip.conf   # check first",
+        "tmsh load sys config merge file /var/tmp/bigip.conf verify   # check first, changes nothing",
         "tmsh load sys config merge file /var/tmp/bigip.conf",
         "```",
         "",
@@ -182,7 +182,8 @@ def _readme(plan: Plan, model: Topology) -> str:
         "every property is on its allow-list for the object kind, that every reference resolves (including",
         "pools and members named inside the iRules), and it ran the iRules in a Tcl harness against",
         "simulated traffic. TMM's load balancing, monitors, persistence and TLS were not exercised:",
-        "see docs/f5.md in the lbc repository.",
+        "see docs/f5.md in the lbc repository. Settings no source confirmed without a device are listed",
+        "there under \"Needs a device check\".",
         "",
     ]
     return "\n".join(lines)

@@ -443,7 +443,7 @@ class _Lower:
                 crt = self.file(f"{cname}.crt", "cert", cert.cert)
                 key = self.file(f"{cname}.key", "key", cert.key) if cert.key else None
                 for j, sni in enumerate(cert.names if multi and cert.names else [None]):
-                    prof = f"{local}.{cname}.clientssl" + (f".{j}" if j else "")
+                    prof = f"{local}.{cname}" + (f".{j}" if j else "") + ".clientssl"
                     self.client_ssl[prof] = ClientSSL(
                         prof, crt, key, server_name=sni, sni_default=multi and not client_ssl,
                         peer_cert_mode={"none": "ignore"}.get(tls.client_auth, tls.client_auth),

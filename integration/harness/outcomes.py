@@ -1,0 +1,58 @@
+"""Scenario outcomes per target, and the scenario x target matrix printed at the end of a run.
+
+record(scenario, target, outcome) is the hook for any test that proves a scenario, including
+targets whose conformance is simulated: outcome is "passed", "failed" or "unsupported"
+(declared unsupported: lbc compile refused the scenario with LBC801, and the test asserted that).
+"""
+from __future__ import annotations
+
+PASSED, FAILED, UNSUPPORTED = "passed", "failed", "unsupported"
+SCENARIOS = {
+    "S1": "round robin", "S2": "weighted random", "S3": "least connections", "S4": "cookie stickiness",
+    "S5": "source-IP stickiness", "S6": "health check by body", "S7": "failover of a sticky client",
+    "S8": "priority groups, 3 tiers", "S9": "session limit", "S10": "fallback", "S11": "TLS terminate",
+    "S12": "TLS bridge", "S13": "TLS passthrough + SNI", "S14": "X.509 client cert",
+    "S15": "multihost / control link", "S16": "WebSocket", "S17": "streaming, no buffering",
+    "S18": "client address", "S19": "hold / drain", "S20": "stickiness max lifetime", "S21": "many hosts",
+}
+
+# (scenario, target) -> outcomes of every test that covered it
+_OUTCOMES: dict[tuple[str, str], list[str]] = {}
+
+
+def record(scenario: str, target: str, outcome: str) -> None:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario}")
+    if outcome not in (PASSED, FAILED, UNSUPPORTED):
+        raise ValueError(f"unknown outcome {outcome}")
+    _OUTCOMES.setdefault((scenario, target), []).append(outcome)
+
+
+def cell(scenario: str, target: str) -> str:
+    """pass / FAIL / declared-unsupported / not run. A failure anywhere fails the cell; a scenario
+    with passing and unsupported parts is reported as declared-unsupported (it is not fully met)."""
+    got = _OUTCOMES.get((scenario, target))
+    if not got:
+        return "not run"
+    if FAILED in got:
+        return "FAIL"
+    if UNSUPPORTED in got:
+        return "declared-unsupported"
+    return "pass"
+
+
+def targets_seen() -> list[str]:
+    return sorted({t for _, t in _OUTCOMES})
+
+
+def matrix_lines(targets: list[str], prefix: str = "conformance") -> list[str]:
+    width = max(len(s) for s in SCENARIOS.values()) + 6
+    cols = [max(len(t), 20) for t in targets]
+    lines = [f"{'scenario':<{width}}" + "  ".join(f"{t:<{c}}" for t, c in zip(targets, cols))]
+    for sid, title in SCENARIOS.items():
+        lines.append(f"{sid + ' ' + title:<{width}}" + "  ".join(f"{cell(sid, t):<{c}}" for t, c in zip(targets, cols)))
+    for t in targets:
+        cells = [cell(s, t) for s in SCENARIOS]
+        lines.append(f"{prefix} {t}: {cells.count('pass')} passed, {cells.count('FAIL')} failed, "
+                     f"{cells.count('declared-unsupported')} declared-unsupported")
+    return lines

@@ -14,7 +14,7 @@ from typing import Optional
 
 from lbc import targets
 from lbc.pipeline import Options, check_file, render
-from lbc.targets.f5_tmsh import Obj, dump, parse
+from lbc.targets.f5_tmsh import Obj, check_output, dump, parse
 
 from f5hello import client_hello
 from f5sim import F5Sim
@@ -32,7 +32,11 @@ def compile_f5(path: str, target: str = "f5"):
     result = check_file(path, Options(), tgt)
     if result.failed:
         return None, result
-    return render(result.model, tgt), result
+    files = render(result.model, tgt)
+    if target == "f5":   # every configuration the harness runs also passes the structural check
+        problems = check_output(files)
+        assert problems == [], problems
+    return files, result
 
 
 def compile_text(tmp_path, text: str, target: str = "f5"):

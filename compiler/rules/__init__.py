@@ -5,14 +5,19 @@ and a fixed example) plus, for rules that look at the normalised model, a `check
 yielding Findings. Structural rules (LBC0xx, most of LBC1xx) are found by the loader, the
 schema check and the model builder; they are registered here too, so every ID that lbc can
 print has one explain page.
+
+Rule modules, one per ID range: structure (LBC0xx, LBC101-105), references (LBC106-108),
+tls (LBC2xx), stickiness (LBC3xx), health (LBC4xx), sizing (LBC5xx), protocols (LBC6xx);
+common holds what several of them share. tests/rules/ runs every rule's explain examples
+and its case file (tests/rules/cases/LBCnnn.yaml).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
 
-from ..diagnostics import Diagnostic, Location, Related, Severity
+from ..diagnostics import Diagnostic, Related, Severity
 
 RULE_ID = re.compile(r"^LBC[0-9]{3}$")
 

@@ -27,13 +27,30 @@ def cite(*refs: str) -> str:
     return "; ".join(parts)
 
 
+_index: list = [None, {}]   # (model, {service: [(listener, route)]}) of the last model asked about
+
+
 def routes_to(model: Topology, service: str) -> list[tuple[Listener, Route]]:
-    """Every (listener, route) that sends traffic to the service, in document order."""
-    return [(l, r) for l in model.listeners for r in l.routes if r.service == service]
+    """Every (listener, route) that sends traffic to the service, in document order.
+
+    Built once per model: rules ask for every service, and a scan per question would cost
+    services x routes (10^8 for a 10,000-service topology).
+    """
+    if _index[0] is not model:
+        idx: dict[str, list] = {}
+        for l in model.listeners:
+            for r in l.routes:
+                idx.setdefault(r.service, []).append((l, r))
+        _index[:] = [model, idx]
+    return _index[1].get(service, [])
 
 
 def listeners_to(model: Topology, service: str) -> list[Listener]:
-    return list(model.listeners_of(service))
+    """The listeners that route to the service, each once, in document order."""
+    seen: dict[str, Listener] = {}
+    for l, _r in routes_to(model, service):
+        seen.setdefault(l.name, l)
+    return list(seen.values())
 
 
 def default_origin(model: Topology, path: tuple) -> str:
@@ -51,6 +68,12 @@ def stated_at(model: Topology, svc: Service, path: tuple) -> tuple:
         if d.path == tuple(path) and d.origin.startswith("profile "):
             return svc.path + ("profile",)
     return path
+
+
+def cookie_stickiness(model: Topology, svc: Service) -> tuple[tuple, str]:
+    """Where a service's cookie stickiness is stated, and the start of a message naming it."""
+    where = svc.stickiness.path + ("mode",)
+    return stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}"
 
 
 def reads_http(l: Listener) -> bool:

@@ -5,7 +5,7 @@ from textwrap import dedent
 
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import cite, reads_http
+from .common import cite, listeners_to, reads_http
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 FLYNET_PAGE = "/FVTerm/FVHealth.aspx"
@@ -311,7 +311,7 @@ def check_fallback_at_l4(model, ctx):
     for svc in model.services:
         if not svc.fallback or svc.fallback.kind != "respond":
             continue
-        l4 = [l for l in model.listeners_of(svc.name) if not reads_http(l)]
+        l4 = [l for l in listeners_to(model, svc.name) if not reads_http(l)]
         if l4:
             yield Finding(svc.fallback.path + ("respond",), f"service '{svc.name}' answers with a fixed HTTP response "
                           f"when no server can serve, but listener '{l4[0].name}' works at L4: there is no HTTP "

@@ -5,7 +5,7 @@ from textwrap import dedent
 
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import cite, default_origin, host_path, reads_http, routes_to, sees_host_names
+from .common import cite, default_origin, host_path, listeners_to, reads_http, routes_to, sees_host_names
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 DASHBOARD_WORDS = ("dashboard", "monitor")
@@ -65,7 +65,7 @@ def _lightstreamer_l7(model):
     for svc in model.services:
         if svc.profile != "lightstreamer":
             continue
-        for l in model.listeners_of(svc.name):
+        for l in listeners_to(model, svc.name):
             if reads_http(l):
                 yield svc, l
 
@@ -265,7 +265,7 @@ def check_client_address_at_l4(model, ctx):
     for svc in model.services:
         if svc.profile != "lightstreamer" or svc.proxy_protocol != "none":
             continue
-        l4 = [l for l in model.listeners_of(svc.name) if not reads_http(l)]
+        l4 = [l for l in listeners_to(model, svc.name) if not reads_http(l)]
         if l4:
             yield Finding(svc.path,
                           f"service '{svc.name}' is reached at L4 through listener '{l4[0].name}' without the "

@@ -5,7 +5,8 @@ from textwrap import dedent
 
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import STATEFUL, cite, default_origin, https_not_decrypted, reads_http, stated_at, routes_to, sees_host_names
+from .common import (STATEFUL, cite, cookie_stickiness, https_not_decrypted, listeners_to, reads_http, routes_to,
+                     sees_host_names)
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -115,10 +116,10 @@ def check_cookie_needs_l7(model, ctx):
             # passthrough is LBC202's finding, an undecrypted HTTPS port LBC203's
             if reads_http(l) or l.tls.mode == "passthrough" or https_not_decrypted(l):
                 continue
-            where = svc.stickiness.path + ("mode",)
+            where, said = cookie_stickiness(model, svc)
             yield Finding(
-                stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but listener "
-                f"'{l.name}' works at L4 (protocol tcp): the balancer does not read HTTP there",
+                where, f"{said}, but listener '{l.name}' works at L4 (protocol tcp): "
+                "the balancer does not read HTTP there",
                 hint=f"use `stickiness: {{mode: source-ip}}`, or make listener '{l.name}' `protocol: http`",
                 related=((l.path + ("protocol",), "L4 listener"),))
 
@@ -170,7 +171,7 @@ def check_source_ip(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "source-ip":
             continue
-        l7 = [l for l in model.listeners_of(svc.name) if reads_http(l)]
+        l7 = [l for l in listeners_to(model, svc.name) if reads_http(l)]
         if l7:
             yield Finding(svc.stickiness.path + ("mode",), f"service '{svc.name}' sticks by source IP on L7 "
                           f"listener '{l7[0].name}', where a cookie is possible: clients whose provider changes "

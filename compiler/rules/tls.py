@@ -11,7 +11,7 @@ from textwrap import dedent
 from .. import certs
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import HACLOUD, cite, default_origin, https_not_decrypted, stated_at, host_path, routes_to, tls_path
+from .common import HACLOUD, cite, cookie_stickiness, host_path, https_not_decrypted, routes_to, tls_path
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 DECRYPTING = ("terminate", "bridge")
@@ -134,9 +134,9 @@ def check_passthrough_cookie(model, ctx):
             continue
         for l, _r in _per_listener(routes_to(model, svc.name)):
             if l.tls.mode == "passthrough":
-                where = svc.stickiness.path + ("mode",)
+                where, said = cookie_stickiness(model, svc)
                 yield Finding(
-                    stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but "
+                    where, f"{said}, but "
                     f"listener '{l.name}' passes TLS through: the balancer cannot insert or read a cookie "
                     "inside an encrypted stream",
                     hint="with TLS passthrough use `stickiness: {mode: source-ip}` (or application stickiness "
@@ -172,9 +172,9 @@ def check_cookie_needs_decrypt(model, ctx):
             continue
         for l, _r in _per_listener(routes_to(model, svc.name)):
             if https_not_decrypted(l):
-                where = svc.stickiness.path + ("mode",)
+                where, said = cookie_stickiness(model, svc)
                 yield Finding(
-                    stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}, but "
+                    where, f"{said}, but "
                     f"listener '{l.name}' on HTTPS port {l.port} does not decrypt TLS (no `tls:` mode): the "
                     "balancer cannot see the cookie",
                     hint=f"give listener '{l.name}' `tls: {{mode: terminate}}` or `{{mode: bridge}}` with a "

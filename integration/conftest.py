@@ -24,6 +24,11 @@ from harness.env import DeclaredUnsupported, Env  # noqa: E402
 from harness.net import Processes  # noqa: E402
 from harness.runners import runners  # noqa: E402
 
+# The Docker mode (--lbc-docker): its fixtures (lbc_docker_mode, docker_env, docker_run), and
+# importing it registers harness.runners.DOCKER_RUNNERS.
+sys.path.insert(0, os.path.join(HERE, "docker"))
+from dockermode import *  # noqa: E402,F401,F403
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a behavioural conformance scenario (CONFORMANCE.md)")

@@ -1,7 +1,8 @@
 """pytest fixtures of the Docker mode (--lbc-docker): one engine and one image build per session,
 and containers that each test gets removed, pass or fail.
 
-A conftest makes them available with `from dockermode import *` (this folder on sys.path).
+A conftest makes them available with `from dockermode import *` (this folder on sys.path);
+integration/conftest.py does, which also registers the harness's Docker runners.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import container_runners  # noqa: E402  (registers harness.runners.DOCKER_RUNNERS)
 import containers  # noqa: E402
 import engine  # noqa: E402
 import images  # noqa: E402
 
-__all__ = ["docker_env", "docker_run", "DockerEnv"]
+__all__ = ["docker_env", "docker_run", "lbc_docker_mode", "DockerEnv"]
 
 
 @dataclass
@@ -90,3 +92,15 @@ def docker_run(docker_env):
             errors.append(f"{c.name}: {e}")
     if errors:
         raise AssertionError("could not remove containers: " + "; ".join(errors))
+
+
+@dataclass
+class DockerMode:
+    runners: dict
+    launcher: object
+
+
+@pytest.fixture(scope="session")
+def lbc_docker_mode(docker_env):
+    """What the harness's `env` fixture asks for with --lbc-docker: runners and a backend launcher."""
+    return DockerMode(container_runners.DOCKER_RUNNERS, container_runners.launch_backend)

@@ -134,8 +134,9 @@ def wait_answer(url: str, timeout_s: float = 60.0) -> str:
     raise AssertionError(f"{url} did not answer within {timeout_s} s: {last}")
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_compose_runs_the_compiled_config(target, docker_env, backends, tmp_path):
+@pytest.mark.parametrize("proxy", TARGETS)   # not `target`: the harness's conftest owns that parameter
+def test_compose_runs_the_compiled_config(proxy, docker_env, backends, tmp_path):
+    target = proxy
     cert, key = make_cert(str(tmp_path))
     http_port, https_port = free_port(VIP), free_port(VIP)
     servers = "\n".join(f"      - {{name: s{i + 1}, address: {a}, port: {p}}}" for i, (a, p) in enumerate(backends))

@@ -16,8 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-SCENARIOS = [f"S{i}" for i in range(1, 22)]
-_OUTCOMES: dict[str, list[str]] = {}   # scenario -> outcomes of its tests (passed/failed/unsupported)
+from harness import outcomes  # noqa: E402  (integration/conftest.py puts integration/ on the path)
 
 
 def pytest_configure(config):
@@ -40,39 +39,37 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def pytest_runtest_makereport(item, call):
-    m = item.get_closest_marker("f5_scenario")
-    if m is None or call.when != "call":
-        return
-    _record = "unsupported" if m.kwargs.get("unsupported") else "passed"
-    item.user_properties.append(("f5_scenario", (m.args[0], _record)))
-
-
 def pytest_runtest_logreport(report):
+    """Record each F5 scenario test in the shared outcome store (integration/harness/outcomes.py)."""
     if report.when != "call":
         return
     for key, value in report.user_properties:
         if key == "f5_scenario":
-            scenario, kind = value
-            _OUTCOMES.setdefault(scenario, []).append(kind if report.passed else "failed")
+            scenario, unsupported = value
+            kind = outcomes.FAILED if not report.passed else outcomes.UNSUPPORTED if unsupported else outcomes.PASSED
+            outcomes.record(scenario, "f5", kind)
+
+
+def pytest_itemcollected(item):
+    m = item.get_closest_marker("f5_scenario")
+    if m is not None:
+        item.user_properties.append(("f5_scenario", (m.args[0], bool(m.kwargs.get("unsupported")))))
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _OUTCOMES:
+    """The F5 rows: the shared matrix leaves f5 out, as it has no runner (no BIG-IP here)."""
+    if "f5" not in outcomes.targets_seen():
         return
     tr = terminalreporter
-    tr.section("conformance matrix: f5 (no BIG-IP here: iRule logic simulated in tclsh)")
-    passed = failed = unsupported = 0
-    for s in SCENARIOS:
-        outcomes = _OUTCOMES.get(s)
-        if not outcomes:
-            tr.write_line(f"{s:<4} f5  not run (needs a BIG-IP; tmsh objects checked structurally)")
-            continue
-        if "failed" in outcomes:
-            cell, failed = "FAIL", failed + 1
-        elif "unsupported" in outcomes:
-            cell, unsupported = "declared-unsupported", unsupported + 1
-        else:
-            cell, passed = "pass (simulated)", passed + 1
-        tr.write_line(f"{s:<4} f5  {cell}")
-    tr.write_line(f"conformance f5: {passed} passed, {failed} failed, {unsupported} declared-unsupported")
+    tr.section("conformance matrix: f5 (no BIG-IP here: iRule logic simulated in tclsh, docs/f5.md)")
+    width = max(len(t) for t in outcomes.SCENARIOS.values()) + 6
+    counts = {"pass": 0, "FAIL": 0, "declared-unsupported": 0}
+    for sid, title in outcomes.SCENARIOS.items():
+        cell = outcomes.cell(sid, "f5")
+        if cell in counts:
+            counts[cell] += 1
+        shown = {"pass": "pass (simulated)",
+                 "not run": "not run (needs a BIG-IP; its tmsh objects are checked structurally)"}.get(cell, cell)
+        tr.write_line(f"{sid + ' ' + title:<{width}}{shown}")
+    tr.write_line(f"conformance f5: {counts['pass']} passed, {counts['FAIL']} failed, "
+                  f"{counts['declared-unsupported']} declared-unsupported")

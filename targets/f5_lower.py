@@ -489,6 +489,7 @@ class _Lower:
                 exact.append(Branch(ex, a))
             if wc:
                 wildcard.append(Branch(wc, a))
+        exact, wildcard = _merge(exact), _merge(wildcard)
         l7 = lst.is_l7
         sni = tls.mode == "passthrough" and bool(exact or wildcard)
         lb_failed = []
@@ -546,6 +547,15 @@ class _Lower:
             return tuple(d[k] for k in sorted(d))
         return Plan(safe_name(self.m.name), s(self.monitors), s(self.persist), s(self.files), s(self.client_ssl),
                     s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals))
+
+
+def _merge(branches: list[Branch]) -> list[Branch]:
+    """One switch branch per distinct action (hosts in route order): thousands of hosts routed
+    alike share one body instead of repeating it."""
+    hosts: dict[Action, list[str]] = {}
+    for b in branches:
+        hosts.setdefault(b.action, []).extend(b.hosts)
+    return [Branch(tuple(h), a) for a, h in hosts.items()]
 
 
 def _pool_local(service: str, port_name: str) -> str:

@@ -130,8 +130,8 @@ register(Rule(
     "Use `stickiness: {mode: source-ip}` at L4, or `protocol: http` on the listener.",
     cite("004", "§2.1.2 Option 1.A.2 - Cookie Based", "004", "§1 Introduction"),
     why="Inserting a cookie means rewriting HTTP responses and reading HTTP requests. A listener in TCP "
-        "mode forwards bytes without parsing them, so there is no cookie to set or read; the guide lists "
-        "\"cookie-based stickiness is not supported\" among the consequences of switching at Layer 4.",
+        "mode forwards bytes without parsing them, so there is no cookie to set or read. The Lightstreamer "
+        "guide counts the loss of cookie affinity among the costs of switching traffic at Layer 4.",
     bad=variant("    port: 80\n", "    port: 80\n    protocol: tcp\n",
                 "- {hosts: [www.example.com], service: web}", "- {service: web}"),
     good=variant("    port: 80\n", "    port: 80\n    protocol: tcp\n",
@@ -156,8 +156,8 @@ register(Rule(
     "The Flynet persistence cookie has a lifetime (max_age); it must be a session cookie.",
     "Remove `max_age:` from the cookie.",
     cite("001", "Session Persistence", "003", "Session Persistence"),
-    why="The guide asks for an inserted cookie that is a session cookie rather than one with an expiry "
-        "time. A cookie that expires while the user still works sends the next request to another server, "
+    why="The guide asks for an inserted cookie without an expiry time, one the browser forgets when it "
+        "closes. A cookie that expires while the user still works sends the next request to another server, "
         "where the user's host connection does not exist; a session cookie lives exactly as long as the "
         "browser session.",
     bad=FLYNET.replace("cookie: {name: FVTERMSRV}", "cookie: {name: FVTERMSRV, max_age: 8h}"),
@@ -301,7 +301,7 @@ def check_application_needs_host_visibility(model, ctx):
 
 
 register(Rule(
-    "LBC307", "application-stickiness-needs-host", E,
+    "LBC307", "app-stickiness-needs-host-names", E,
     "Application stickiness needs the balancer to see host names: L7, or SNI routing in passthrough.",
     "Use `protocol: http`, or TLS passthrough (SNI), or one VIP per server.",
     cite("004", "§2.2.1 Option 1.B.1 - Servers Behind the Load Balancer", "004", "§3 HTTPS-Based Scenarios"),

@@ -291,7 +291,7 @@ def check_one_certificate_per_server_port(model, ctx):
 
 
 register(Rule(
-    "LBC205", "single-name-certificates-need-ports", E,
+    "LBC205", "one-certificate-per-server-port", E,
     "In passthrough, host names with different single-name certificates must reach different server ports.",
     "Route each certificate's host names to their own server port, or use one multi-domain/wildcard "
     "certificate, or terminate TLS at the balancer with SNI selection.",

@@ -76,7 +76,30 @@ class HAProxyRunner:
         return proc
 
 
-RUNNERS: dict[str, Runner] = {r.name: r for r in (HAProxyRunner(),)}
+class NginxRunner:
+    """nginx -p FOLDER -c nginx.conf: the compiled files in FOLDER, which is also the prefix where
+    nginx writes its pid, logs and temp files (the Docker mode mounts it writable for that)."""
+    name = "nginx"
+    binary = "nginx"
+
+    def available(self) -> bool:
+        return shutil.which(self.binary) is not None
+
+    def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
+        folder = os.path.join(workdir, "nginx")
+        write_files(files, folder)
+        argv = [self.binary, "-p", folder + os.sep, "-c", os.path.join(folder, "nginx.conf")]
+        check = subprocess.run(argv + ["-t", "-q"], capture_output=True, text=True, timeout=60)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx -t refused the compiled config:\n{check.stdout}{check.stderr}")
+        # errors also to stderr, so the test's log of the proxy shows them
+        proc = procs.start(argv + ["-g", "daemon off; error_log stderr warn;"], "nginx", cwd=folder,
+                           log_path=os.path.join(workdir, "nginx.log"))
+        wait_for_listeners(proc, model)
+        return proc
+
+
+RUNNERS: dict[str, Runner] = {r.name: r for r in (HAProxyRunner(), NginxRunner())}
 DOCKER_RUNNERS: dict[str, Runner] = {}
 
 

@@ -18,6 +18,14 @@ HACLOUD = ("hacloud-session", "hacloud-mss")
 HTTPS_PORTS = (443, 8443)
 
 
+def duration(ms: int) -> str:
+    """A duration in the topology's own notation, in the largest unit that divides it: 90s, 1h."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def cite(*refs: str) -> str:
     """cite("000", "TLS/SSL Options", "004", "§3") -> 'seeds/000_….txt "TLS/SSL Options"; seeds/004_….txt §3'."""
     parts = []

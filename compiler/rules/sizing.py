@@ -130,8 +130,9 @@ def check_failover_headroom(model, ctx):
         if s.load_after_loss is None:
             msg = f"with one of its {s.present} server(s) lost, none is left to carry {s.peak:,} {s.unit}"
         else:
-            msg = (f"with one server lost, each of the other {s.present - 1} carries {s.load_after_loss:,} {s.unit}, "
-                   f"above the {s.limit:,} one server may take")
+            rest = "the remaining server carries" if s.present == 2 else f"each of the remaining {s.present - 1} carries"
+            msg = (f"with one server lost, {rest} {s.load_after_loss:,} {s.unit}, above the {s.limit:,} one server "
+                   "may take")
         yield Finding(svc.path + ("capacity", key), f"service '{svc.name}': {msg}",
                       related=((_servers_path(svc), "the servers"),))
 

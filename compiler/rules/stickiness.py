@@ -5,8 +5,8 @@ from textwrap import dedent
 
 from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import (STATEFUL, cite, cookie_stickiness, https_not_decrypted, listeners_to, reads_http, routes_to,
-                     sees_host_names)
+from .common import (STATEFUL, cite, cookie_stickiness, duration, https_not_decrypted, listeners_to, reads_http,
+                     routes_to, sees_host_names)
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -200,8 +200,8 @@ def check_max_lifetime(model, ctx):
         st = svc.stickiness
         if st.max_lifetime_ms is not None and st.mode in ("cookie", "source-ip"):
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': stickiness ends after "
-                          f"{st.max_lifetime_ms // 60_000 or st.max_lifetime_ms / 60_000:g} minute(s) however "
-                          "active the client is; each expiry interrupts its session, which the client must recover")
+                          f"{duration(st.max_lifetime_ms)} however active the client is; each expiry interrupts "
+                          "its session, which the client must recover")
 
 
 register(Rule(

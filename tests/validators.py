@@ -164,3 +164,44 @@ def validate_f5_as3(files: dict, workdir) -> tuple[bool, str]:
 
 
 VALIDATORS["f5-as3"] = validate_f5_as3
+
+
+# ---------------------------------------------------------------- haproxy
+# A `crt` or `ca-file` that does not exist here (secrets) is swapped for a stand-in: for `crt`, one
+# PEM holding the stand-in certificate and key (HAProxy 2.6 wants the key in it or at <crt>.key).
+_HAPROXY_FILES = _re.compile(r"\b(crt|ca-file) '([^']+)'")
+
+
+def _haproxy_has_key(path: str) -> bool:
+    if _os.path.exists(path + ".key"):
+        return True
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return "PRIVATE KEY-----" in f.read()
+
+
+def validate_haproxy(files: dict, workdir) -> tuple[bool, str]:
+    """`haproxy -c` on lbc's haproxy.cfg in `workdir` (its maps beside it; nothing binds)."""
+    if not _shutil.which("haproxy"):
+        return False, "haproxy is not installed"
+    cert, key = _standin_pair(workdir)
+    bundle = workdir / "standin-bundle.pem"
+    bundle.write_text(open(cert).read() + open(key).read())
+
+    def standin(m):
+        kind, path = m.group(1), m.group(2)
+        if _os.path.exists(path) and (kind == "ca-file" or _haproxy_has_key(path)):
+            return m.group(0)
+        return f"{kind} '{bundle if kind == 'crt' else cert}'"
+
+    for rel, text in files.items():
+        if rel == "haproxy.cfg":
+            text = _HAPROXY_FILES.sub(standin, text)
+        dest = workdir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text, encoding="utf-8")
+    r = _subprocess.run(["haproxy", "-c", "-f", str(workdir / "haproxy.cfg")], capture_output=True, text=True,
+                        timeout=120, cwd=workdir)
+    return r.returncode == 0, r.stdout + r.stderr
+
+
+VALIDATORS["haproxy"] = validate_haproxy

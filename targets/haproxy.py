@@ -1,0 +1,509 @@
+"""HAProxy 2.6+: the model lowered into haproxy.cfg, host maps and a deployment README.
+
+Layout of the output (paths in haproxy.cfg are relative to its folder: `default-path config`):
+  haproxy.cfg            one frontend per listener, one backend per (listener, service, port)
+                         and, with priority groups, one backend per group
+  maps/<listener>.hosts  host (Host header or SNI) -> route, one tree lookup whatever the count
+  maps/<listener>.wildcards   parent domain of `*.name` routes -> route
+  README.md              what to deploy where
+
+A route value is `<backend>` or `<backend>/<server>` (a pinned host). A backend name is
+`<listener>.<service>.<port>` (+ `.p<priority>` per group, `.fallback`): user names cannot
+contain a dot, so these never collide. When a service has several priority groups or a fallback,
+the frontend chooses among its backends: sticky and pinned clients first (their server is up),
+then the first group with a usable server that has a free slot (`be_conn_free`, which counts no
+held, down or full server), then the fallback. HAProxy traps this avoids (verified on 2.6):
+`connslots()` ignores the queue, `errorfile 503` also answers queued requests, `balance random`
+draws twice, streaming needs `option http-no-delay`, `disabled` drops cookie sessions (hold is
+`weight 0`), a second `defaults` resets timeouts.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import jinja2
+
+from lbc.capabilities import EMULATED, NATIVE, Support
+from lbc.model import Listener, Route, Server, Service, Topology
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_IDENT = re.compile(r"^[A-Za-z0-9_.:/-]+$")       # names and hosts (schema-restricted) used unquoted
+
+
+def quote(value) -> str:
+    """The one way a user string reaches haproxy.cfg: a single-quoted word.
+
+    Inside single quotes HAProxy expands nothing (no `$VAR`, no escapes); a single quote is
+    written as `'\\''` (close, escaped quote, reopen), which HAProxy joins into one word.
+    """
+    s = str(value)
+    if _CONTROL.search(s):
+        raise ValueError(f"control character in {s!r}: the schema should have refused it")
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def ident(value: str) -> str:
+    """A name or host placed unquoted (the schema allows only these characters; checked again here)."""
+    if not _IDENT.match(value):
+        raise ValueError(f"{value!r} cannot be placed unquoted in haproxy.cfg")
+    return value
+
+
+CAPABILITIES: dict[str, Support] = {
+    "balance.round-robin": Support(NATIVE, "balance roundrobin"),
+    "balance.least-connections": Support(NATIVE, "balance leastconn"),
+    "balance.weighted-random": Support(NATIVE, "balance random(1): one weighted draw (plain `random` draws two "
+                                               "and keeps the less loaded)"),
+    "balance.source-hash": Support(NATIVE, "balance source with hash-type consistent"),
+    "server.weights": Support(NATIVE, "weight 0-256"),
+    "server.max-sessions": Support(NATIVE, "maxconn; a full server's requests wait in the queue (timeout queue) "
+                                           "unless another priority group or the fallback can take them"),
+    "server.hold": Support(NATIVE, "weight 0: no new sessions, sticky and pinned clients continue"),
+    "server.down": Support(NATIVE, "disabled (maintenance)"),
+    "priority.tiers": Support(EMULATED, "one backend per group, chosen in the frontend: sticky clients go back to "
+                                        "their server's group while it is up, new ones to the first group whose "
+                                        "usable servers have a free slot (be_conn_free); each group has its own "
+                                        "health checks and stick table"),
+    "health.http": Support(NATIVE, "option httpchk + http-check; without `host` the check is HTTP/1.0 with no "
+                                   "Host header"),
+    "health.http-body": Support(NATIVE, "http-check expect string"),
+    "health.tcp": Support(NATIVE, "connect check"),
+    "stickiness.cookie": Support(NATIVE, "cookie insert indirect nocache httponly (a session cookie)"),
+    "stickiness.cookie-max-age": Support(NATIVE, "cookie attr Max-Age"),
+    "stickiness.source-ip": Support(NATIVE, "stick-table type ipv6 + stick on src, expiring after idle_timeout"),
+    "stickiness.application": Support(NATIVE, "direct host names mapped to use-server in the service's backend"),
+    "stickiness.max-lifetime": Support(NATIVE, "cookie maxlife: HAProxy stores dates in 4 s steps, so expiry "
+                                               "comes up to 4 s late; cookie stickiness only"),
+    "fallback.respond": Support(NATIVE, "a backend answering with http-request return, chosen when no server can "
+                                        "take the session (HTTP listeners)"),
+    "fallback.server": Support(NATIVE, "a backend with that server, chosen when no server can take the session"),
+    "redispatch": Support(NATIVE, "option redispatch 1, retries 3, retry-on conn-failure empty-response "
+                                  "response-timeout (HTTP)"),
+    "routing.hosts": Support(NATIVE, "map file lookup on the lower-cased Host (or SNI)"),
+    "routing.pinned-server": Support(NATIVE, "use-server in the service's backend"),
+    "tls.terminate": Support(NATIVE, "bind ssl crt; HAProxy 2.6 reads a separate key only from <cert>.key "
+                                     "(see the output README)"),
+    "tls.bridge": Support(NATIVE, "server ssl verify required ca-file, sni, verifyhost"),
+    "tls.upstream-verify": Support(NATIVE, "verify required ca-file"),
+    "tls.passthrough": Support(NATIVE, "mode tcp"),
+    "tls.sni-routing": Support(NATIVE, "req.ssl_sni map lookup after the ClientHello"),
+    "tls.multi-certificate": Support(NATIVE, "several crt on one bind, chosen by SNI; the first is the default"),
+    "tls.client-auth": Support(NATIVE, "bind ca-file verify optional|required; X-SSL-Client-DN to HTTP servers"),
+    "listener.websocket": Support(NATIVE, "upgrades pass in mode http; timeout tunnel applies"),
+    "listener.no-buffering": Support(NATIVE, "option http-no-delay"),
+    "listener.forwarded-headers": Support(NATIVE, "option forwardfor + X-Forwarded-Proto"),
+    "upstream.proxy-protocol-v1": Support(NATIVE, "send-proxy (checks too)"),
+    "upstream.proxy-protocol-v2": Support(NATIVE, "send-proxy-v2 (checks too)"),
+}
+
+
+def _l4(l: Listener) -> bool:
+    return not l.is_l7 or l.tls.mode == "passthrough"
+
+
+def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
+    """Combinations HAProxy cannot express (LBC801)."""
+    for svc in model.services:
+        st = svc.stickiness
+        if st.max_lifetime_ms is not None and st.mode != "cookie" and model.listeners_of(svc.name):
+            yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
+                   "HAProxy dates only its cookies; a stick table entry lives until it is idle")
+    for l in model.listeners:
+        for r in l.routes:
+            fb = model.service(r.service).fallback
+            if _l4(l) and fb and fb.kind == "respond":
+                yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs an "
+                       "HTTP listener (use fallback.server)")
+        if l.tls.mode == "none" and not l.is_l7 and (any(r.hosts for r in l.routes) or l.default_route is None):
+            yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no host "
+                   "name to route on (no Host header, no SNI); give it one route without hosts")
+
+
+# ------------------------------------------------------------------ the lowered form (what the template prints)
+
+@dataclass
+class BackendCfg:
+    name: str
+    mode: str                                  # http | tcp
+    lines: list[str] = field(default_factory=list)       # settings, in order
+    servers: list[str] = field(default_factory=list)     # complete `server` lines
+    comment: str = ""
+
+
+@dataclass
+class FrontendCfg:
+    name: str
+    mode: str
+    lines: list[str] = field(default_factory=list)
+    comment: str = ""
+
+
+def _ms(ms: int) -> str:
+    """A duration HAProxy reads exactly (its default unit is ms)."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0 and ms >= size:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def _addr(address: str, port: int) -> str:
+    try:
+        if ipaddress.ip_address(address).version == 6:
+            return f"[{address}]:{port}"
+    except ValueError:
+        pass
+    return f"{ident(address)}:{port}"
+
+
+_BALANCE = {"round-robin": "roundrobin", "least-connections": "leastconn", "weighted-random": "random(1)",
+            "source-hash": "source"}
+
+
+@dataclass
+class Target:
+    """The backends one route target (listener, service, port) needs, and how the frontend picks one."""
+    base: str                                  # <listener>.<service>.<port>
+    service: Service
+    port_name: str
+    groups: list[tuple[int, str]]              # (priority, backend name), serving order
+    fallback: Optional[str]                    # fallback backend name
+
+    @property
+    def selects(self) -> bool:
+        return len(self.groups) > 1 or self.fallback is not None
+
+    def backend_of(self, server: str) -> str:
+        prio = self.service.server(server).priority
+        return next(b for p, b in self.groups if p == prio)
+
+
+class Lowering:
+    def __init__(self, model: Topology):
+        self.model = model
+        self.frontends: list[FrontendCfg] = []
+        self.backends: list[BackendCfg] = []
+        self.maps: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- per listener
+    def listener(self, l: Listener) -> None:
+        mode = "http" if l.is_l7 and l.tls.mode != "passthrough" else "tcp"
+        fe = FrontendCfg(ident(l.name), mode, comment=f"listener {l.name}: {l.address}:{l.port}, "
+                                                        f"{l.protocol}, TLS {l.tls.mode}")
+        fe.lines.append(f"bind {_addr(l.address, l.port)}{self.bind_tls(l, mode)}")
+        fe.lines.append(f"timeout client {_ms(l.timeouts.client_ms)}")
+        rule = "http-request" if mode == "http" else "tcp-request content"
+        if mode == "http":
+            if not l.buffering:
+                fe.lines.append("option http-no-delay")
+            if l.forwarded_headers:
+                fe.lines.append("option forwardfor")
+                proto = "https" if l.tls.mode in ("terminate", "bridge") else "http"
+                fe.lines.append(f"http-request set-header X-Forwarded-Proto {proto}")
+            if l.tls.client_auth != "none" and l.tls.mode in ("terminate", "bridge"):
+                fe.lines.append("http-request del-header X-SSL-Client-DN")
+                fe.lines.append("http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }")
+            if not l.websocket:
+                fe.lines.append("http-request deny deny_status 400 if { req.hdr(upgrade),lower -m str websocket }")
+
+        targets: dict[tuple[str, str], Target] = {}
+        for r in l.routes:
+            key = (r.service, r.port_name)
+            if key not in targets:
+                targets[key] = self.target(l, mode, self.model.service(r.service), r.port_name)
+        pins = {(r.service, r.port_name): set() for r in l.routes}
+        for r in l.routes:
+            if r.server:
+                pins[(r.service, r.port_name)].add(r.server)
+        for key, t in targets.items():
+            self.emit_backends(l, mode, t, sorted(pins[key]))
+
+        def value(r: Route) -> str:
+            t = targets[(r.service, r.port_name)]
+            if r.server is None:
+                return t.base if t.selects else t.groups[0][1]
+            return f"{t.base if t.selects else t.backend_of(r.server)}/{r.server}"
+
+        hosted = [r for r in l.routes if r.hosts]
+        default = l.default_route
+        simple = not hosted and not any(t.selects for t in targets.values()) and (default is None or not default.server)
+        if simple:
+            if default is not None:
+                fe.lines.append(f"default_backend {value(default)}")
+            self.frontends.append(fe)
+            return
+
+        if hosted:
+            if mode == "tcp" and l.tls.mode == "passthrough":
+                fe.lines.append("tcp-request inspect-delay 5s")
+                fe.lines.append("tcp-request content reject if !{ req.ssl_hello_type 1 }")
+                fetch = "req.ssl_sni,lower"
+            elif mode == "tcp":
+                fetch = "ssl_fc_sni,lower"
+            else:
+                fetch = "req.hdr(host),field(1,:),lower"
+            exact = {h: value(r) for r in hosted for h in r.hosts if not h.startswith("*.")}
+            wild = {h[2:]: value(r) for r in hosted for h in r.hosts if h.startswith("*.")}
+            fe.lines.append(f"{rule} set-var(txn.lbc_host) {fetch}")
+            hosts_map = f"maps/{l.name}.hosts"
+            self.maps[hosts_map] = _map_text(exact, f"listener {l.name}: host -> backend[/pinned server]")
+            fe.lines.append(f"{rule} set-var(txn.lbc_route) var(txn.lbc_host),map({hosts_map})")
+            if wild:
+                wild_map = f"maps/{l.name}.wildcards"
+                self.maps[wild_map] = _map_text(wild, f"listener {l.name}: parent domain of *.name -> "
+                                                      "backend[/pinned server]")
+                fe.lines.append(f"{rule} set-var(txn.lbc_route) var(txn.lbc_host),field(2,.,0),map({wild_map}) "
+                                "if !{ var(txn.lbc_route) -m found }")
+        if default is not None:
+            cond = " if !{ var(txn.lbc_route) -m found }" if hosted else ""
+            fe.lines.append(f"{rule} set-var(txn.lbc_route) str({value(default)}){cond}")
+        else:
+            fe.lines.append("http-request deny deny_status 404 if !{ var(txn.lbc_route) -m found }" if mode == "http"
+                            else "tcp-request content reject if !{ var(txn.lbc_route) -m found }")
+        fe.lines.append(f"{rule} set-var(txn.lbc_target) var(txn.lbc_route),field(1,/)")
+        if any(pins.values()):
+            fe.lines.append(f"{rule} set-var(txn.lbc_pin) var(txn.lbc_route),field(2,/) "
+                            "if { var(txn.lbc_route) -m sub / }")
+        for key, t in targets.items():
+            if t.selects:
+                fe.lines.extend(self.selection(t, sorted(pins[key])))
+        fe.lines.append("use_backend %[var(txn.lbc_target)]")
+        self.frontends.append(fe)
+
+    def bind_tls(self, l: Listener, mode: str) -> str:
+        if l.tls.mode not in ("terminate", "bridge"):
+            return ""
+        parts = [" ssl"]
+        for name in l.tls.certificates:
+            parts.append(f"crt {quote(self.model.certificate(name).cert)}")
+        parts.append(f"ssl-min-ver TLSv{l.tls.min_version}")
+        if mode == "http":
+            parts.append("alpn h2,http/1.1")
+        if l.tls.client_auth != "none":
+            if l.tls.client_ca:
+                parts.append(f"ca-file {quote(l.tls.client_ca)}")
+            parts.append("verify optional" if l.tls.client_auth == "request" else "verify required")
+        return " ".join(parts)
+
+    # ---------------------------------------------------------------- per service
+    def target(self, l: Listener, mode: str, svc: Service, port_name: str) -> Target:
+        base = ident(f"{l.name}.{svc.name}.{port_name}")
+        tiers = svc.tiers
+        groups = [(p, base if len(tiers) == 1 else f"{base}.p{p}") for p in tiers]
+        fallback = f"{base}.fallback" if svc.fallback else None
+        return Target(base, svc, port_name, groups, fallback)
+
+    def selection(self, t: Target, pinned: list[str]) -> list[str]:
+        """Frontend rules choosing among a target's backends (groups, fallback)."""
+        acl = f"{{ var(txn.lbc_target) -m str {t.base} }}"
+        out = []
+        svc = t.service
+        for s in pinned:        # a pinned host follows its server's group while the server is up
+            b = t.backend_of(s)
+            out.append(f"use_backend {b} if {acl} {{ var(txn.lbc_pin) -m str {s} }} {{ srv_is_up({b}/{s}) }}")
+        st = svc.stickiness
+        if st.mode == "cookie":
+            for s in svc.servers:
+                if s.state == "down":
+                    continue
+                b = t.backend_of(s.name)
+                out.append(f"use_backend {b} if {acl} {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }} "
+                           f"{{ srv_is_up({b}/{s.name}) }}")
+        elif st.mode == "source-ip" and len(t.groups) > 1:
+            for _, b in t.groups:
+                out.append(f"use_backend {b} if {acl} {{ src,in_table({b}) }} {{ nbsrv({b}) gt 0 }}")
+        for i, (_, b) in enumerate(t.groups):
+            last = i == len(t.groups) - 1
+            if last and t.fallback is None:
+                out.append(f"use_backend {b} if {acl}")
+            else:
+                out.append(f"use_backend {b} if {acl} !{{ be_conn_free({b}) eq 0 }}")
+        if t.fallback:
+            out.append(f"use_backend {t.fallback} if {acl}")
+        return out
+
+    def emit_backends(self, l: Listener, mode: str, t: Target, pinned: list[str]) -> None:
+        svc = t.service
+        for prio, name in t.groups:
+            servers = svc.tier(prio)
+            be = BackendCfg(name, mode, comment=f"service {svc.name}, port {t.port_name}"
+                            + (f", priority group {prio}" if len(t.groups) > 1 else "") + f", listener {l.name}")
+            self.common(be, l, mode)
+            be.lines.append(f"balance {_BALANCE[svc.balance]}")
+            if svc.balance == "source-hash":
+                be.lines.append("hash-type consistent")
+            st = svc.stickiness
+            if st.mode == "cookie" and mode == "http":
+                cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
+                if l.tls.mode in ("terminate", "bridge"):
+                    cookie += " secure"
+                if st.max_lifetime_ms is not None:
+                    cookie += f" maxlife {_ms(st.max_lifetime_ms)}"
+                if st.cookie_max_age_ms is not None:
+                    cookie += f" attr {quote(f'Max-Age={max(1, st.cookie_max_age_ms // 1000)}')}"
+                be.lines.append(cookie)
+            elif st.mode == "source-ip":
+                be.lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}")
+                be.lines.append("stick on src")
+            be.lines.extend(self.health(svc, l, mode))
+            be.lines.append("retries 3")
+            if svc.redispatch:
+                be.lines.append("option redispatch 1")
+                if mode == "http":
+                    be.lines.append("retry-on conn-failure empty-response response-timeout")
+            in_group = {s.name for s in servers}
+            for s in pinned:
+                if s in in_group:
+                    be.lines.append(f"use-server {ident(s)} if {{ var(txn.lbc_pin) -m str {s} }}")
+            be.servers = [self.server_line(svc, s, t.port_name, l, mode) for s in servers]
+            self.backends.append(be)
+        if t.fallback:
+            fb = svc.fallback
+            be = BackendCfg(t.fallback, mode, comment=f"service {svc.name}: fallback when no server can take a "
+                                                      f"session, listener {l.name}")
+            self.common(be, l, mode)
+            if fb.kind == "respond":
+                be.lines.append(f"http-request return status {fb.status} content-type {quote(fb.content_type)} "
+                                f"string {quote(fb.body)}")
+            else:
+                be.servers = [f"server fallback {_addr(fb.address, fb.port)}"]
+            self.backends.append(be)
+
+    def common(self, be: BackendCfg, l: Listener, mode: str) -> None:
+        to = l.timeouts
+        be.lines.append(f"timeout connect {_ms(to.connect_ms)}")
+        be.lines.append(f"timeout server {_ms(to.server_ms)}")
+        be.lines.append(f"timeout tunnel {_ms(to.tunnel_ms)}")
+        if mode == "http" and not l.buffering:
+            be.lines.append("option http-no-delay")
+
+    def health(self, svc: Service, l: Listener, mode: str) -> list[str]:
+        h = svc.health
+        if h is None:
+            return []
+        out = []
+        if h.kind == "http":
+            out.append("option httpchk")
+            send = f"http-check send meth GET uri {quote(h.http_path)}"
+            send += f" ver HTTP/1.1 hdr Host {quote(h.http_host)}" if h.http_host else " ver HTTP/1.0"
+            out.append(send)
+            out.append(f"http-check expect status {h.expect_status}")
+            if h.expect_body:
+                out.append(f"http-check expect string {quote(h.expect_body)}")
+        out.append(f"timeout check {_ms(h.timeout_ms)}")
+        out.append(f"default-server inter {_ms(h.interval_ms)} rise {h.rise} fall {h.fall}")
+        return out
+
+    def server_line(self, svc: Service, s: Server, port_name: str, l: Listener, mode: str) -> str:
+        parts = [f"server {ident(s.name)} {_addr(s.address, s.port(port_name))}"]
+        h = svc.health
+        if h is not None:
+            parts.append("check")
+            if h.port_name and h.port_name != port_name:
+                parts.append(f"port {s.port(h.port_name)}")
+        if s.state == "hold":
+            parts.append("weight 0")
+        elif s.weight != 1:
+            parts.append(f"weight {s.weight}")
+        if s.max_sessions is not None:
+            parts.append(f"maxconn {s.max_sessions}")
+        if svc.stickiness.mode == "cookie" and mode == "http":
+            parts.append(f"cookie {ident(s.name)}")
+        if svc.proxy_protocol != "none":
+            parts.append("send-proxy" if svc.proxy_protocol == "v1" else "send-proxy-v2")
+            if h is not None:
+                parts.append("check-send-proxy")
+        u = svc.upstream_tls
+        if l.tls.mode == "bridge" and u is not None:
+            parts.append("ssl")
+            if u.verify:
+                parts.append(f"verify required ca-file {quote(u.ca) if u.ca else '@system-ca'}")
+            else:
+                parts.append("verify none")
+            sni = u.sni or u.verify_name
+            if sni:
+                parts.append(f"sni str({ident(sni)})")
+            if u.verify and u.verify_name:
+                parts.append(f"verifyhost {ident(u.verify_name)}")
+            if h is not None:
+                parts.append("check-ssl")
+                if sni:
+                    parts.append(f"check-sni {ident(sni)}")
+        if s.state == "down":
+            parts.append("disabled")
+        return " ".join(parts)
+
+
+def _map_text(entries: dict[str, str], what: str) -> str:
+    lines = [f"# {what}. Written by lbc; one exact-match lookup per request."]
+    lines += [f"{ident(k)} {ident(v)}" for k, v in sorted(entries.items())]
+    return "\n".join(lines) + "\n"
+
+
+def key_links(model: Topology) -> list[tuple[str, str]]:
+    """(link to create, key file): HAProxy 2.6 loads a key kept apart from its certificate only
+    from `<certificate file>.key`."""
+    out = {}
+    for l in model.listeners:
+        if l.tls.mode not in ("terminate", "bridge"):
+            continue
+        for name in l.tls.certificates:
+            c = model.certificate(name)
+            if c.key and c.key not in (c.cert, c.cert + ".key"):
+                out[c.cert + ".key"] = c.key
+    return sorted(out.items())
+
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "haproxy"), undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+_ENV.filters["q"] = quote
+
+
+def render(model: Topology) -> dict[str, str]:
+    low = Lowering(model)
+    for l in model.listeners:
+        low.listener(l)
+    files = {"haproxy.cfg": _ENV.get_template("haproxy.cfg.j2").render(model=model, frontends=low.frontends,
+                                                                        backends=low.backends)}
+    files.update(low.maps)
+    files["README.md"] = _ENV.get_template("README.md.j2").render(model=model, maps=sorted(low.maps),
+                                                                  key_links=key_links(model),
+                                                                  files=_deployed_files(model))
+    return files
+
+
+def _deployed_files(model: Topology) -> list[tuple[str, str]]:
+    """(path, what) for every file haproxy.cfg names outside its folder."""
+    out: dict[str, str] = {}
+    for l in model.listeners:
+        if l.tls.mode in ("terminate", "bridge"):
+            for name in l.tls.certificates:
+                c = model.certificate(name)
+                out.setdefault(c.cert, f"certificate '{name}' (chain; may also hold the key)")
+                if c.key and c.key != c.cert:
+                    out.setdefault(c.key, f"private key of certificate '{name}'")
+            if l.tls.client_auth != "none" and l.tls.client_ca:
+                out.setdefault(l.tls.client_ca, f"CA of client certificates, listener '{l.name}'")
+        if l.tls.mode == "bridge":
+            for r in l.routes:
+                u = model.service(r.service).upstream_tls
+                if u and u.verify and u.ca:
+                    out.setdefault(u.ca, f"CA of the servers' certificates, service '{r.service}'")
+    return sorted(out.items())
+
+
+class HAProxyTarget:
+    name = "haproxy"
+    summary = "HAProxy 2.6+: haproxy.cfg, host maps and a deployment README"
+    capabilities = CAPABILITIES
+
+    def render(self, model: Topology) -> dict[str, str]:
+        return render(model)
+
+    def refusals(self, model: Topology):
+        return refusals(model)
+
+
+TARGET = HAProxyTarget()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import yaml
 
@@ -28,11 +29,20 @@ class Runtime:
     env: tuple[tuple[str, str], ...] = ()
     tmpfs: tuple[str, ...] = ("/tmp", "/run")
     caps: tuple[str, ...] = ("NET_BIND_SERVICE",)
+    # (host file, path in the container) mounts beyond the files at their own path
+    extra_mounts: Optional[Callable[[Topology], list[tuple[str, str]]]] = None
+
+
+def _haproxy_key_mounts(model: Topology) -> list[tuple[str, str]]:
+    """HAProxy 2.6 reads a separate key only at <certificate>.key: mount the key there."""
+    from .targets.haproxy import key_links
+    return [(key, link) for link, key in key_links(model)]
 
 
 RUNTIMES = {
     "haproxy": Runtime("haproxy:2.6", "/usr/local/etc/haproxy", "haproxy.cfg",
-                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg")),
+                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"),
+                       extra_mounts=_haproxy_key_mounts),
     "envoy": Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", "envoy.yaml",
                      ("envoy", "-c", "/etc/envoy/envoy.yaml"),
                      env=(("ENVOY_UID", "0"),)),   # the image's entrypoint must not switch user (no SETUID here)
@@ -110,7 +120,7 @@ def dockerfile(model: Topology, target: str, compiled: dict[str, str]) -> str:
 def compose(model: Topology, target: str) -> str:
     rt = RUNTIMES[target]
     name = _image_name(model, target)
-    files = mounted_files(model)
+    mounts = [(p, p) for p in mounted_files(model)] + (rt.extra_mounts(model) if rt.extra_mounts else [])
     service = {
         "build": {"context": "."},
         "image": name,
@@ -124,16 +134,16 @@ def compose(model: Topology, target: str) -> str:
         "cap_add": list(rt.caps),
         "security_opt": ["no-new-privileges:true"],
     }
-    if files:
-        service["volumes"] = [{"type": "bind", "source": _compose_str(p), "target": _compose_str(p),
-                               "read_only": True} for p in files]
+    if mounts:
+        service["volumes"] = [{"type": "bind", "source": _compose_str(src), "target": _compose_str(dest),
+                               "read_only": True} for src, dest in mounts]
     doc = {"services": {target: service}}   # no top-level `name`: Compose v1 (Debian's docker-compose) refuses it
     head = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
         "# Run from this folder: docker compose up -d --build",
     ]
-    if files:
-        head.append("# Each file below must exist at the same path on this host, keys owned by root, mode 0600.")
+    if mounts:
+        head.append("# Each source file below must exist on this host; keep keys owned by root, mode 0600.")
     return "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 

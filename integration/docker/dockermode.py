@@ -51,6 +51,7 @@ def docker_env(request):
     old_host = os.environ.get("DOCKER_HOST")
     os.environ["DOCKER_HOST"] = eng.host     # for the docker CLI that testinfra and compose call
     leftovers: list[str] = []
+    stopped = False
     try:
         t1 = time.monotonic()
         seconds = images.ensure_images(eng.client, log=lambda m: _say(request.config, f"docker: {m}"))
@@ -60,12 +61,12 @@ def docker_env(request):
         try:
             leftovers = containers.sweep(eng.client)
         finally:
-            engine.stop(eng)
+            stopped = engine.stop(eng)
             if old_host is None:
                 os.environ.pop("DOCKER_HOST", None)
             else:
                 os.environ["DOCKER_HOST"] = old_host
-    if eng.started_here:
+    if stopped:
         alive = engine.leftover_processes()
         if alive:
             raise AssertionError("engine processes outlived the test run:\n" + "\n".join(alive))

@@ -85,7 +85,8 @@ def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 def promote_warnings(diags: Sequence[Diagnostic]) -> list[Diagnostic]:
     """--strict: warnings fail like errors (acknowledged ones still do not)."""
-    return [replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING else d for d in diags]
+    return [replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING and not d.acknowledged else d
+            for d in diags]
 
 
 def has_errors(diags: Iterable[Diagnostic]) -> bool:
@@ -109,8 +110,9 @@ def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], colo
     out: list[str] = []
     for d in diags:
         label = f"{d.severity.value}[{d.id}]"
-        if d.acknowledged:
-            label += " (acknowledged)"
+        if d.acknowledged:  # reported, but compactly: the author has already read the long form
+            out.append(f"{paint('1', str(d.location))}: {label} (acknowledged: {d.acknowledged}): {d.message}")
+            continue
         out.append(f"{paint('1', str(d.location))}: {paint(sev_color[d.severity.value], label)}: {d.message}")
         src = _source_line(sources, d.location)
         if src is not None:
@@ -125,14 +127,13 @@ def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], colo
             out.append(f"  note: {r.location}: {r.note}")
         if d.hint:
             out.append(f"  = hint: {d.hint}")
-        if d.acknowledged:
-            out.append(f"  = acknowledged: {d.acknowledged}")
         if d.source:
             out.append(f"  = see: {d.source} (lbc explain {d.id})")
         out.append("")
     errors = sum(1 for d in diags if d.fails)
     warnings = sum(1 for d in diags if d.severity is Severity.WARNING and not d.acknowledged)
-    out.append(f"{errors} error(s), {warnings} warning(s)")
+    acknowledged = sum(1 for d in diags if d.acknowledged)
+    out.append(f"{errors} error(s), {warnings} warning(s)" + (f", {acknowledged} acknowledged" if acknowledged else ""))
     return "\n".join(out) + "\n"
 
 

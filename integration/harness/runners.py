@@ -11,6 +11,7 @@ A target adds its runner here. The Docker mode registers its own in DOCKER_RUNNE
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from typing import Protocol
 
 from lbc.model import Topology
 
-from .net import Proc, Processes, is_listening, wait_until
+from .net import Proc, Processes, free_port, is_listening, wait_until
 
 START_TIMEOUT = 30.0
 
@@ -99,7 +100,32 @@ class NginxRunner:
         return proc
 
 
-RUNNERS: dict[str, Runner] = {r.name: r for r in (HAProxyRunner(), NginxRunner())}
+class EnvoyRunner:
+    """envoy -c envoy.yaml, with the admin interface moved to a free loopback port (the compiled
+    one is fixed) and no hot-restart shared memory, so parallel runs cannot collide."""
+    name = "envoy"
+    binary = "envoy"
+
+    def available(self) -> bool:
+        return shutil.which(self.binary) is not None
+
+    def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
+        folder = os.path.join(workdir, "envoy")
+        write_files(files, folder)
+        admin = free_port("127.0.0.1")
+        override = json.dumps({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}})
+        argv = [self.binary, "-c", "envoy.yaml", "--config-yaml", override, "--log-level", "warning",
+                # a free port is unique among running envoys: a base id no other run uses
+                "--base-id", str(admin), "--disable-hot-restart"]
+        check = subprocess.run(argv + ["--mode", "validate"], cwd=folder, capture_output=True, text=True, timeout=120)
+        if check.returncode != 0:
+            raise RuntimeError(f"envoy --mode validate refused the compiled config:\n{check.stdout}{check.stderr}")
+        proc = procs.start(argv, "envoy", cwd=folder, log_path=os.path.join(workdir, "envoy.log"))
+        wait_for_listeners(proc, model)
+        return proc
+
+
+RUNNERS: dict[str, Runner] = {r.name: r for r in (HAProxyRunner(), NginxRunner(), EnvoyRunner())}
 DOCKER_RUNNERS: dict[str, Runner] = {}
 
 

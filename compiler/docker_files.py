@@ -128,8 +128,10 @@ def compose(model: Topology, target: str) -> str:
         "restart": "unless-stopped",
         "read_only": True,
         "tmpfs": list(rt.tmpfs),
-        # Root in the container, but with no capability beyond binding ports below 1024 (and what
-        # nginx's master needs to start its workers): keys can stay 0600 root.
+        # Root in the container (the official haproxy image would run as `haproxy`, which cannot
+        # bind ports below 1024 on the host network nor read 0600 root keys), but with no
+        # capability beyond binding those ports (and what nginx's master needs for its workers).
+        "user": "root",
         "cap_drop": ["ALL"],
         "cap_add": list(rt.caps),
         "security_opt": ["no-new-privileges:true"],

@@ -93,6 +93,7 @@ def test_hostile_paths_reach_compose_intact(tmp_path, target):
     assert mounts == want
     assert all(HOSTILE_DIR in p for p, _, _ in mounts)
     assert svc["network_mode"] == "host" and svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
+    assert svc["user"] == "root" and svc["security_opt"] == ["no-new-privileges:true"]
     assert svc["image"] == f"lbc-shop_1-{target}"   # image names must be lower case
 
 

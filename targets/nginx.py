@@ -339,8 +339,9 @@ def _upstream_tls(svc: Service) -> Optional[dict]:
     u = svc.upstream_tls
     if u is None:
         return None
-    return {"sni": u.sni is not None, "name": u.sni or u.verify_name, "verify": u.verify and u.ca is not None,
-            "ca": u.ca}
+    # the name is sent as SNI and checked in the certificate: sni, else verify_name (as the other targets)
+    name = u.sni or u.verify_name
+    return {"sni": name is not None, "name": name, "verify": u.verify and u.ca is not None, "ca": u.ca}
 
 
 def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:

@@ -56,6 +56,7 @@ RAW = T + "extensions.transport_sockets.raw_buffer.v3.RawBuffer"
 TLS_INSPECTOR = T + "extensions.filters.listener.tls_inspector.v3.TlsInspector"
 LEAST_REQUEST = T + "extensions.load_balancing_policies.least_request.v3.LeastRequest"
 PREVIOUS_HOSTS = T + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+PREVIOUS_PRIORITIES = T + "extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
 
 CAPABILITIES: dict[str, Support] = {
     "balance.round-robin": Support(NATIVE),
@@ -65,14 +66,13 @@ CAPABILITIES: dict[str, Support] = {
                                                  "the same shares, in a deterministic order"),
     "balance.source-hash": Support(NATIVE, "Maglev consistent hash of the client address"),
     "server.weights": Support(NATIVE, "weight 0 is Envoy's DRAINING status (Envoy weights start at 1)"),
-    "server.max-sessions": Support(EMULATED, "a per-server circuit breaker caps connections at the largest max_sessions "
-                                             "of the pool (Envoy has one per-host limit per cluster); a full server is "
-                                             "still chosen and the request waits for a free connection, except with "
-                                             "least-connections balancing, which avoids busy servers"),
+    "server.max-sessions": Support(NATIVE, "with least-connections balancing and one limit for the whole pool: a "
+                                           "per-host circuit breaker caps connections and a full server is skipped "
+                                           "while another has fewer; other combinations are refused"),
     "server.hold": Support(NATIVE, "endpoint status DRAINING; cookie-sticky clients keep it through override_host_status"),
     "server.down": Support(NATIVE, "endpoint status UNHEALTHY"),
-    "priority.tiers": Support(EMULATED, "endpoint priorities: the next group serves when every server before it is "
-                                        "down (health), not when they are full"),
+    "priority.tiers": Support(NATIVE, "endpoint priorities; a retry after two failures moves to the next group. "
+                                      "A full group (max_sessions) does not yield to the next: refused"),
     "health.http": Support(NATIVE, "statuses other than the expected one count toward fall (retriable_statuses)"),
     "health.http-body": Support(EMULATED, "the body must contain the text, but a body without it takes the server "
                                           "out at once: Envoy applies fall only to errors, timeouts and statuses"),
@@ -182,11 +182,15 @@ class _Clusters:
         if svc.stickiness.mode == "cookie" and not pinned:
             lb["override_host_status"] = {"statuses": ["UNKNOWN", "HEALTHY", "DRAINING"]}
         c["common_lb_config"] = lb
-        limits = [s.max_sessions for s in servers if s.max_sessions is not None]
         c["circuit_breakers"] = {"thresholds": [{"max_connections": LIMIT, "max_pending_requests": LIMIT,
                                                  "max_requests": LIMIT, "max_retries": LIMIT}]}
-        if limits:
-            c["circuit_breakers"]["per_host_thresholds"] = [{"max_connections": max(limits)}]
+        limits = {s.max_sessions for s in servers}
+        if limits != {None}:
+            # one per-host limit per cluster; refusals() ensure the servers agree on it
+            c["circuit_breakers"]["per_host_thresholds"] = [{"max_connections": max(x or 0 for x in limits)}]
+        # A new client connection never rides a server connection that died with its server (a
+        # retry-safe connect failure instead), as HAProxy's default connection reuse.
+        c["connection_pool_per_downstream_connection"] = True
         meta = {"service": svc.name}
         if svc.fallback and svc.fallback.kind == "respond":
             meta["fallback"] = self.model.services.index(svc)   # matched by the listener's local reply
@@ -319,10 +323,16 @@ def _downstream_tls(model: Topology, listener: Listener) -> dict:
     return typed("envoy.transport_sockets.tls", DOWNSTREAM_TLS, **ctx)
 
 
-def _retry_policy() -> dict:
-    return {"retry_on": "connect-failure,reset-before-request", "num_retries": RETRIES,
-            "retry_host_predicate": [typed("envoy.retry_host_predicates.previous_hosts", PREVIOUS_HOSTS)],
-            "host_selection_retry_max_attempts": 5}
+def _retry_policy(svc: Service) -> dict:
+    policy = {"retry_on": "connect-failure,reset-before-request", "num_retries": RETRIES,
+              "retry_host_predicate": [typed("envoy.retry_host_predicates.previous_hosts", PREVIOUS_HOSTS)],
+              "host_selection_retry_max_attempts": 5}
+    if len(svc.tiers) > 1:
+        # Failed servers not yet detected still count as healthy, so their tier keeps the load:
+        # after two failed attempts, retry in the next tier.
+        policy["retry_priority"] = typed("envoy.retry_priorities.previous_priorities", PREVIOUS_PRIORITIES,
+                                         update_frequency=2)
+    return policy
 
 
 def _session_cookie(svc: Service) -> Optional[dict]:
@@ -437,7 +447,7 @@ class _Builder:
         if _hashing(svc) and not r.server:
             route["hash_policy"] = [{"connection_properties": {"source_ip": True}}]
         if svc.redispatch and not r.server:
-            route["retry_policy"] = _retry_policy()
+            route["retry_policy"] = _retry_policy(svc)
         entry: dict = {"match": {"prefix": "/"}, "route": route}
         session = None if r.server else _session_cookie(svc)
         if session:
@@ -470,8 +480,23 @@ def bootstrap(model: Topology) -> dict:
 def refusals(model: Topology):
     """Features Envoy expresses in general but not in these combinations (LBC801)."""
     for svc in model.services:
+        if not model.listeners_of(svc.name):
+            continue
+        limited = [s for s in svc.servers if s.max_sessions is not None]
+        if limited:
+            path = limited[0].path + ("max_sessions",)
+            if svc.balance != "least-connections" or _hashing(svc):
+                yield ("server.max-sessions", path, "Envoy cannot skip a full server: a request waits for it "
+                       "(circuit breaker) unless least-connections balancing, which compares every server's load, "
+                       "steers it away; use balance: least-connections without source-IP hashing")
+            elif len({s.max_sessions for s in svc.servers}) > 1:
+                yield ("server.max-sessions", path, "Envoy has one per-host connection limit per cluster: give "
+                       "every server of the service the same max_sessions")
+            if len(svc.tiers) > 1:
+                yield ("priority.tiers", svc.path + ("servers",), "in Envoy a priority group yields to the next "
+                       "only when its servers are down, not when they are full (max_sessions)")
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode != "cookie" and model.listeners_of(svc.name):
+        if st.max_lifetime_ms is not None and st.mode != "cookie":
             yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
                    "only cookie stickiness can expire in Envoy; a hash of the client address has no clock")
     for l in model.listeners:

@@ -164,12 +164,35 @@ def test_many_hosts_of_one_service_share_one_virtual_host(tmp_path):
     assert len(config["static_resources"]["clusters"]) == 1
 
 
+LIMITED = """\
+    balance: {balance}
+    servers:
+      - {{name: s1, address: 127.0.0.61, port: 9001, max_sessions: {a}}}
+      - {{name: s2, address: 127.0.0.62, port: 9001, max_sessions: {b}}}
+"""
+
+
+def test_session_limit_with_least_connections(tmp_path):
+    result, config = compile_text(tmp_path, LIMITED.format(balance="least-connections", a=10, b=10))
+    assert not result.failed, result.diagnostics
+    c = cluster(config)
+    assert c["circuit_breakers"]["per_host_thresholds"] == [{"max_connections": 10}]
+    policy = c["load_balancing_policy"]["policies"][0]["typed_extension_config"]["typed_config"]
+    assert policy["selection_method"] == "FULL_SCAN"
+
+
 @pytest.mark.parametrize("service,listener,feature", [
     (SERVERS + "    stickiness: {mode: source-ip, max_lifetime: 2s}\n", "    routes: [{service: web}]",
      "stickiness.max-lifetime"),
     (SERVERS + "    fallback: {respond: {body: sorry}}\n", "    protocol: tcp\n    routes: [{service: web}]",
      "fallback.respond"),
     (SERVERS, "    protocol: tcp\n    routes: [{hosts: [a.example.com], service: web}]", "routing.hosts"),
+    (LIMITED.format(balance="round-robin", a=10, b=10), "    routes: [{service: web}]", "server.max-sessions"),
+    (LIMITED.format(balance="least-connections", a=1, b=100), "    routes: [{service: web}]", "server.max-sessions"),
+    (LIMITED.format(balance="least-connections", a=10, b=10) + "    stickiness: {mode: source-ip}\n",
+     "    routes: [{service: web}]", "server.max-sessions"),
+    (LIMITED.format(balance="least-connections", a=10, b="10, priority: 2"), "    routes: [{service: web}]",
+     "priority.tiers"),
 ])
 def test_refused_combinations(tmp_path, service, listener, feature):
     result, _ = compile_text(tmp_path, service, listener)

@@ -91,26 +91,56 @@ def nginx_command(workdir, *args: str) -> list[str]:
     return ["nginx", "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), *args]
 
 
+_NGINX_LISTEN = _re.compile(r'\blisten "([^"]+)"')
+_UNSHARE = ["unshare", "-n"] if _os.geteuid() == 0 else ["unshare", "-rn"]
+_netns: dict = {}
+
+
+def _netns_available() -> bool:
+    if "ok" not in _netns:
+        try:
+            _netns["ok"] = _subprocess.run([*_UNSHARE, "true"], capture_output=True, timeout=30).returncode == 0
+        except OSError:
+            _netns["ok"] = False
+    return _netns["ok"]
+
+
+def _free_loopback_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
     """`nginx -t` in a private network namespace: nginx -t binds every listen address, and the VIPs
-    of a topology are not on this machine, so the namespace allows non-local binds (nothing leaves it)."""
+    of a topology are not on this machine, so the namespace allows non-local binds (nothing leaves it).
+    Where no namespace can be made (an unprivileged container), each listen socket is swapped for a
+    free loopback port instead, and the output says so."""
     if not _shutil.which("nginx"):
         return False, "nginx is not installed"
     pair = _standin_pair(workdir)
+    netns = _netns_available()
+    sockets: dict[str, str] = {}
     for rel, text in files.items():
         if rel == "nginx.conf":
             text = _NGINX_FILES.sub(lambda m: m.group(0) if _os.path.exists(m.group(2)) else
                                     f'{m.group(1)} "{pair[1] if m.group(1) == "ssl_certificate_key" else pair[0]}";',
                                     text)
+            if not netns:
+                text = _NGINX_LISTEN.sub(lambda m: 'listen "%s"' % sockets.setdefault(
+                    m.group(1), f"127.0.0.1:{_free_loopback_port()}"), text)
         dest = workdir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text, encoding="utf-8")
-    unshare = ["unshare", "-n"] if _os.geteuid() == 0 else ["unshare", "-rn"]
-    script = ("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind && "
-              "{ echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind || true; } 2>/dev/null && exec \"$@\"")
-    r = _subprocess.run([*unshare, "sh", "-c", script, "sh", *nginx_command(workdir, "-t", "-q")],
-                        capture_output=True, text=True, timeout=120, cwd=workdir)
-    return r.returncode == 0, r.stdout + r.stderr
+    argv = nginx_command(workdir, "-t", "-q")
+    if netns:
+        script = ("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind && "
+                  "{ echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind || true; } 2>/dev/null && exec \"$@\"")
+        argv = [*_UNSHARE, "sh", "-c", script, "sh", *argv]
+    r = _subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=workdir)
+    note = "" if netns else f"(no network namespace: listen sockets swapped for loopback ports {sockets})\n"
+    return r.returncode == 0, note + r.stdout + r.stderr
 
 
 VALIDATORS["nginx"] = validate_nginx

@@ -7,13 +7,14 @@
 It prints `READY <port>` on stdout once it listens (port 0 = the OS picks one), then serves until
 it is killed. Every answer names the server and says what it saw, as one JSON object:
 
-  {"server": NAME, "peer": "addr:port", "proxy": {"version": 2, "src": ..., "dst": ...} | null,
+  {"server": NAME, "port": its own port, "peer": "addr:port", "proxy": {"version": 2, "src": ..., "dst": ...} | null,
    "tls": bool, "sni": ..., "client_cert": {"subject_cn": ...} | null, "method", "path", "headers": [[k, v], ...]}
 
 mode http (plain, or TLS with --tls):
   GET <health path>          the health page: status and body as set through /_lbc/health
                              (default 200 "STATUS: ACTIVE")
   POST /_lbc/health          body {"status": 200, "body": "ALL SESSIONS IN USE"}: switch the health page
+  GET /_lbc/active           {"active": N}: requests in progress (e.g. held by /slow)
   GET /slow?ms=N             answer after N ms (holds a connection open)
   GET /stream?n=N&ms=M       chunked: N chunks, one every M ms, each a JSON line with its index
   GET with Upgrade: websocket  RFC 6455 echo of text/binary frames until the client closes
@@ -90,6 +91,7 @@ class State:
         self.health_path = health_path
         self.health_status = 200
         self.health_body = "STATUS: ACTIVE"
+        self.active = 0
         self.lock = threading.Lock()
 
 
@@ -97,9 +99,10 @@ class State:
 _conn = threading.local()
 
 
-def describe(handler_or_none, peer, state: State, method="", path="", headers=()) -> dict:
+def describe(sock, peer, state: State, method="", path="", headers=()) -> dict:
     return {
         "server": state.name,
+        "port": sock.getsockname()[1],
         "peer": f"{peer[0]}:{peer[1]}",
         "proxy": getattr(_conn, "proxy", None),
         "tls": getattr(_conn, "tls", False),
@@ -134,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def info(self) -> dict:
-        return describe(self, self.client_address, self.st, self.command, self.path, self.headers.items())
+        return describe(self.connection, self.client_address, self.st, self.command, self.path, self.headers.items())
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -153,6 +156,18 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
+        if urlsplit(self.path).path == "/_lbc/active":
+            with self.st.lock:
+                return self.send_json({"server": self.st.name, "active": self.st.active})
+        with self.st.lock:
+            self.st.active += 1
+        try:
+            self.serve_get()
+        finally:
+            with self.st.lock:
+                self.st.active -= 1
+
+    def serve_get(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         if self.headers.get("Upgrade", "").lower() == "websocket":
@@ -270,6 +285,7 @@ class Server(ThreadingHTTPServer):
         _conn.sni = None
         _conn.client_cert = None
         request.settimeout(30)
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # headers and body leave at once
         try:
             if self.proxy_protocol:
                 _conn.proxy = read_proxy_header(request)
@@ -290,7 +306,7 @@ class Server(ThreadingHTTPServer):
 
     def tcp_echo(self, sock, peer):
         try:
-            sock.sendall((json.dumps(describe(None, peer, self.state)) + "\n").encode())
+            sock.sendall((json.dumps(describe(sock, peer, self.state)) + "\n").encode())
             while True:
                 data = sock.recv(65536)
                 if not data:

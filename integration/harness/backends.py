@@ -38,6 +38,11 @@ class Backend:
                            body=json.dumps(change).encode(), headers={"Content-Type": "application/json"})
         assert r.status == 200, r.text
 
+    def active(self, ca: Optional[CA] = None) -> int:
+        """Requests this backend is serving right now (asked directly, not through the proxy)."""
+        ctx = client.tls_context(ca, verify=False) if self.tls else None
+        return client.request(self.address, self.port, "/_lbc/active", tls=ctx).json()["active"]
+
     def kill(self) -> None:
         """SIGKILL: the server vanishes as in a crash."""
         self.proc.kill()

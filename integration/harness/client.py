@@ -116,6 +116,7 @@ def request(address: str, port: int, path: str = "/", *, host: Optional[str] = N
     """One HTTP/1.1 request on a fresh connection. `host` is the Host header (default: address:port);
     `sni` defaults to `host` for TLS."""
     sock = connect(address, port, source=source, tls=tls, sni=sni or host, timeout=timeout)
+    peer = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
     try:
         conn = http.client.HTTPConnection(address, port, timeout=timeout)
         conn.sock = sock
@@ -126,7 +127,6 @@ def request(address: str, port: int, path: str = "/", *, host: Optional[str] = N
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
         data = resp.read()
-        peer = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
         return Response(resp.status, resp.getheaders(), data, peer)
     finally:
         sock.close()
@@ -143,7 +143,7 @@ def try_request(*args, **kwargs) -> Optional[Response]:
 def stream(address: str, port: int, path: str, *, host: Optional[str] = None, source: Optional[str] = None,
            tls: Optional[ssl.SSLContext] = None, timeout: float = DEFAULT_TIMEOUT,
            max_bytes: int = 1 << 20) -> Iterator[tuple[float, bytes]]:
-    """Yield (monotonic arrival time, line) for each line of a chunked/streamed response body as it arrives."""
+    """Yield (arrival time as time.time(), line) for each line of a chunked/streamed response body as it arrives."""
     sock = connect(address, port, source=source, tls=tls, sni=host, timeout=timeout)
     try:
         conn = http.client.HTTPConnection(address, port, timeout=timeout)
@@ -157,7 +157,7 @@ def stream(address: str, port: int, path: str, *, host: Optional[str] = None, so
             data = resp.read1(65536)
             if not data:
                 break
-            now = time.monotonic()
+            now = time.time()
             total += len(data)
             pending += data
             while b"\n" in pending:
@@ -234,3 +234,21 @@ def tcp_hello(address: str, port: int, *, source: Optional[str] = None, tls: Opt
         return info, got
     finally:
         sock.close()
+
+
+class KeepAlive:
+    """One persistent HTTP/1.1 connection for many requests (throughput measurements)."""
+
+    def __init__(self, address: str, port: int, *, host: str, source: Optional[str] = None,
+                 timeout: float = DEFAULT_TIMEOUT):
+        self.host = host
+        self.conn = http.client.HTTPConnection(address, port, timeout=timeout,
+                                               source_address=(source, 0) if source else None)
+
+    def get(self, path: str = "/") -> tuple[int, bytes]:
+        self.conn.request("GET", path, headers={"Host": self.host})
+        resp = self.conn.getresponse()
+        return resp.status, resp.read()
+
+    def close(self) -> None:
+        self.conn.close()

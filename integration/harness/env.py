@@ -68,9 +68,11 @@ class Env:
     _n: int = 0
 
     # ---------------------------------------------------------------- backends
-    def backend(self, name: str, **kw) -> Backend:
-        """A backend process on a fresh 127.0.0.x address (kw: mode, tls, client_ca, proxy_protocol, health_path)."""
-        return start_backend(self.procs, self.workdir, name, net.server_address(), launcher=self.launcher, **kw)
+    def backend(self, name: str, address: Optional[str] = None, **kw) -> Backend:
+        """A backend process on a fresh 127.0.0.x address, or on `address` (a second port of a server)
+        (kw: mode, tls, client_ca, proxy_protocol, health_path)."""
+        return start_backend(self.procs, self.workdir, name, address or net.server_address(),
+                             launcher=self.launcher, **kw)
 
     def backends(self, *names: str, **kw) -> list[Backend]:
         return [self.backend(n, **kw) for n in names]

@@ -96,6 +96,9 @@ ACCEPTED = [
      "  - name: l\n    vip: v\n    port: 8443\n    tls: {mode: passthrough}\n    routes:\n"
      "      - {hosts: [a.example.com, '*.b.example.net'], service: web}\n"
      "      - {hosts: [one.example.com], service: web, server: s1}\n"),
+    ("listeners-proxying-differently", SERVERS, HTTP +
+     "  - {name: m, vip: v, port: 8081, buffering: false, forwarded_headers: false, websocket: false, "
+     "timeouts: {server: 5m}, routes: [{service: web}]}\n"),
     ("tcp-two-groups-ipv6", "    balance: least-connections\n    servers:\n"
      "      - {name: s1, address: 127.0.0.61, port: 9001, max_sessions: 2}\n"
      "      - {name: s2, address: '::1', port: 9001, priority: 2}\n",

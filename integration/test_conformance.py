@@ -207,6 +207,23 @@ def test_s8_three_priority_groups(env):
     assert hits(lb, 20) == {"d": 20}
 
 
+@scenario("S8")
+def test_s8_full_group_overflows_to_the_next(env):
+    """A group whose servers are all at max_sessions counts as unavailable (002 "Failover"): new
+    sessions go to the next group while the first stays full, and back when a slot frees up."""
+    a, c = env.backends("a", "c")
+    lb = env.deploy({"app": {"servers": [server(a, priority=1, max_sessions=1), server(c, priority=2)]}}, [web()])
+    addr, port = lb.addr("web")
+    assert hits(lb, 5) == {"a": 5}
+    slow = run_slow(addr, port, 3000)
+    wait_until(lambda: a.active() == 1, 5, what="the long request on a")
+    got = hits(lb, 10)
+    assert a.active() == 1, "the long request ended before the check finished"
+    assert got == {"c": 10}, got
+    slow.join(15)
+    assert hits(lb, 5) == {"a": 5}
+
+
 @scenario("S9")
 def test_s9_session_limit(env):
     a, b = env.backends("a", "b")

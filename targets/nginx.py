@@ -248,7 +248,7 @@ class _Block:
             params.append("down")
         return _hostport(s.address, s.port(port)), params
 
-    def chain(self, model: Topology, svc_name: str, port: str) -> _Chain:
+    def chain(self, model: _Lookup, svc_name: str, port: str) -> _Chain:
         key = (svc_name, port)
         if key in self.chains:
             return self.chains[key]
@@ -360,7 +360,7 @@ def _upstream_tls(svc: Service) -> Optional[dict]:
     return {"sni": name is not None, "name": name, "verify": u.verify and u.ca is not None, "ca": u.ca}
 
 
-def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
+def _http_server(model: _Lookup, l: Listener, block: _Block) -> list[dict]:
     """One server{} per (route target, certificate) and a default server for the listener's socket."""
     certs = [model.certificate(n) for n in l.tls.certificates] if l.tls.mode in ("terminate", "bridge") else []
     groups: dict[tuple, list[str]] = {}
@@ -391,9 +391,8 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     return blocks
 
 
-def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
-    services = [model.service(r.service) for r in l.routes]
-    first = services[0]
+def _stream_server(model: _Lookup, l: Listener, block: _Block) -> dict:
+    first = model.service(l.routes[0].service)    # refusals() make the services of a stream listener agree
     srv = {"listen": _hostport(l.address, l.port), "listener": l,
            "cert": model.certificate(l.tls.certificates[0]) if l.tls.mode in ("terminate", "bridge") and
            l.tls.certificates else None,

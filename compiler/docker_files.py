@@ -43,8 +43,8 @@ RUNTIMES = {
     "haproxy": Runtime("haproxy:2.6", "/usr/local/etc/haproxy", "haproxy.cfg",
                        ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"),
                        extra_mounts=_haproxy_key_mounts),
-    "envoy": Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", "envoy.yaml",
-                     ("envoy", "-c", "/etc/envoy/envoy.yaml"),
+    "envoy": Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", "envoy.json",
+                     ("envoy", "-c", "/etc/envoy/envoy.json"),
                      env=(("ENVOY_UID", "0"),)),   # the image's entrypoint must not switch user (no SETUID here)
     # nginx writes its pid, logs and temp files under the prefix (-p): the tmpfs /tmp.
     "nginx": Runtime("nginx:1.22", "/etc/nginx", "nginx.conf",

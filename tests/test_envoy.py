@@ -5,6 +5,7 @@ integration/; these tests pin the properties that are easy to lose in a refactor
 """
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -40,7 +41,7 @@ SERVERS = """\
 
 def compile_text(tmp_path, service: str = SERVERS, listener: str = "    routes: [{service: web}]"):
     result = check_text(tmp_path, BASE.format(service=service, listener=listener), target=TARGET)
-    return result, (yaml.safe_load(TARGET.render(result.model)["envoy.yaml"]) if not result.failed else None)
+    return result, (json.loads(TARGET.render(result.model)["envoy.json"]) if not result.failed else None)
 
 
 def cluster(config: dict, name: str = "web:default") -> dict:
@@ -79,7 +80,7 @@ def test_admin_listens_on_loopback_only(tmp_path):
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
 
 
-HOSTILE = 'No "sessions" {x} ; # $var %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a>'
+HOSTILE = 'No "sessions" {x} ; # $var %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a> \u0085 \u00a0 \u2028'
 
 
 @needs_envoy
@@ -95,10 +96,39 @@ def test_hostile_text_reaches_envoy_unchanged(tmp_path):
     assert mapper["body"]["inline_string"] == HOSTILE
     receive = cluster(config)["health_checks"][0]["http_health_check"]["receive"][0]["text"]
     assert bytes.fromhex(receive).decode("utf-8") == HOSTILE
-    rendered = TARGET.render(result.model)["envoy.yaml"]
+    rendered = TARGET.render(result.model)["envoy.json"]
     assert rendered.isascii()
     ok, output = VALIDATORS["envoy"](TARGET.render(result.model), tmp_path)
     assert ok, output
+
+
+@needs_envoy
+def test_names_that_yaml_would_type_stay_strings(tmp_path):
+    # In YAML, Envoy would read these valid names as booleans and refuse the file.
+    text = """\
+lbc: 1
+vips: {v: {address: 127.0.0.50}}
+services:
+  "n":
+    servers: [{name: "y", address: 127.0.0.61, port: 9001}]
+    stickiness: {mode: cookie, cookie: {name: "on"}}
+listeners:
+  - {name: "y", vip: v, port: 8080, routes: [{hosts: ["y", "1e3", "n"], service: "n"}]}
+"""
+    result = check_text(tmp_path, text, target=TARGET)
+    assert not result.failed, result.diagnostics
+    files = TARGET.render(result.model)
+    assert hcm(json.loads(files["envoy.json"]))["route_config"]["virtual_hosts"][0]["domains"] == ["y", "1e3", "n"]
+    ok, output = VALIDATORS["envoy"](files, tmp_path)
+    assert ok, output
+
+
+def test_per_cluster_statistics_dropped_only_at_scale(tmp_path, monkeypatch):
+    _, config = compile_text(tmp_path)
+    assert "stats_config" not in config
+    monkeypatch.setattr(envoy, "STATS_CLUSTERS", 0)
+    _, config = compile_text(tmp_path)
+    assert config["stats_config"]["stats_matcher"]["exclusion_list"] == {"patterns": [{"prefix": "cluster."}]}
 
 
 def test_priorities_are_contiguous_and_strict(tmp_path):

@@ -13,11 +13,10 @@ VALIDATORS: dict[str, Callable] = {}
 
 
 # ---------------------------------------------------------------- envoy
+import json as _json
 import os as _os
 import shutil as _shutil
 import subprocess as _subprocess
-
-import yaml as _yaml
 
 # Envoy's validate mode reads every certificate, key and CA file it names. Topologies name files
 # that CI does not hold (secrets), so files that do not exist are swapped for one throw-away pair.
@@ -64,10 +63,10 @@ def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
     pair = _standin_pair(workdir)
     output, ok = [], True
     for rel, text in sorted(files.items()):
-        config = _yaml.safe_load(text)
+        config = _json.loads(text)
         _envoy_standins(config, pair)
         path = workdir / rel.replace("/", "_")
-        path.write_text(_yaml.safe_dump(config), encoding="utf-8")
+        path.write_text(_json.dumps(config), encoding="utf-8")
         r = _subprocess.run(["envoy", "--mode", "validate", "-c", str(path), "-l", "error"],
                             capture_output=True, text=True, timeout=120, cwd=workdir)
         ok = ok and r.returncode == 0

@@ -101,7 +101,7 @@ class NginxRunner:
 
 
 class EnvoyRunner:
-    """envoy -c envoy.yaml, with the admin interface moved to a free loopback port (the compiled
+    """envoy -c envoy.json, with the admin interface moved to a free loopback port (the compiled
     one is fixed) and no hot-restart shared memory, so parallel runs cannot collide."""
     name = "envoy"
     binary = "envoy"
@@ -114,7 +114,7 @@ class EnvoyRunner:
         write_files(files, folder)
         admin = free_port("127.0.0.1")
         override = json.dumps({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}})
-        argv = [self.binary, "-c", "envoy.yaml", "--config-yaml", override, "--log-level", "warning",
+        argv = [self.binary, "-c", "envoy.json", "--config-yaml", override, "--log-level", "warning",
                 # a free port is unique among running envoys: a base id no other run uses
                 "--base-id", str(admin), "--disable-hot-restart"]
         check = subprocess.run(argv + ["--mode", "validate"], cwd=folder, capture_output=True, text=True, timeout=120)

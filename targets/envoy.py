@@ -92,8 +92,9 @@ CAPABILITIES: dict[str, Support] = {
                                                  "cookie, which then carries Max-Age (no longer a session cookie)"),
     "fallback.respond": Support(NATIVE, "local reply on 'no healthy upstream', chosen by the cluster (HTTP listeners)"),
     "fallback.server": Support(NATIVE, "an extra, lowest priority endpoint, without health check, TLS or PROXY header"),
-    "redispatch": Support(NATIVE, "retry on connection failure to another server (previous_hosts); TCP: new "
-                                  "connection attempts"),
+    "redispatch": Support(NATIVE, "HTTP: a connection failure is retried on another server (previous_hosts), then "
+                                  "the next priority group. TCP: new connection attempts, which a hash balancer "
+                                  "sends to the same server until its health check marks it down"),
     "routing.hosts": Support(NATIVE, "virtual hosts; a wildcard '*.example.com' also matches deeper names"),
     "routing.pinned-server": Support(NATIVE, "a one-server cluster per pinned server"),
     "tls.terminate": Support(NATIVE),

@@ -508,8 +508,8 @@ def refusals(model: Topology):
                    "only cookie stickiness can expire in Envoy; a hash of the client address has no clock")
     for l in model.listeners:
         l4 = not l.is_l7 or l.tls.mode == "passthrough"
-        for r in l.routes:
-            fb = services[r.service].fallback
+        for name in dict.fromkeys(r.service for r in l.routes):
+            fb = services[name].fallback
             if l4 and fb and fb.kind == "respond":
                 yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs "
                        "an HTTP listener (use fallback.server)")

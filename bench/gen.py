@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Generate a large topology: N host names routed over M services (2 servers each), one HTTP listener.
+
+    python bench/gen.py --hosts 10000 --services 10000 -o bench/out/10k.yaml
+
+Host i is h<i>.bench.test and goes to service i mod M. Addresses are on 127.0.0.0/8, so the same
+file can be served by a proxy on this machine (see run.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import yaml
+
+
+def topology(hosts: int, services: int, vip: str = "127.0.0.40", port: int = 8080,
+             servers: tuple[tuple[str, int], ...] = (("127.0.0.61", 9000), ("127.0.0.62", 9000))) -> dict:
+    if hosts < 1 or not 1 <= services <= hosts:
+        raise ValueError("need 1 <= services <= hosts")
+    svcs = {f"svc{j:05d}": {"servers": [{"name": f"s{k}", "address": a, "port": p}
+                                        for k, (a, p) in enumerate(servers, 1)]}
+            for j in range(services)}
+    routes: dict[int, list[str]] = {}
+    for i in range(hosts):
+        routes.setdefault(i % services, []).append(host(i))
+    return {"lbc": 1, "name": f"bench-{hosts}h-{services}s", "vips": {"v": {"address": vip}}, "services": svcs,
+            "listeners": [{"name": "web", "vip": "v", "port": port,
+                           "routes": [{"hosts": hs, "service": f"svc{j:05d}"} for j, hs in sorted(routes.items())]}]}
+
+
+def host(i: int) -> str:
+    return f"h{i:05d}.bench.test"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--hosts", type=int, required=True)
+    p.add_argument("--services", type=int)
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    a = p.parse_args()
+    text = yaml.safe_dump(topology(a.hosts, a.services or a.hosts), sort_keys=False)
+    if a.output:
+        os.makedirs(os.path.dirname(os.path.abspath(a.output)), exist_ok=True)
+        with open(a.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ build is skipped, so a second run with nothing changed takes seconds.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import glob
 import hashlib
 import importlib.util
@@ -28,6 +29,7 @@ import engine as engine_mod  # noqa: E402
 # Bump to rebuild every image after a change in how images are made.
 RECIPE_VERSION = 1
 HASH_LABEL = "lbc.inputs"
+JOBS = int(os.environ.get("LBC_IMAGE_JOBS", "4"))     # builds at once
 # Tools every image carries for the in-container checks (testinfra: ps, ss).
 CHECK_TOOLS = ["procps", "iproute2"]
 # Docs and translations are never read in a test container; leaving them out saves a third of the size.
@@ -146,7 +148,7 @@ def build(client, spec: Spec, digest: str, suite: str, sources: list[str], workd
         raise RuntimeError(f"docker import of {spec.name} did not produce the expected image")
 
 
-def ensure_images(client, names=None, force: bool = False, log=print) -> dict[str, float]:
+def ensure_images(client, names=None, force: bool = False, log=print, jobs: int = JOBS) -> dict[str, float]:
     """Build what is missing or stale; return the seconds spent per image (0.0 when cached)."""
     for tool in ("mmdebstrap",):
         if shutil.which(tool) is None:
@@ -159,19 +161,27 @@ def ensure_images(client, names=None, force: bool = False, log=print) -> dict[st
     suite = host_suite()
     sources = apt_sources(suite)
     timings = {}
-    with tempfile.TemporaryDirectory(prefix="lbc-images-", dir="/var/tmp") as workdir:
-        for name in names:
-            spec = all_specs[name]
-            t0 = time.monotonic()
-            digest = inputs_hash(spec, suite, sources)
-            if not force and current_hash(client, name) == digest:
-                timings[name] = 0.0
-                log(f"{name}: up to date ({digest})")
-                continue
-            log(f"{name}: building ({digest}) ...")
-            build(client, spec, digest, suite, sources, workdir)
-            timings[name] = time.monotonic() - t0
-            log(f"{name}: built in {timings[name]:.1f} s")
+    todo = []
+    for name in names:
+        digest = inputs_hash(all_specs[name], suite, sources)
+        if not force and current_hash(client, name) == digest:
+            timings[name] = 0.0
+            log(f"{name}: up to date ({digest})")
+        else:
+            todo.append((all_specs[name], digest))
+
+    def one(spec: Spec, digest: str) -> None:
+        t0 = time.monotonic()
+        log(f"{spec.name}: building ({digest}) ...")
+        build(client, spec, digest, suite, sources, workdir)
+        timings[spec.name] = time.monotonic() - t0
+        log(f"{spec.name}: built in {timings[spec.name]:.1f} s")
+
+    # The builds mostly wait on downloads and disk: a few at once finish sooner even on 2 cores.
+    with tempfile.TemporaryDirectory(prefix="lbc-images-", dir="/var/tmp") as workdir, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for f in [pool.submit(one, spec, digest) for spec, digest in todo]:
+            f.result()
     return timings
 
 
@@ -179,11 +189,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="images to build (default: all)")
     ap.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+    ap.add_argument("--jobs", type=int, default=JOBS, help=f"builds at once (default {JOBS}, env LBC_IMAGE_JOBS)")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     eng = engine_mod.start()
     try:
-        ensure_images(eng.client, args.names, args.force)
+        ensure_images(eng.client, args.names, args.force, jobs=args.jobs)
     finally:
         engine_mod.stop(eng)
     print(f"images ready in {time.monotonic() - t0:.1f} s")

@@ -122,6 +122,13 @@ def inputs_hash(spec: Spec, suite: str, sources: list[str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _image_id(client, name: str):
+    try:
+        return client.images.get(name).id
+    except Exception:
+        return None
+
+
 def current_hash(client, name: str):
     try:
         return (client.images.get(name).labels or {}).get(HASH_LABEL)
@@ -142,10 +149,16 @@ def build(client, spec: Spec, digest: str, suite: str, sources: list[str], workd
     changes = [f"LABEL {HASH_LABEL}={digest}", f"CMD {json.dumps(list(spec.cmd))}"]
     changes += [f"ENV {k}={v}" for k, v in spec.env]
     repo, _, tag = spec.name.partition(":")
+    old = _image_id(client, spec.name)
     client.api.import_image_from_file(tar, repository=repo, tag=tag or "latest", changes=changes)
     os.unlink(tar)
     if current_hash(client, spec.name) != digest:
         raise RuntimeError(f"docker import of {spec.name} did not produce the expected image")
+    if old and old != _image_id(client, spec.name):
+        try:
+            client.images.remove(old)            # the replaced image, now untagged: free its space
+        except Exception:
+            pass                                 # still used by a container: left for later
 
 
 def ensure_images(client, names=None, force: bool = False, log=print, jobs: int = JOBS) -> dict[str, float]:

@@ -82,20 +82,25 @@ def rules_reference() -> str:
     return "".join(out)
 
 
-def support_matrix() -> str:
+def support_table() -> str:
     from .targets import available, get
     names = available()
-    table = {n: get(n).capabilities for n in names}
     mark = {"native": "yes", "emulated": "emulated", "unsupported": "**no**"}
+    out = ["| feature | " + " | ".join(names) + " |\n", "| --- |" + " --- |" * len(names) + "\n"]
+    for f, desc in FEATURES.items():
+        cells = [mark[get(n).capabilities[f].level] if f in get(n).capabilities else "**no**" for n in names]
+        out.append(f"| {desc} (`{f}`) | " + " | ".join(cells) + " |\n")
+    return "".join(out)
+
+
+def support_matrix() -> str:
+    from .targets import available, get
     out = [BANNER.format(src="each target's capability declaration"), "# Support matrix\n\n",
            "yes: native; emulated: expressed another way (compile prints an LBC802 info saying what differs); "
-           "**no**: compile fails with LBC801.\n\n",
-           "| feature | " + " | ".join(names) + " |\n", "| --- |" + " --- |" * len(names) + "\n"]
-    for f, desc in FEATURES.items():
-        cells = [mark[table[n][f].level] if f in table[n] else "**no**" for n in names]
-        out.append(f"| {desc} (`{f}`) | " + " | ".join(cells) + " |\n")
-    for n in names:
-        notes = [(f, s) for f, s in table[n].items() if s.note]
+           "**no**: compile fails with LBC801. Some targets also refuse particular combinations of "
+           "supported features (LBC801 with the reason); the notes below list them.\n\n", support_table()]
+    for n in available():
+        notes = [(f, s) for f, s in get(n).capabilities.items() if s.note]
         if notes:
             out.append(f"\n## {n}\n\n")
             for f, s in sorted(notes):
@@ -103,5 +108,19 @@ def support_matrix() -> str:
     return "".join(out)
 
 
+README_START, README_END = "<!-- support-matrix:start (make docs) -->\n", "<!-- support-matrix:end -->\n"
+
+
+def readme() -> str:
+    """README.md with its support-matrix block regenerated."""
+    import os
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    head, _, rest = text.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    return head + README_START + support_table() + README_END + tail
+
+
 PAGES = {"docs/topology.md": topology_reference, "docs/rules.md": rules_reference,
-         "docs/support-matrix.md": support_matrix}
+         "docs/support-matrix.md": support_matrix, "README.md": readme}

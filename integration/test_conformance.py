@@ -210,17 +210,19 @@ def test_s8_three_priority_groups(env):
 @scenario("S8")
 def test_s8_full_group_overflows_to_the_next(env):
     """A group whose servers are all at max_sessions counts as unavailable (002 "Failover"): new
-    sessions go to the next group while the first stays full, and back when a slot frees up."""
+    sessions go to the next group while the first stays full, and back when a slot frees up.
+    (max_sessions 2 with 2 long requests: a just-finished request may hold its slot a moment longer.)"""
     a, c = env.backends("a", "c")
-    lb = env.deploy({"app": {"servers": [server(a, priority=1, max_sessions=1), server(c, priority=2)]}}, [web()])
+    lb = env.deploy({"app": {"servers": [server(a, priority=1, max_sessions=2), server(c, priority=2)]}}, [web()])
     addr, port = lb.addr("web")
     assert hits(lb, 5) == {"a": 5}
-    slow = run_slow(addr, port, 3000)
-    wait_until(lambda: a.active() == 1, 5, what="the long request on a")
+    slow = [run_slow(addr, port, 4000) for _ in range(2)]
+    wait_until(lambda: a.active() == 2, 5, what="two long requests on a")
     got = hits(lb, 10)
-    assert a.active() == 1, "the long request ended before the check finished"
+    assert a.active() == 2, "the long requests ended before the check finished"
     assert got == {"c": 10}, got
-    slow.join(15)
+    for t in slow:
+        t.join(15)
     assert hits(lb, 5) == {"a": 5}
 
 
@@ -465,12 +467,12 @@ def test_s20_stickiness_max_lifetime(env):
     print(f"S20: re-balanced {time.monotonic() - t0:.1f} s after the cookie was issued")
 
 
-def _rate(ka: client.KeepAlive, n: int) -> float:
+def _seconds(ka: client.KeepAlive, n: int) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
         status, _ = ka.get("/")
         assert status == 200
-    return n / (time.perf_counter() - t0)
+    return time.perf_counter() - t0
 
 
 @scenario("S21")
@@ -484,20 +486,21 @@ def test_s21_many_hosts(env):
     assert (r.status, r.server) == (200, "a")
     r = client.request(*many.addr("many"), "/", host=hosts[0], source=CLIENT)
     assert (r.status, r.server) == (200, "a")
-    # Interleaved rounds on persistent connections, so both configs see the same machine load.
+    # Short alternating chunks (ABBA) on persistent connections: load from elsewhere on the
+    # machine falls on both configs alike; compare the total time each took for the same requests.
     ka_one = client.KeepAlive(*one.addr("one"), host=hosts[-1], source=CLIENT)
     ka_many = client.KeepAlive(*many.addr("many"), host=hosts[-1], source=CLIENT)
     try:
-        _rate(ka_one, 100), _rate(ka_many, 100)          # warm up
-        rates_one, rates_many = [], []
-        for i in range(12):                               # alternate which config goes first
-            pair = [(ka_one, rates_one), (ka_many, rates_many)]
-            for ka, rates in (pair if i % 2 == 0 else pair[::-1]):
-                rates.append(_rate(ka, 150))
+        _seconds(ka_one, 100), _seconds(ka_many, 100)          # warm up
+        spent = {"one": 0.0, "many": 0.0}
+        for i in range(40):
+            order = ("one", "many") if i % 4 in (0, 3) else ("many", "one")
+            for name in order:
+                spent[name] += _seconds(ka_one if name == "one" else ka_many, 50)
     finally:
         ka_one.close()
         ka_many.close()
-    ratio = statistics.median(m / o for o, m in zip(rates_one, rates_many))
-    print(f"S21: 1 host {statistics.median(rates_one):.0f} req/s, 10,000 hosts {statistics.median(rates_many):.0f} "
-          f"req/s (last host), median ratio {ratio:.2f}")
-    assert ratio >= 0.9, (rates_one, rates_many)
+    rate_one, rate_many = 2000 / spent["one"], 2000 / spent["many"]
+    print(f"S21: 1 host {rate_one:.0f} req/s, 10,000 hosts {rate_many:.0f} req/s (last host), "
+          f"ratio {rate_many / rate_one:.2f}")
+    assert rate_many >= 0.9 * rate_one, spent

@@ -103,6 +103,19 @@ def apt_sources(suite: str) -> list[str]:
     return chosen
 
 
+# Host apt settings that decide whether its sources can be fetched at all (a frozen snapshot's
+# Release files may be past their Valid-Until; a proxy): mmdebstrap's apt does not read /etc/apt.
+FORWARDED_APT = ("Acquire::Check-Valid-Until", "Acquire::Check-Date", "Acquire::http::Proxy", "Acquire::https::Proxy")
+
+
+def host_apt_options() -> list[str]:
+    try:
+        dump = subprocess.run(["apt-config", "dump"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return []
+    return [line.rstrip(";") for line in dump.splitlines() if line.split(" ", 1)[0] in FORWARDED_APT]
+
+
 def _file_digest(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -140,6 +153,7 @@ def build(client, spec: Spec, digest: str, suite: str, sources: list[str], workd
     tar = os.path.join(workdir, spec.name.replace("/", "_") + ".tar")
     cmd = ["mmdebstrap", "--variant=apt", "--quiet", "--include=" + ",".join(spec.packages)]
     cmd += [f"--dpkgopt=path-exclude={p}" for p in DPKG_EXCLUDES]
+    cmd += [f"--aptopt={o}" for o in host_apt_options()]
     cmd += [f"--customize-hook=copy-in {src} {dest}" for src, dest in spec.files]
     cmd += [f"--customize-hook={h}" for h in spec.hooks]
     cmd += [suite, tar, *sources]

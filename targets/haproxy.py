@@ -271,7 +271,7 @@ class Lowering:
                             "if { var(txn.lbc_route) -m sub / }")
         for key, t in targets.items():
             if t.selects:
-                fe.lines.extend(self.selection(t, sorted(pins[key])))
+                fe.lines.extend(self.selection(t, sorted(pins[key]), mode))
         fe.lines.append("use_backend %[var(txn.lbc_target)]")
         self.frontends.append(fe)
 
@@ -298,7 +298,7 @@ class Lowering:
         fallback = f"{base}.fallback" if svc.fallback else None
         return Target(base, svc, port_name, groups, fallback)
 
-    def selection(self, t: Target, pinned: list[str]) -> list[str]:
+    def selection(self, t: Target, pinned: list[str], mode: str) -> list[str]:
         """Frontend rules choosing among a target's backends (groups, fallback)."""
         acl = f"{{ var(txn.lbc_target) -m str {t.base} }}"
         out = []
@@ -307,7 +307,7 @@ class Lowering:
             b = t.backend_of(s)
             out.append(f"use_backend {b} if {acl} {{ var(txn.lbc_pin) -m str {s} }} {{ srv_is_up({b}/{s}) }}")
         st = svc.stickiness
-        if st.mode == "cookie":
+        if st.mode == "cookie" and mode == "http":
             for s in svc.servers:
                 if s.state == "down":
                     continue

@@ -85,10 +85,11 @@ def host_suite() -> str:
     raise RuntimeError("cannot tell this machine's Debian release (/etc/os-release)")
 
 
-def apt_sources(suite: str) -> list[str]:
+def apt_sources(suite: str, etc_apt: str = "/etc/apt") -> list[str]:
     """This machine's own apt source files for its release (third-party repositories left out)."""
-    files = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")
-                                               + glob.glob("/etc/apt/sources.list.d/*.sources"))
+    files = [os.path.join(etc_apt, "sources.list")] + sorted(
+        glob.glob(os.path.join(etc_apt, "sources.list.d", "*.list"))
+        + glob.glob(os.path.join(etc_apt, "sources.list.d", "*.sources")))
     chosen = []
     for path in files:
         try:

@@ -4,7 +4,7 @@ PIP ?= $(PYTHON) -m pip
 PYTEST ?= $(PYTHON) -m pytest
 TARGET ?= haproxy
 
-.PHONY: help install test-deps test test-fast golden docs conformance conformance-docker images bench clean
+.PHONY: help install test-deps test test-fast golden docs conformance conformance-docker conformance-docker-ci images bench clean
 
 help:
 	@echo "make install            install lbc (editable) and compile an example"
@@ -14,6 +14,7 @@ help:
 	@echo "make docs               regenerate docs/ from the schema, the rules and the targets"
 	@echo "make conformance TARGET=haproxy|envoy|nginx|f5"
 	@echo "make conformance-docker TARGET=haproxy|envoy|nginx"
+	@echo "make conformance-docker-ci   the Docker subset (S1 S4 S6 S10 S13 S15, every open-source target)"
 	@echo "make bench              compile and proxy benchmarks"
 
 install:
@@ -25,8 +26,10 @@ install:
 test-deps:
 	./.ci/deps
 
+# Everything: fast tests, local conformance for every target, then the Docker subset.
 test:
 	$(PYTEST) -q -p no:cacheprovider tests integration
+	$(MAKE) conformance-docker-ci
 
 test-fast:
 	$(PYTEST) -q -p no:cacheprovider tests -m "not integration"
@@ -42,6 +45,12 @@ conformance:
 
 conformance-docker:
 	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-target=$(TARGET) --lbc-docker
+
+# The Docker subset CI affords (every open-source target), and the Docker mode's own tests.
+DOCKER_CI_SCENARIOS ?= test_s1_ or test_s4_ or test_s6_ or test_s10_ or test_s13_ or test_s15_
+conformance-docker-ci:
+	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-docker -k "$(DOCKER_CI_SCENARIOS)"
+	$(PYTEST) -q -p no:cacheprovider integration/docker --lbc-docker
 
 images:
 	$(PYTHON) integration/docker/images.py

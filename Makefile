@@ -38,7 +38,7 @@ golden:
 	LBC_UPDATE_GOLDEN=1 $(PYTEST) -q -p no:cacheprovider tests/test_golden.py
 
 docs:
-	$(PYTHON) -c "from lbc.docgen import PAGES; [open(p, 'w', encoding='utf-8').write(f()) for p, f in PAGES.items()]"
+	$(PYTHON) -c "from lbc.docgen import write_pages; write_pages()"
 
 conformance:
 	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-target=$(TARGET)

@@ -124,3 +124,11 @@ def readme() -> str:
 
 PAGES = {"docs/topology.md": topology_reference, "docs/rules.md": rules_reference,
          "docs/support-matrix.md": support_matrix, "README.md": readme}
+
+
+def write_pages() -> None:
+    """Render every page first, then write: README.md is both a source and an output."""
+    pages = {path: render() for path, render in PAGES.items()}
+    for path, text in pages.items():
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)

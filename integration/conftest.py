@@ -137,5 +137,15 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     prefix = "conformance-docker" if _docker(config) else "conformance"
     terminalreporter.section(f"{prefix} matrix (scenario x target)")
-    for line in outcomes.matrix_lines(shown, prefix):
+    lines = outcomes.matrix_lines(shown, prefix)
+    for line in lines:
         terminalreporter.write_line(line)
+    config._lbc_conformance_totals = [l for l in lines if l.startswith(prefix + " ")]
+
+
+def pytest_unconfigure(config):
+    """Repeat the per-target totals after pytest's own last line, so the run ends with them."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    for line in getattr(config, "_lbc_conformance_totals", []):
+        if tr is not None:
+            tr.write_line(line)

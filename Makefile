@@ -49,7 +49,8 @@ conformance-docker:
 # The Docker subset CI affords (every open-source target), and the Docker mode's own tests.
 DOCKER_CI_SCENARIOS ?= test_s1_ or test_s4_ or test_s6_ or test_s10_ or test_s13_ or test_s15_
 conformance-docker-ci:
-	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-docker -k "$(DOCKER_CI_SCENARIOS)"
+	$(PYTEST) -q -p no:cacheprovider integration -m conformance --lbc-docker -k "$(DOCKER_CI_SCENARIOS)" \
+		--lbc-target=haproxy --lbc-target=nginx --lbc-target=envoy
 	$(PYTEST) -q -p no:cacheprovider integration/docker --lbc-docker
 
 images:

@@ -303,8 +303,21 @@ class F5AS3Target:
                                           "so larger weights are scaled to keep their proportions"),
     })
 
+    # AS3's schema caps monitor times (seconds); tmsh accepts longer ones.
+    MONITOR_LIMITS = {"interval": 3600, "timeout": 900, "time_until_up": 1800}
+
     def refusals(self, model: Topology):
-        return f5_lower.refusals(model)
+        yield from f5_lower.refusals(model)
+        for svc in model.services:
+            if svc.health is None:
+                continue
+            times = f5_lower.monitor_times(svc.health)
+            for key, limit in self.MONITOR_LIMITS.items():
+                if times[key] > limit:
+                    yield (f"health.{svc.health.kind}", svc.health.path,
+                           f"the monitor's {key.replace('_', ' ')} would be {times[key]} s (interval x fall + 1 for the "
+                           f"timeout, interval x (rise - 1) until up), above AS3's limit of {limit} s; "
+                           "shorten the interval or use the f5 (tmsh) target")
 
     def render(self, model: Topology) -> dict[str, str]:
         tenant = f5_lower.safe_name(model.name)

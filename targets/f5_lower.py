@@ -276,6 +276,12 @@ def monitor_ere_literal(text: str) -> str:
     return "".join(out)
 
 
+def monitor_times(h) -> dict[str, int]:
+    """A monitor's interval, timeout (fall probes missed, plus a second) and time-until-up, in seconds."""
+    interval = _seconds(h.interval_ms)
+    return dict(interval=interval, timeout=interval * h.fall + 1, time_until_up=interval * (h.rise - 1))
+
+
 def _seconds(ms: int) -> int:
     return max(1, math.ceil(ms / 1000))
 
@@ -326,9 +332,7 @@ class _Lower:
         local = f"{svc.name}.monitor" if alias is None else f"{svc.name}.{alias}.monitor"
         if local in self.monitors:
             return local
-        interval = _seconds(h.interval_ms)
-        common = dict(interval=interval, timeout=interval * h.fall + 1, time_until_up=interval * (h.rise - 1),
-                      alias_port=alias)
+        common = dict(**monitor_times(h), alias_port=alias)
         if h.kind == "tcp":
             self.monitors[local] = Monitor(local, "tcp", **common)
             return local

@@ -258,3 +258,23 @@ def test_session_cookie_and_source_hash():
 def test_weighted_random_is_an_emulation_info():
     result = check_file(example_path("verastream.yaml"), Options(), F5)
     assert any(d.id == "LBC802" and "balance.weighted-random" in d.message for d in result.diagnostics)
+
+
+def test_as3_refuses_monitor_times_beyond_its_schema(tmp_path):
+    # Found by the property test: interval x fall + 1 above 900 s is valid tmsh but not valid AS3.
+    from helpers import check_text
+    from lbc import targets
+    text = """\
+    lbc: 1
+    vips: {v: {address: 192.0.2.10}}
+    services:
+      web:
+        servers: [{name: a, address: 10.0.0.1, port: 80}, {name: b, address: 10.0.0.2, port: 80}]
+        health: {tcp: true, interval: %s, fall: 3}
+    listeners: [{name: l, vip: v, port: 80, routes: [{service: web}]}]
+    """
+    slow = check_text(tmp_path, text % "5m", target=targets.get("f5-as3"))
+    assert [(d.id, d.location.line) for d in slow.diagnostics if d.fails] == [("LBC801", 6)]
+    assert "above AS3's limit of 900 s" in next(d.message for d in slow.diagnostics if d.fails)
+    assert not check_text(tmp_path, text % "5m", target=targets.get("f5")).failed     # tmsh takes it
+    assert not check_text(tmp_path, text % "60s", target=targets.get("f5-as3")).failed

@@ -16,13 +16,9 @@ from validators import VALIDATORS
 
 NAMES = sorted(n for n in VALIDATORS if n in targets.available())
 EXAMPLES = {"envoy": 15}          # envoy --mode validate takes seconds per run; the others milliseconds
-# Found by this test, owned by the target's engineer: AS3 caps a monitor timeout at 900 s, and a
-# check interval of minutes gives a larger one. Not strict: a random draw may miss it.
-KNOWN = {"f5-as3": "AS3 monitor timeout above 900 s for long check intervals"}
 
 
-@pytest.mark.parametrize("target_name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN[n], strict=False))
-                                         if n in KNOWN else n for n in NAMES])
+@pytest.mark.parametrize("target_name", NAMES)
 def test_random_topology_is_refused_or_accepted_by_the_real_tool(target_name, tmp_path_factory):
     tgt = targets.get(target_name)
 

@@ -117,7 +117,13 @@ def compile_(
         raise typer.Exit(EXIT_OK)
     if emit is not None:
         _fail_usage(f"unknown --emit stage '{emit}' (known: model)")
-    files = render(model, tgt)
+    try:
+        files = render(model, tgt)
+    except Exception as e:  # a target bug, not bad input: say so briefly, full traceback on request
+        if os.environ.get("LBC_DEBUG"):
+            raise
+        _fail_usage(f"internal error: target {tgt.name} could not render this topology ({type(e).__name__}: {e}); "
+                    "please report it with the topology (LBC_DEBUG=1 shows the traceback)")
     if docker:
         from .docker_files import docker_files
         if out is None:

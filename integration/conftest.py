@@ -125,7 +125,7 @@ def pytest_runtest_makereport(item, call):
     target = callspec.params["target"]
     if call.when == "call":
         kind = outcomes.UNSUPPORTED if unsupported else (outcomes.PASSED if rep.passed else outcomes.FAILED)
-        outcomes.record(marker.args[0], target, kind)
+        outcomes.record(marker.args[0], target, kind, str(call.excinfo.value) if unsupported else "")
     elif rep.failed:                     # setup or teardown broke: the scenario is not proven
         outcomes.record(marker.args[0], target, outcomes.FAILED)
 

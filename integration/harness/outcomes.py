@@ -18,14 +18,18 @@ SCENARIOS = {
 
 # (scenario, target) -> outcomes of every test that covered it
 _OUTCOMES: dict[tuple[str, str], list[str]] = {}
+# (scenario, target) -> what lbc compile said when it refused the scenario (LBC801)
+_REFUSALS: dict[tuple[str, str], list[str]] = {}
 
 
-def record(scenario: str, target: str, outcome: str) -> None:
+def record(scenario: str, target: str, outcome: str, refusal: str = "") -> None:
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario}")
     if outcome not in (PASSED, FAILED, UNSUPPORTED):
         raise ValueError(f"unknown outcome {outcome}")
     _OUTCOMES.setdefault((scenario, target), []).append(outcome)
+    if refusal:
+        _REFUSALS.setdefault((scenario, target), []).append(refusal)
 
 
 def cell(scenario: str, target: str) -> str:
@@ -51,6 +55,10 @@ def matrix_lines(targets: list[str], prefix: str = "conformance") -> list[str]:
     lines = [f"{'scenario':<{width}}" + "  ".join(f"{t:<{c}}" for t, c in zip(targets, cols))]
     for sid, title in SCENARIOS.items():
         lines.append(f"{sid + ' ' + title:<{width}}" + "  ".join(f"{cell(sid, t):<{c}}" for t, c in zip(targets, cols)))
+    refused = [(s, t, text) for t in targets for s in SCENARIOS for text in sorted(set(_REFUSALS.get((s, t), [])))]
+    if refused:
+        lines.append("declared unsupported, in lbc compile's words:")
+        lines += [f"  {s} {t}: {text}" for s, t, text in refused]
     for t in targets:
         cells = [cell(s, t) for s in SCENARIOS]
         lines.append(f"{prefix} {t}: {cells.count('pass')} passed, {cells.count('FAIL')} failed, "

@@ -25,7 +25,8 @@ class Target(Protocol):
     def render(self, model: Topology) -> dict[str, str]: ...
 
 
-# target name -> module (inside lbc.targets) exposing TARGET
+# target name -> module (inside lbc.targets) exposing TARGET; imported on first use only, so that
+# `lbc validate` never pays for the back ends.
 _MODULES = {
     "haproxy": "haproxy",
     "envoy": "envoy",
@@ -36,20 +37,10 @@ _MODULES = {
 
 
 def available() -> list[str]:
-    return [n for n in _MODULES if _module(n) is not None]
-
-
-def _module(name: str):
-    try:
-        return importlib.import_module(f"lbc.targets.{_MODULES[name]}")
-    except ModuleNotFoundError as e:
-        if e.name == f"lbc.targets.{_MODULES[name]}":
-            return None  # not written yet
-        raise
+    return list(_MODULES)
 
 
 def get(name: str) -> Target:
-    mod = _module(name) if name in _MODULES else None
-    if mod is None:
+    if name not in _MODULES:
         raise KeyError(name)
-    return mod.TARGET
+    return importlib.import_module(f"lbc.targets.{_MODULES[name]}").TARGET

@@ -240,8 +240,9 @@ class _Block:
         if s.max_sessions is not None:
             params.append(f"max_conns={s.max_sessions}")
         if svc.health:
-            params += [f"max_fails={svc.health.fall}",
-                       f"fail_timeout={_dur(max(1000, svc.health.rise * svc.health.interval_ms))}"]
+            # nginx parses fail_timeout in whole seconds (`1500ms` is refused): round up
+            rest_s = max(1, math.ceil(svc.health.rise * svc.health.interval_ms / 1000))
+            params += [f"max_fails={svc.health.fall}", f"fail_timeout={_dur(rest_s * 1000)}"]
         if backup:
             params.append("backup")
         if down:

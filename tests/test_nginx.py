@@ -62,6 +62,8 @@ ACCEPTED = [
      "      - {name: s1, address: 127.0.0.61, port: 9001, weight: 80}\n"
      "      - {name: s2, address: 127.0.0.62, port: 9001, weight: 20}\n", HTTP),
     ("source-hash", "    balance: source-hash\n" + SERVERS, HTTP),
+    # fail_timeout = rise x interval = 1.5 s: nginx takes whole seconds only
+    ("sub-second-checks", "    health: {tcp: true, interval: 500ms, rise: 3}\n" + SERVERS, HTTP),
     ("source-ip-tiers-fallback", "    stickiness: {mode: source-ip}\n    balance: weighted-random\n"
      "    fallback: {respond: {status: 503, body: No sessions available, content_type: text/html}}\n"
      "    health: {tcp: true, interval: 1s, rise: 2, fall: 3}\n    servers:\n"

@@ -1,8 +1,9 @@
 """From schema-checked data to the normalised model.
 
-Fills defaults (lbc's own and the profile's, recording each), parses durations, resolves
-file paths relative to the topology file, expands `direct_hosts` routes, and reports the
-reference and uniqueness rules (LBC101-LBC105) that must hold before a model can exist.
+Fills defaults (lbc's own and the profile's, recording each), parses durations, keeps file
+paths as written (reading certificates from the topology file's folder: `model.local_file`),
+expands `direct_hosts` routes, and reports the reference and uniqueness rules (LBC101-LBC105)
+that must hold before a model can exist.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Optional
 
 from . import certs
 from .model import (Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS, Route, Server,
-                    Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip)
+                    Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, local_file)
 from .profiles import profile_defaults
 from .rules import Reporter
 
@@ -41,11 +42,6 @@ class _Builder:
         self.defaults: list[DefaultApplied] = []
 
     # ------------------------------------------------------------ helpers
-    def file(self, p: Optional[str]) -> Optional[str]:
-        if p is None:
-            return None
-        return p if os.path.isabs(p) else os.path.normpath(os.path.join(self.base_dir, p))
-
     def default(self, raw: dict, key: str, value, path: tuple, origin: str = "lbc default"):
         if key in raw:
             return raw[key]
@@ -101,7 +97,7 @@ class _Builder:
         upstream_tls = None
         if "upstream_tls" in raw:
             u = raw["upstream_tls"]
-            upstream_tls = UpstreamTLS(self.file(u.get("ca")), u.get("verify", True), u.get("verify_name"),
+            upstream_tls = UpstreamTLS(u.get("ca"), u.get("verify", True), u.get("verify_name"),
                                        u.get("sni"), path=path + ("upstream_tls",))
         cap = raw.get("capacity") or {}
         return Service(
@@ -141,11 +137,10 @@ class _Builder:
 
     def certificate(self, name: str, raw: dict) -> Certificate:
         path = ("certificates", name)
-        cert_path = self.file(raw["cert"])
-        info = certs.read_certificate(cert_path)
+        info = certs.read_certificate(local_file(self.base_dir, raw["cert"]))
         declared = tuple(n.lower() for n in raw.get("names", ()))
         return Certificate(
-            name=name, cert=cert_path, key=self.file(raw.get("key")),
+            name=name, cert=raw["cert"], key=raw.get("key"),
             names=info.names if info else declared, names_from_file=info is not None,
             not_after=info.not_after if info else None, path=path, ignore=_ignore(raw), declared_names=declared,
         )
@@ -194,7 +189,7 @@ class _Builder:
                               hint=_suggest(c, certs_))
         mv = t.get("min_version", "1.2")
         tls = ListenerTLS(mode=t["mode"], certificates=tuple(t.get("certificates", ())),
-                          client_auth=t.get("client_auth", "none"), client_ca=self.file(t.get("client_ca")),
+                          client_auth=t.get("client_auth", "none"), client_ca=t.get("client_ca"),
                           min_version=mv if isinstance(mv, str) else f"{mv:.1f}", path=path + ("tls",))
         protocol = self.default(raw, "protocol", "tcp" if tls.mode == "passthrough" else "http", path)
         routes: list[Route] = []
@@ -248,7 +243,8 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
     """Build the model from schema-valid data; None when a structural rule failed."""
     data = doc.data
     before = len([d for d in reporter.diagnostics if d.fails])
-    b = _Builder(doc, reporter, os.path.dirname(os.path.abspath(doc.file)) if os.path.exists(doc.file) else os.getcwd())
+    base_dir = os.path.dirname(os.path.abspath(doc.file)) if os.path.exists(doc.file) else os.getcwd()
+    b = _Builder(doc, reporter, base_dir)
     vips = {}
     for name, v in data["vips"].items():
         try:
@@ -289,7 +285,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         name=data.get("name", os.path.splitext(os.path.basename(doc.file))[0]),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
         services=tuple(services.values()), listeners=tuple(listeners),
-        defaults_applied=tuple(b.defaults), ignore=_ignore(data),
+        defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir,
     )
 
 

@@ -1,12 +1,14 @@
 """`lbc compile --docker`: a Dockerfile and a compose.yaml that run the compiled files in a container.
 
 The Dockerfile bakes the compiled files into the target's official image. Certificates and keys
-are never baked in: compose.yaml mounts each one read-only at the path the compiled config names.
-Host networking, because the listeners bind the VIP addresses of the host.
+are never baked in: compose.yaml mounts each one read-only at the path the compiled config names
+(a relative path from the config folder, as the proxy in the container resolves it), from the file
+lbc read on this host. Host networking, because the listeners bind the VIP addresses of the host.
 """
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -22,14 +24,17 @@ COMPOSE = "compose.yaml"
 @dataclass(frozen=True)
 class Runtime:
     base: str                      # default FROM (the Dockerfile's BASE build argument)
-    config_dir: str                # where the compiled files go in the image
+    # where the compiled files go in the image; also where the proxy resolves a relative file path
+    # from (HAProxy: `default-path config`; nginx: the folder of nginx.conf; Envoy: its working
+    # directory, the Dockerfile's WORKDIR)
+    config_dir: str
     main: str                      # the main compiled file
     command: tuple[str, ...]
     prepare: str = ""              # shell run at build time, in config_dir
     env: tuple[tuple[str, str], ...] = ()
     tmpfs: tuple[str, ...] = ("/tmp", "/run")
     caps: tuple[str, ...] = ("NET_BIND_SERVICE",)
-    # (host file, path in the container) mounts beyond the files at their own path
+    # (file, link) beyond the files at their own path, both as the config names them
     extra_mounts: Optional[Callable[[Topology], list[tuple[str, str]]]] = None
 
 
@@ -79,7 +84,8 @@ def _compose_str(s: str) -> str:
 
 
 def mounted_files(model: Topology) -> list[str]:
-    """The files the balancer itself reads at run time: its certificates, keys and CAs."""
+    """The files the balancer itself reads at run time (its certificates, keys and CAs), as the
+    compiled config names them."""
     paths: set[str] = set()
     for lst in model.listeners:
         if lst.tls.mode in ("terminate", "bridge"):
@@ -92,6 +98,17 @@ def mounted_files(model: Topology) -> list[str]:
         if svc.upstream_tls and svc.upstream_tls.ca:
             paths.add(svc.upstream_tls.ca)
     return sorted(paths)
+
+
+def mounts(model: Topology, target: str) -> list[tuple[str, str]]:
+    """(file on this host, path in the container) for every file the balancer reads at run time."""
+    rt = RUNTIMES[target]
+    named = [(p, p) for p in mounted_files(model)] + (rt.extra_mounts(model) if rt.extra_mounts else [])
+    out: dict[str, str] = {}
+    for src, dest in named:
+        dest = dest if posixpath.isabs(dest) else posixpath.normpath(posixpath.join(rt.config_dir, dest))
+        out.setdefault(dest, model.local_file(src))   # certs/a.pem and ./certs/a.pem: one mount
+    return [(src, dest) for dest, src in out.items()]
 
 
 def _image_name(model: Topology, target: str) -> str:
@@ -120,7 +137,7 @@ def dockerfile(model: Topology, target: str, compiled: dict[str, str]) -> str:
 def compose(model: Topology, target: str) -> str:
     rt = RUNTIMES[target]
     name = _image_name(model, target)
-    mounts = [(p, p) for p in mounted_files(model)] + (rt.extra_mounts(model) if rt.extra_mounts else [])
+    volumes = mounts(model, target)
     service = {
         "build": {"context": "."},
         "image": name,
@@ -136,15 +153,15 @@ def compose(model: Topology, target: str) -> str:
         "cap_add": list(rt.caps),
         "security_opt": ["no-new-privileges:true"],
     }
-    if mounts:
+    if volumes:
         service["volumes"] = [{"type": "bind", "source": _compose_str(src), "target": _compose_str(dest),
-                               "read_only": True} for src, dest in mounts]
+                               "read_only": True} for src, dest in volumes]
     doc = {"services": {target: service}}   # no top-level `name`: Compose v1 (Debian's docker-compose) refuses it
     head = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
         "# Run from this folder: docker compose up -d --build",
     ]
-    if mounts:
+    if volumes:
         head.append("# Each source file below must exist on this host; keep keys owned by root, mode 0600.")
     return "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 

@@ -3,9 +3,14 @@
 Durations are integers in milliseconds (fields end in `_ms`). References are names that
 are guaranteed to resolve (`Topology.service(name)`, `Service.server(name)`). Every object
 keeps `path`, its place in the topology document, so rules can point at it.
+
+File paths (certificates, keys, CAs) stay as the topology writes them: they are where the load
+balancer finds the files, and every target writes them unchanged. lbc's own checks read the
+local copy, `Topology.local_file(path)`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, asdict
 from typing import Optional
 
@@ -67,7 +72,7 @@ class Fallback:
 
 @dataclass(frozen=True)
 class UpstreamTLS:
-    ca: Optional[str]                    # resolved file path
+    ca: Optional[str]                    # file path as written
     verify: bool
     verify_name: Optional[str]
     sni: Optional[str]
@@ -107,7 +112,7 @@ class Service:
 @dataclass(frozen=True)
 class Certificate:
     name: str
-    cert: str                            # resolved file path
+    cert: str                            # file path as written
     key: Optional[str]
     names: tuple[str, ...]               # SAN names: read from the PEM when readable, else as declared
     names_from_file: bool
@@ -196,6 +201,10 @@ class Topology:
     listeners: tuple[Listener, ...]
     defaults_applied: tuple[DefaultApplied, ...] = ()
     ignore: tuple[tuple[str, str], ...] = ()
+    base_dir: str = ""                   # the topology file's folder (absolute): where relative paths are read
+
+    def local_file(self, path: Optional[str]) -> Optional[str]:
+        return local_file(self.base_dir, path)
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -211,3 +220,12 @@ class Topology:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def local_file(base_dir: str, path: Optional[str]) -> Optional[str]:
+    """The file lbc reads at compile time for a path the topology names: a relative path is taken
+    from the topology file's folder (not the current directory), an absolute one as it is.
+    Targets never write this: the proxy resolves a relative path from its own folder."""
+    if path is None:
+        return None
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base_dir, path))

@@ -20,6 +20,7 @@ draws twice, streaming needs `option http-no-delay`, `disabled` drops cookie ses
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
@@ -454,9 +455,33 @@ def key_links(model: Topology) -> list[tuple[str, str]]:
             continue
         for name in l.tls.certificates:
             c = model.certificate(name)
-            if c.key and c.key not in (c.cert, c.cert + ".key"):
+            cert = posixpath.normpath(c.cert)
+            if c.key and posixpath.normpath(c.key) not in (cert, cert + ".key"):
                 out[c.cert + ".key"] = c.key
     return sorted(out.items())
+
+
+def link_target(link: str, key: str) -> str:
+    """What `ln -s`, run in haproxy.cfg's folder, must store so that `link` reaches `key`.
+
+    HAProxy reads both paths from haproxy.cfg's folder, but a relative link is read from the
+    link's own folder: certs/a.pem.key -> a.key, not certs/a.key. When the way back from the
+    link's folder passes through folders lbc cannot name (an absolute link, or one further up
+    than the key), the shell's $PWD, haproxy.cfg's folder, says where the key is."""
+    if posixpath.isabs(key):
+        return key
+    key, where = posixpath.normpath(key), posixpath.normpath(posixpath.dirname(link) or ".")
+    if posixpath.isabs(where) or _ups(where) > _ups(key):
+        return f'"$PWD/{key}"'
+    # any anchor works now: relpath climbs at most to where the key's own `..` lead
+    anchor = "/" + "/".join(["d"] * (_ups(key) + 1))
+    return posixpath.relpath(posixpath.join(anchor, key), posixpath.join(anchor, where))
+
+
+def _ups(path: str) -> int:
+    """How many folders a normalised relative path climbs before it descends."""
+    parts = path.split("/")
+    return next((i for i, p in enumerate(parts) if p != ".."), len(parts))
 
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "haproxy"), undefined=jinja2.StrictUndefined,
@@ -472,13 +497,14 @@ def render(model: Topology) -> dict[str, str]:
                                                                         backends=low.backends)}
     files.update(low.maps)
     files["README.md"] = _ENV.get_template("README.md.j2").render(model=model, maps=sorted(low.maps),
-                                                                  key_links=key_links(model),
+                                                                  key_links=[(link_target(link, key), link)
+                                                                             for link, key in key_links(model)],
                                                                   files=_deployed_files(model))
     return files
 
 
 def _deployed_files(model: Topology) -> list[tuple[str, str]]:
-    """(path, what) for every file haproxy.cfg names outside its folder."""
+    """(path as written, what) for every file haproxy.cfg names that lbc does not write."""
     services = {s.name: s for s in model.services}
     out: dict[str, str] = {}
     for l in model.listeners:

@@ -75,8 +75,7 @@ def compose_value(s: str) -> str:
 
 def test_only_the_balancers_own_files_are_mounted(tmp_path):
     model = model_of(tmp_path)
-    d = str(tmp_path / "project" / "certs")
-    assert df.mounted_files(model) == sorted(f"{d}/{f}" for f in ("web.pem", "web.key", "ca.pem", "client-ca.pem"))
+    assert df.mounted_files(model) == sorted(f"certs/{f}" for f in ("web.pem", "web.key", "ca.pem", "client-ca.pem"))
 
 
 @pytest.mark.parametrize("target", df.supported())
@@ -86,12 +85,13 @@ def test_hostile_paths_reach_compose_intact(tmp_path, target):
     doc = yaml.safe_load(out[df.COMPOSE])
     svc = doc["services"][target]
     mounts = [(compose_value(v["source"]), compose_value(v["target"]), v["read_only"]) for v in svc["volumes"]]
-    want = [(p, p, True) for p in df.mounted_files(model)]
+    # relative paths: the file lbc read beside the topology, mounted where the proxy resolves the
+    # path, from its config folder
+    here, there = str(tmp_path / HOSTILE_DIR), df.RUNTIMES[target].config_dir
+    want = [(f"{here}/{p}", f"{there}/{p}", True) for p in df.mounted_files(model)]
     if target == "haproxy":    # HAProxy 2.6 looks for the key beside the certificate, as <cert>.key
-        key = next(p for p in want if p[0].endswith("/web.key"))[0]
-        want.append((key, key.replace("/web.key", "/web.pem.key"), True))
+        want.append((f"{here}/certs/web.key", f"{there}/certs/web.pem.key", True))
     assert mounts == want
-    assert all(HOSTILE_DIR in p for p, _, _ in mounts)
     assert svc["network_mode"] == "host" and svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
     assert svc["user"] == "root" and svc["security_opt"] == ["no-new-privileges:true"]
     assert svc["image"] == f"lbc-shop_1-{target}"   # image names must be lower case
@@ -163,3 +163,27 @@ def test_nginx_build_step_keeps_load_module_only_for_a_dynamic_stream_module(tmp
     env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}"}
     subprocess.run(["sh", "-c", df.RUNTIMES["nginx"].prepare], cwd=tmp_path, env=env, check=True, timeout=10)
     assert ("load_module" in (tmp_path / "modules.conf").read_text()) is kept
+
+
+@pytest.mark.parametrize("target", df.supported())
+def test_absolute_paths_are_mounted_at_their_own_path(tmp_path, target):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    for f in ("web.pem", "web.key"):
+        (pki / f).write_text("not read: names are given\n")
+    result = check_text(tmp_path, f"""
+        lbc: 1
+        name: abs
+        vips: {{v: {{address: 127.0.0.10}}}}
+        certificates:
+          web: {{cert: {pki}/web.pem, key: {pki}/web.key, names: [web.example.com]}}
+        services:
+          app: {{servers: [{{name: a1, address: 127.0.0.11, port: 8080}}]}}
+        listeners:
+          - {{name: web, vip: v, port: 8443, tls: {{mode: terminate, certificates: [web]}}, routes: [{{service: app}}]}}
+    """)
+    assert result.model is not None, [str(d) for d in result.diagnostics]
+    want = [(f"{pki}/web.key", f"{pki}/web.key"), (f"{pki}/web.pem", f"{pki}/web.pem")]
+    if target == "haproxy":
+        want.append((f"{pki}/web.key", f"{pki}/web.pem.key"))
+    assert df.mounts(result.model, target) == want

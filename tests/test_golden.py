@@ -23,9 +23,7 @@ def compiled(target_name: str, example: str) -> dict[str, str] | None:
     result = check_file(example_path(example), Options(), tgt)
     if result.failed:
         return None  # the target declared a feature of this example unsupported (LBC801)
-    # Files named by the topology are resolved to absolute paths: show the checkout as <repo>,
-    # so the golden files do not depend on where the repository is cloned.
-    return {rel: text.replace(ROOT, "<repo>") for rel, text in render(result.model, tgt).items()}
+    return render(result.model, tgt)
 
 
 @pytest.mark.parametrize("target_name,example", CASES, ids=[f"{t}-{e}" for t, e in CASES])

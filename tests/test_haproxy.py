@@ -215,17 +215,49 @@ def test_output_is_relocatable_and_names_no_file_inside_its_folder_by_absolute_p
     assert "map(maps/web.hosts)" in cfg and "maps/web.hosts" in files
 
 
-def test_key_link_is_listed_when_the_key_is_apart(tmp_path):
-    from lbc.targets.haproxy import key_links
+@needs_haproxy
+@pytest.mark.parametrize("cert,key", [
+    ("c.pem", "c-key.pem"),
+    ("certs/c.pem", "certs/c.key"),
+    ("certs/c.pem", "private/keys/c.key"),
+    ("certs/c.pem", "../secrets/c.key"),
+    ("../tls/c.pem", "c.key"),
+    ("{abs}/tls/c.pem", "private/c.key"),      # an absolute link to a relative key: from $PWD
+    ("certs/c.pem", "{abs}/private/c.key"),
+])
+def test_readme_key_links_put_a_separate_key_where_haproxy_reads_it(tmp_path, cert, key):
+    """HAProxy 2.6 reads a separate key only at <cert>.key; the README's `ln -s` lines, run in
+    haproxy.cfg's folder as it says, make it so for relative and absolute paths alike."""
+    from validators import _standin_pair
+    deploy = tmp_path / "deploy"                # holds etc/ (haproxy.cfg) and whatever `..` reaches
+    cert, key = (p.replace("{abs}", str(deploy / "abs")) for p in (cert, key))
     doc = yaml.safe_load(BASE)
-    doc["certificates"] = {"c": {"cert": "c.pem", "key": "c-key.pem", "names": ["a.example.com"],
-                                 "ignore": {"LBC106": "test"}}}
+    doc["certificates"] = {"c": {"cert": cert, "key": key, "names": ["a.example.com"], "ignore": {"LBC106": "test"}}}
     doc["listeners"][0]["tls"] = {"mode": "terminate", "certificates": ["c"]}
     doc["listeners"][0]["routes"] = [{"hosts": ["a.example.com"], "service": "app"}]
-    result, files = compile_doc(tmp_path, doc)
-    links = key_links(result.model)
-    assert links == [(str(tmp_path / "c.pem") + ".key", str(tmp_path / "c-key.pem"))]
-    assert f"ln -s {links[0][1]} {links[0][0]}" in files["README.md"]
+    src = tmp_path / "src"
+    src.mkdir()
+    result, files = compile_doc(src, doc)
+    assert files is not None, [str(d) for d in result.diagnostics]
+    etc = deploy / "etc"
+    for rel, text in files.items():
+        (etc / rel).parent.mkdir(parents=True, exist_ok=True)
+        (etc / rel).write_text(text, encoding="utf-8")
+    pem, pkey = _standin_pair(tmp_path)
+    for path, source in ((cert, pem), (key, pkey)):
+        dest = etc / path                       # an absolute path stays absolute
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest)
+
+    def check():
+        return subprocess.run(["haproxy", "-c", "-q", "-f", "haproxy.cfg"], cwd=etc, capture_output=True,
+                              text=True, timeout=60)
+    assert check().returncode != 0, "haproxy found the key without the link: this test proves nothing"
+    links = [l.strip() for l in files["README.md"].splitlines() if l.strip().startswith("ln -s ")]
+    assert len(links) == 1
+    subprocess.run(["sh", "-c", links[0]], cwd=etc, check=True, timeout=10)
+    run = check()
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 # ---------------------------------------------------------------- real HAProxy on hostile text

@@ -20,6 +20,8 @@ import subprocess as _subprocess
 
 # Envoy's validate mode reads every certificate, key and CA file it names. Topologies name files
 # that CI does not hold (secrets), so files that do not exist are swapped for one throw-away pair.
+# Each validator runs the tool in `workdir`, beside the config: a relative path is looked up there,
+# where the tool itself resolves it.
 _ENVOY_FILE_KEYS = ("certificate_chain", "private_key", "trusted_ca")
 
 
@@ -44,16 +46,17 @@ def _standin_pair(workdir) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
-def _envoy_standins(node, pair):
+def _envoy_standins(node, pair, workdir):
     if isinstance(node, dict):
         for k, v in node.items():
-            if k in _ENVOY_FILE_KEYS and isinstance(v, dict) and "filename" in v and not _os.path.exists(v["filename"]):
+            if (k in _ENVOY_FILE_KEYS and isinstance(v, dict) and "filename" in v
+                    and not (workdir / v["filename"]).exists()):
                 v["filename"] = pair[1] if k == "private_key" else pair[0]
             else:
-                _envoy_standins(v, pair)
+                _envoy_standins(v, pair, workdir)
     elif isinstance(node, list):
         for v in node:
-            _envoy_standins(v, pair)
+            _envoy_standins(v, pair, workdir)
 
 
 def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
@@ -64,7 +67,7 @@ def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
     output, ok = [], True
     for rel, text in sorted(files.items()):
         config = _json.loads(text)
-        _envoy_standins(config, pair)
+        _envoy_standins(config, pair, workdir)
         path = workdir / rel.replace("/", "_")
         path.write_text(_json.dumps(config), encoding="utf-8")
         r = _subprocess.run(["envoy", "--mode", "validate", "-c", str(path), "-l", "error"],
@@ -123,7 +126,7 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
     sockets: dict[str, str] = {}
     for rel, text in files.items():
         if rel == "nginx.conf":
-            text = _NGINX_FILES.sub(lambda m: m.group(0) if _os.path.exists(m.group(2)) else
+            text = _NGINX_FILES.sub(lambda m: m.group(0) if (workdir / m.group(2)).exists() else
                                     f'{m.group(1)} "{pair[1] if m.group(1) == "ssl_certificate_key" else pair[0]}";',
                                     text)
             if not netns:
@@ -201,8 +204,8 @@ VALIDATORS["f5-as3"] = validate_f5_as3
 _HAPROXY_FILES = _re.compile(r"\b(crt|ca-file) '([^']+)'")
 
 
-def _haproxy_has_key(path: str) -> bool:
-    if _os.path.exists(path + ".key"):
+def _haproxy_has_key(path) -> bool:
+    if _os.path.exists(f"{path}.key"):
         return True
     with open(path, encoding="utf-8", errors="replace") as f:
         return "PRIVATE KEY-----" in f.read()
@@ -217,8 +220,8 @@ def validate_haproxy(files: dict, workdir) -> tuple[bool, str]:
     bundle.write_text(open(cert).read() + open(key).read())
 
     def standin(m):
-        kind, path = m.group(1), m.group(2)
-        if _os.path.exists(path) and (kind == "ca-file" or _haproxy_has_key(path)):
+        kind, path = m.group(1), workdir / m.group(2)
+        if path.exists() and (kind == "ca-file" or _haproxy_has_key(path)):
             return m.group(0)
         return f"{kind} '{bundle if kind == 'crt' else cert}'"
 

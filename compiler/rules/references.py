@@ -14,7 +14,7 @@ def y(text: str) -> str:
 
 
 def named_files(model):
-    """(resolved path, document path, what it is) for every file the topology names."""
+    """(path as written, document path, what it is) for every file the topology names."""
     for c in model.certificates:
         yield c.cert, c.path + ("cert",), f"certificate '{c.name}'"
         if c.key:
@@ -30,8 +30,9 @@ def named_files(model):
 def check_files(model, ctx):
     strict = bool(getattr(ctx, "check_files", False))
     for path, where, what in named_files(model):
-        if not certs.exists(path):
-            yield Finding(where, f"{what}: file {path} does not exist",
+        local = model.local_file(path)
+        if not certs.exists(local):
+            yield Finding(where, f"{what}: file {local} does not exist",
                           severity=Severity.ERROR if strict else None)
 
 

@@ -544,7 +544,7 @@ register(Rule(
 # ------------------------------------------------------------------ LBC212
 def check_validity(model, ctx):
     for c in model.certificates:
-        info = certs.read_certificate(c.cert)
+        info = certs.read_certificate(model.local_file(c.cert))
         problem = certs.validity_problem(info) if info else None
         if problem:
             yield Finding(c.path + ("cert",), f"certificate '{c.name}' {problem}",
@@ -569,8 +569,8 @@ register(Rule(
 # ------------------------------------------------------------------ LBC213
 def check_key_match(model, ctx):
     for c in model.certificates:
-        info = certs.read_certificate(c.cert)
-        key = certs.read_private_key(c.key)
+        info = certs.read_certificate(model.local_file(c.cert))
+        key = certs.read_private_key(model.local_file(c.key))
         if info and info.public_key and key.status == "ok" and key.public_key != info.public_key:
             yield Finding(c.path + ("key",), f"the key of certificate '{c.name}' does not belong to its certificate",
                           related=((c.path + ("cert",), "the certificate"),))
@@ -592,7 +592,7 @@ register(Rule(
 # ------------------------------------------------------------------ LBC214
 def check_declared_names(model, ctx):
     for c in model.certificates:
-        info = certs.read_certificate(c.cert)
+        info = certs.read_certificate(model.local_file(c.cert))
         if not info:
             continue
         missing = [n for n in c.declared_names if not certs.covered_by(info.names, n)]
@@ -619,12 +619,13 @@ register(Rule(
 # ------------------------------------------------------------------ LBC215
 def check_pem(model, ctx):
     for c in model.certificates:
-        if certs.exists(c.cert) and certs.read_certificate(c.cert) is None:
-            yield Finding(c.path + ("cert",), f"certificate '{c.name}': {c.cert} holds no readable PEM certificate")
-        if c.key and certs.exists(c.key):
-            status = certs.read_private_key(c.key).status
+        cert, key = model.local_file(c.cert), model.local_file(c.key)
+        if certs.exists(cert) and certs.read_certificate(cert) is None:
+            yield Finding(c.path + ("cert",), f"certificate '{c.name}': {cert} holds no readable PEM certificate")
+        if key and certs.exists(key):
+            status = certs.read_private_key(key).status
             if status == "not-pem":
-                yield Finding(c.path + ("key",), f"the key of certificate '{c.name}': {c.key} holds no readable "
+                yield Finding(c.path + ("key",), f"the key of certificate '{c.name}': {key} holds no readable "
                               "PEM private key")
             elif status == "encrypted":
                 yield Finding(c.path + ("key",), f"the key of certificate '{c.name}' is encrypted with a passphrase",
@@ -634,6 +635,7 @@ def check_pem(model, ctx):
     cas += [(s.upstream_tls.ca, s.upstream_tls.path + ("ca",)) for s in model.services
             if s.upstream_tls and s.upstream_tls.ca]
     for path, where in cas:
+        path = model.local_file(path)
         if certs.exists(path) and certs.count_certificates(path) == 0:
             yield Finding(where, f"{path} holds no readable PEM certificate")
 

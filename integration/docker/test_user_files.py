@@ -178,9 +178,10 @@ listeners:
         # inside the container (testinfra): the proxy owns both sockets, config read-only, key private
         cid = compose("ps", "-q", cwd=str(out), project=project).split()[-1]
         rt = docker_files.RUNTIMES[target]
+        # the topology names web.key relative: mounted where the proxy resolves it, in its config folder
         assert incontainer.check_proxy(
             cid, process=PROCESS[target], listens=[Listen(VIP, http_port), Listen(VIP, https_port)],
-            config_files=[f"{rt.config_dir}/{rt.main}"], key_files=[key]) == []
+            config_files=[f"{rt.config_dir}/{rt.main}"], key_files=[f"{rt.config_dir}/web.key"]) == []
     except BaseException:
         print(compose("logs", "--no-color", cwd=str(out), project=project, check=False))  # shown on failure
         raise

@@ -169,12 +169,7 @@ def _readme(plan: Plan, model: Topology) -> str:
         "`ltm rule` objects; `irules/` holds the same text, byte for byte, for review.",
         "",
     ]
-    if plan.files:
-        lines += ["## Certificates and keys", "",
-                  "Copy the PEM files to /var/tmp on the BIG-IP, then install them:", "", "```"]
-        for f in plan.files:
-            lines.append(f"tmsh install sys crypto {f.kind} {p(f.local)} from-local-file /var/tmp/{f.source}")
-        lines += ["```", ""]
+    lines += f5_lower.install_section(plan.files, p)
     lines += [
         "## What lbc checked, and what it could not",
         "",

@@ -322,13 +322,8 @@ class F5AS3Target:
     def render(self, model: Topology) -> dict[str, str]:
         tenant = f5_lower.safe_name(model.name)
         plan = f5_lower.build_plan(model, _path_fn(tenant))
-        files = ""
-        if plan.files:
-            lines = ["", "## Certificates and keys", "", "Copy the PEM files to /var/tmp on the BIG-IP, then install them:",
-                     "", "```"]
-            for f in plan.files:
-                lines.append(f"tmsh install sys crypto {f.kind} /Common/{tenant}.{f.local} from-local-file /var/tmp/{f.source}")
-            files = "\n".join(lines + ["```", ""])
+        section = f5_lower.install_section(plan.files, lambda local: f"/Common/{tenant}.{local}")
+        files = "\n".join([""] + section) if section else ""
         return {
             "as3.json": json.dumps(declaration(plan), indent=2, sort_keys=True, ensure_ascii=True) + "\n",
             "README.md": _README.format(tenant=tenant, app=APP, files=files),

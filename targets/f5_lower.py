@@ -161,7 +161,7 @@ class Persistence:
 class FileObject:
     local: str                       # e.g. fvterm.crt
     kind: str                        # cert | key
-    source: str                      # the PEM file's base name, for the import commands
+    source: str                      # the PEM file's path as the topology writes it
 
 
 @dataclass(frozen=True)
@@ -238,6 +238,18 @@ class Plan:
 
 
 # ---------------------------------------------------------------- string encodings
+
+def install_section(files: tuple[FileObject, ...], object_path: Callable[[str], str]) -> list[str]:
+    """The README's certificate installation, the same for both F5 targets: tmsh takes each file's
+    path as the topology writes it."""
+    if not files:
+        return []
+    lines = ["## Certificates and keys", "",
+             "Copy the PEM files to the BIG-IP at the paths below, the topology's as written (absolute paths",
+             "are recommended: tmsh gets a relative one unchanged), then install them:", "", "```"]
+    lines += [f"tmsh install sys crypto {f.kind} {object_path(f.local)} from-local-file {f.source}" for f in files]
+    return lines + ["```", ""]
+
 
 def safe_name(text: str) -> str:
     """A topology name as an F5 name part (the file-derived default name is not schema-checked)."""
@@ -320,7 +332,7 @@ class _Lower:
 
     # -- objects
     def file(self, local: str, kind: str, source: str) -> str:
-        self.files.setdefault(local, FileObject(local, kind, source.rsplit("/", 1)[-1]))
+        self.files.setdefault(local, FileObject(local, kind, source))
         return local
 
     def monitor_for(self, svc: Service, server: Server, port: int) -> Optional[str]:

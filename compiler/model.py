@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, asdict
+from functools import cached_property
 from typing import Optional
 
 Path = tuple
@@ -206,14 +207,22 @@ class Topology:
     def local_file(self, path: Optional[str]) -> Optional[str]:
         return local_file(self.base_dir, path)
 
+    # Lookups by name are indexed once: back ends call them per route, and a scan made
+    # 10,000-service topologies quadratic (f5 render 18 s -> see bench/).
+    @cached_property
+    def _by_name(self) -> dict[str, dict]:
+        return {"service": {s.name: s for s in self.services},
+                "certificate": {c.name: c for c in self.certificates},
+                "vip": {v.name: v for v in self.vips}}
+
     def service(self, name: str) -> Service:
-        return next(s for s in self.services if s.name == name)
+        return self._by_name["service"][name]
 
     def certificate(self, name: str) -> Certificate:
-        return next(c for c in self.certificates if c.name == name)
+        return self._by_name["certificate"][name]
 
     def vip(self, name: str) -> Vip:
-        return next(v for v in self.vips if v.name == name)
+        return self._by_name["vip"][name]
 
     def listeners_of(self, service: str) -> tuple[Listener, ...]:
         return tuple(l for l in self.listeners if any(r.service == service for r in l.routes))

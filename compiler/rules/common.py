@@ -1,7 +1,17 @@
 """What several rule modules need: citations of the seed guides, profile groups, route lookups."""
 from __future__ import annotations
 
+from textwrap import dedent
+
+from ..diagnostics import Severity
 from ..model import Listener, Route, Service, Topology
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+
+def y(text: str) -> str:
+    """An explain page's YAML example, written indented inside the rule module."""
+    return dedent(text).lstrip("\n")
 
 SEEDS = {
     "000": "000_1a5a78107364a092.txt",   # Host Access for the Cloud: planning, sizing, load balancers, TLS

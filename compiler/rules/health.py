@@ -1,18 +1,11 @@
 """LBC4xx: health checks, failover, priority groups and availability."""
 from __future__ import annotations
 
-from textwrap import dedent
 
-from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import cite, listeners_to, reads_http
+from .common import E, I, W, cite, listeners_to, reads_http, y
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 FLYNET_PAGE = "/FVTerm/FVHealth.aspx"
-
-
-def y(text: str) -> str:
-    return dedent(text).lstrip("\n")
 
 
 BASE = y("""

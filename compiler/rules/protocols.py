@@ -1,18 +1,12 @@
 """LBC6xx: streaming, protocols, client addresses and host routing."""
 from __future__ import annotations
 
-from textwrap import dedent
 
-from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import cite, default_origin, host_path, listeners_to, reads_http, routes_to, sees_host_names
+from .common import (E, I, W, cite, default_origin, host_path, listeners_to, reads_http, routes_to, sees_host_names,
+                     y)
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 DASHBOARD_WORDS = ("dashboard", "monitor")
-
-
-def y(text: str) -> str:
-    return dedent(text).lstrip("\n")
 
 
 LS = y("""

@@ -1,16 +1,11 @@
 """LBC106-LBC108: files the topology names, services nothing reaches, acknowledgements of no rule."""
 from __future__ import annotations
 
-from textwrap import dedent
 
 from .. import certs
 from ..diagnostics import Severity
 from . import REGISTRY, Finding, Rule, register
-from .common import LBC_LANGUAGE, cite
-
-
-def y(text: str) -> str:
-    return dedent(text).lstrip("\n")
+from .common import LBC_LANGUAGE, cite, y
 
 
 def named_files(model):

@@ -1,18 +1,11 @@
 """LBC3xx: stickiness (session persistence) and what each listener lets the balancer see."""
 from __future__ import annotations
 
-from textwrap import dedent
 
-from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import (STATEFUL, cite, cookie_stickiness, duration, https_not_decrypted, listeners_to, reads_http,
-                     routes_to, sees_host_names)
+from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted, listeners_to,
+                     reads_http, routes_to, sees_host_names, y)
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
-
-
-def y(text: str) -> str:
-    return dedent(text).lstrip("\n")
 
 
 BASE = y("""

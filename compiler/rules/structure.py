@@ -4,17 +4,10 @@ builder (LBC101-LBC105). Registered here so that each ID has its explain page.
 None of them can be acknowledged with `ignore:`: a file that breaks them has no usable model.
 """
 from dataclasses import replace
-from textwrap import dedent
 
-from ..diagnostics import Severity
 from . import Rule, register
-from .common import LBC_LANGUAGE
+from .common import E, LBC_LANGUAGE, y
 
-E = Severity.ERROR
-
-
-def y(text: str) -> str:
-    return dedent(text).lstrip("\n")
 
 
 # The smallest clean topology; most structural examples are this file with one mistake.

@@ -6,19 +6,12 @@ tests generate them; on another machine, LBC106 reports them missing as well.
 """
 from __future__ import annotations
 
-from textwrap import dedent
 
 from .. import certs
-from ..diagnostics import Severity
 from . import Finding, Rule, register
-from .common import HACLOUD, cite, cookie_stickiness, host_path, https_not_decrypted, routes_to, tls_path
+from .common import E, HACLOUD, I, W, cite, cookie_stickiness, host_path, https_not_decrypted, routes_to, tls_path, y
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 DECRYPTING = ("terminate", "bridge")
-
-
-def y(text: str) -> str:
-    return dedent(text).lstrip("\n")
 
 
 BASE = y("""

@@ -11,7 +11,7 @@ local copy, `Topology.local_file(path)`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 from functools import cached_property
 from typing import Optional
 

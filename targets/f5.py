@@ -11,7 +11,6 @@ one serialiser (f5_tmsh.dump). Every object lives in /Common and is named `<topo
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
 
 from lbc.model import Topology
 

@@ -8,7 +8,7 @@ module prepares the data and quotes every value with `tcl_word`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import jinja2

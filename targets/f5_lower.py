@@ -439,7 +439,6 @@ class _Lower:
         for r in lst.routes:
             if r.service not in services:
                 services.append(r.service)
-        svcs = [m.service(n) for n in services]
 
         # persistence: one profile on the virtual; per-route `persist` only when the services differ
         persists = {n: self.persistence(m.service(n), secure) for n in services}

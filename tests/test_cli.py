@@ -12,7 +12,7 @@ import yaml
 
 from lbc.pipeline import OUTPUT_MARKER, OutputDirError, write_outputs
 
-from helpers import EXAMPLES, ROOT, example_path
+from helpers import EXAMPLES, example_path
 
 
 def lbc(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess:

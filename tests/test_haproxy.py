@@ -13,7 +13,7 @@ import time
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 
 from lbc import targets
 from lbc.targets.haproxy import quote

@@ -2,7 +2,6 @@
 where the topology was compiled; lbc's own checks read a relative path from the topology's folder."""
 from __future__ import annotations
 
-import os
 
 import pytest
 import yaml

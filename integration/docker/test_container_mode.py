@@ -4,7 +4,6 @@ The conformance scenarios themselves run with `make conformance-docker TARGET=..
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 

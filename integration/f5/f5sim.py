@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from typing import Optional
 
 from lbc.targets.f5_tmsh import Obj, parse
 

@@ -31,7 +31,6 @@ import base64
 import hashlib
 import json
 import socket
-import socketserver
 import ssl
 import struct
 import sys

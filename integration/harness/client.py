@@ -14,7 +14,6 @@ import ssl
 import struct
 import time
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Iterator, Optional
 
 from .certs import CA, Issued

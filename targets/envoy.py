@@ -140,9 +140,8 @@ class _Clusters:
 
     def __init__(self, model: Topology):
         self.model = model
-        self.services = {s.name: s for s in model.services}
         # a number naming each service in the local reply's filter (no user text in expressions)
-        self.ids = {name: i for i, name in enumerate(self.services)}
+        self.ids = {s.name: i for i, s in enumerate(model.services)}
         self.built: dict[str, dict] = {}
         self.connect_ms: dict[str, int] = {}
 
@@ -154,7 +153,7 @@ class _Clusters:
         # A cluster has one connect timeout: the longest asked by the listeners that use it.
         self.connect_ms[name] = max(self.connect_ms.get(name, 0), listener.timeouts.connect_ms)
         if name not in self.built:
-            self.built[name] = self.cluster(name, self.services[route.service], route)
+            self.built[name] = self.cluster(name, self.model.service(route.service), route)
         return name
 
     def finish(self) -> list[dict]:
@@ -350,7 +349,6 @@ class _Builder:
     def __init__(self, model: Topology):
         self.model = model
         self.clusters = _Clusters(model)
-        self.services = self.clusters.services
 
     def listener(self, l: Listener) -> dict:
         out: dict = {"name": l.name, "address": socket_address(l.address, l.port)}
@@ -380,7 +378,7 @@ class _Builder:
         return out
 
     def tcp_proxy(self, l: Listener, r: Route) -> dict:
-        svc = self.services[r.service]
+        svc = self.model.service(r.service)
         cfg: dict = {"stat_prefix": l.name, "cluster": self.clusters.use(r, l), "idle_timeout": seconds(l.timeouts.tunnel_ms)}
         if _hashing(svc) and not r.server:
             cfg["hash_policy"] = [{"source_ip": {}}]
@@ -389,7 +387,7 @@ class _Builder:
         return typed("envoy.filters.network.tcp_proxy", TCP_PROXY, **cfg)
 
     def hcm(self, l: Listener) -> dict:
-        services = [self.services[n] for n in dict.fromkeys(r.service for r in l.routes)]
+        services = [self.model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
         cfg: dict = {"stat_prefix": l.name, "codec_type": "AUTO",
                      "strip_any_host_port": True,     # Host "name:port" matches the virtual host "name"
                      "use_remote_address": l.forwarded_headers}   # appends X-Forwarded-For, sets X-Forwarded-Proto
@@ -438,7 +436,7 @@ class _Builder:
         return sorted(groups.values(), key=lambda g: not g[0])
 
     def virtual_host(self, l: Listener, hosts: list[str], r: Route) -> dict:
-        svc = self.services[r.service]
+        svc = self.model.service(r.service)
         route: dict = {"cluster": self.clusters.use(r, l),
                        "timeout": "0s",   # lbc's timeouts are inactivity ones; Envoy's 15 s total would cut streams
                        "idle_timeout": seconds(l.timeouts.server_ms)}
@@ -485,7 +483,6 @@ def bootstrap(model: Topology) -> dict:
 def refusals(model: Topology):
     """Features Envoy expresses in general but not in these combinations (LBC801)."""
     routed = {r.service for l in model.listeners for r in l.routes}
-    services = {s.name: s for s in model.services}
     for svc in model.services:
         if svc.name not in routed:
             continue
@@ -509,7 +506,7 @@ def refusals(model: Topology):
     for l in model.listeners:
         l4 = not l.is_l7 or l.tls.mode == "passthrough"
         for name in dict.fromkeys(r.service for r in l.routes):
-            fb = services[name].fallback
+            fb = model.service(name).fallback
             if l4 and fb and fb.kind == "respond":
                 yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs "
                        "an HTTP listener (use fallback.server)")

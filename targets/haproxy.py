@@ -107,7 +107,6 @@ def _l4(l: Listener) -> bool:
 
 def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     """Combinations HAProxy cannot express (LBC801)."""
-    services = {s.name: s for s in model.services}
     routed = {r.service for l in model.listeners for r in l.routes}
     for svc in model.services:
         st = svc.stickiness
@@ -116,7 +115,7 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
                    "HAProxy dates only its cookies; a stick table entry lives until it is idle")
     for l in model.listeners:
         for r in l.routes:
-            fb = services[r.service].fallback
+            fb = model.service(r.service).fallback
             if _l4(l) and fb and fb.kind == "respond":
                 yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs an "
                        "HTTP listener (use fallback.server)")
@@ -186,7 +185,6 @@ class Target:
 class Lowering:
     def __init__(self, model: Topology):
         self.model = model
-        self.services = {s.name: s for s in model.services}       # Topology.service() scans a tuple
         self.frontends: list[FrontendCfg] = []
         self.backends: list[BackendCfg] = []
         self.maps: dict[str, str] = {}
@@ -216,7 +214,7 @@ class Lowering:
         for r in l.routes:
             key = (r.service, r.port_name)
             if key not in targets:
-                targets[key] = self.target(l, mode, self.services[r.service], r.port_name)
+                targets[key] = self.target(l, mode, self.model.service(r.service), r.port_name)
         pins = {(r.service, r.port_name): set() for r in l.routes}
         for r in l.routes:
             if r.server:
@@ -505,7 +503,6 @@ def render(model: Topology) -> dict[str, str]:
 
 def _deployed_files(model: Topology) -> list[tuple[str, str]]:
     """(path as written, what) for every file haproxy.cfg names that lbc does not write."""
-    services = {s.name: s for s in model.services}
     out: dict[str, str] = {}
     for l in model.listeners:
         if l.tls.mode in ("terminate", "bridge"):
@@ -518,7 +515,7 @@ def _deployed_files(model: Topology) -> list[tuple[str, str]]:
                 out.setdefault(l.tls.client_ca, f"CA of client certificates, listener '{l.name}'")
         if l.tls.mode == "bridge":
             for r in l.routes:
-                u = services[r.service].upstream_tls
+                u = model.service(r.service).upstream_tls
                 if u and u.verify and u.ca:
                     out.setdefault(u.ca, f"CA of the servers' certificates, service '{r.service}'")
     return sorted(out.items())

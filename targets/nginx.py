@@ -167,22 +167,6 @@ def _levels(svc: Service) -> int:
     return len(svc.tiers) + (1 if svc.fallback and svc.fallback.kind == "server" else 0)
 
 
-class _Lookup:
-    """The model's services and certificates by name in O(1) (the model's own lookups scan, which
-    made 10,000 services quadratic)."""
-
-    def __init__(self, model: Topology):
-        self.listeners = model.listeners
-        self._services = {s.name: s for s in model.services}
-        self._certificates = {c.name: c for c in model.certificates}
-
-    def service(self, name: str) -> Service:
-        return self._services[name]
-
-    def certificate(self, name: str):
-        return self._certificates[name]
-
-
 class _Names:
     """nginx compares upstream names without case; give each object a distinct, readable one."""
 
@@ -249,7 +233,7 @@ class _Block:
             params.append("down")
         return _hostport(s.address, s.port(port)), params
 
-    def chain(self, model: _Lookup, svc_name: str, port: str) -> _Chain:
+    def chain(self, model: Topology, svc_name: str, port: str) -> _Chain:
         key = (svc_name, port)
         if key in self.chains:
             return self.chains[key]
@@ -361,7 +345,7 @@ def _upstream_tls(svc: Service) -> Optional[dict]:
     return {"sni": name is not None, "name": name, "verify": u.verify and u.ca is not None, "ca": u.ca}
 
 
-def _http_server(model: _Lookup, l: Listener, block: _Block) -> list[dict]:
+def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     """One server{} per (route target, certificate) and a default server for the listener's socket."""
     certs = [model.certificate(n) for n in l.tls.certificates] if l.tls.mode in ("terminate", "bridge") else []
     groups: dict[tuple, list[str]] = {}
@@ -392,7 +376,7 @@ def _http_server(model: _Lookup, l: Listener, block: _Block) -> list[dict]:
     return blocks
 
 
-def _stream_server(model: _Lookup, l: Listener, block: _Block) -> dict:
+def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
     first = model.service(l.routes[0].service)    # refusals() make the services of a stream listener agree
     srv = {"listen": _hostport(l.address, l.port), "listener": l,
            "cert": model.certificate(l.tls.certificates[0]) if l.tls.mode in ("terminate", "bridge") and
@@ -428,7 +412,6 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
 
 
 def _refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
-    model = _Lookup(model)
     for l in model.listeners:
         services = [model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
         for svc in services:
@@ -524,7 +507,6 @@ def _proxy_settings(l: Listener) -> tuple:
 
 
 def render(model: Topology) -> dict[str, str]:
-    model = _Lookup(model)
     http, stream = _Block("http"), _Block("stream")
     http_servers, stream_servers = [], []
     for l in model.listeners:

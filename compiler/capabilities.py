@@ -26,6 +26,9 @@ FEATURES: dict[str, str] = {
     "health.http": "active HTTP health check (status)",
     "health.http-body": "active HTTP health check matching a body substring",
     "health.tcp": "active TCP health check",
+    "health.drain-on-body": "a server whose health page lacks the expected text drains (no new sessions, sticky "
+                            "clients stay); only an HTTP error or no answer is down",
+    "health.tls": "HTTP health checks over TLS to servers behind TLS passthrough",
     "stickiness.cookie": "cookie stickiness (inserted session cookie)",
     "stickiness.cookie-max-age": "cookie stickiness with a cookie lifetime",
     "stickiness.source-ip": "source-IP stickiness",
@@ -96,6 +99,10 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
                 yield "health.http", svc.health.path
                 if svc.health.expect_body:
                     yield "health.http-body", svc.health.path + ("http", "expect_body")
+                if svc.drains_on_body:
+                    yield "health.drain-on-body", svc.health.path + ("http", "expect_body")
+                if model.checks_over_tls(svc):
+                    yield "health.tls", svc.health.path + ("http",)
         st = svc.stickiness
         if st.mode != "none":
             yield f"stickiness.{st.mode}", st.path + ("mode",)

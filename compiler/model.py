@@ -109,6 +109,16 @@ class Service:
     def tier(self, priority: int) -> tuple[Server, ...]:
         return tuple(s for s in self.servers if s.priority == priority)
 
+    @property
+    def drains_on_body(self) -> bool:
+        """The check's body text decides admission, not life (Flynet, "Health Monitor Configuration"):
+        a server whose health page answers without it (ALL SESSIONS IN USE, ON HOLD) takes no new
+        sessions but keeps its sticky ones; only an HTTP error or no answer takes it down. For other
+        profiles the text means up or down, as a check usually does."""
+        h = self.health
+        return (self.profile == "flynet" and h is not None and h.kind == "http" and h.expect_body is not None
+                and self.stickiness.mode != "none")
+
 
 @dataclass(frozen=True)
 class Certificate:
@@ -226,6 +236,17 @@ class Topology:
 
     def listeners_of(self, service: str) -> tuple[Listener, ...]:
         return tuple(l for l in self.listeners if any(r.service == service for r in l.routes))
+
+    def checks_over_tls(self, svc: Service) -> bool:
+        """An HTTP check of a service behind TLS passthrough: its servers speak TLS on that port, so
+        the check must too (never clear text to a TLS port). A check on a port of its own that no
+        passthrough route uses is taken as the plain HTTP port it usually is."""
+        h = svc.health
+        if h is None or h.kind != "http":
+            return False
+        return any(l.tls.mode == "passthrough" and r.service == svc.name
+                   and (h.port_name is None or h.port_name == r.port_name)
+                   for l in self.listeners for r in l.routes)
 
     def to_dict(self) -> dict:
         return asdict(self)

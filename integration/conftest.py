@@ -33,7 +33,7 @@ from dockermode import *  # noqa: E402,F401,F403
 def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a behavioural conformance scenario (CONFORMANCE.md)")
     config.addinivalue_line("markers", "integration: runs real proxies on loopback")
-    config.addinivalue_line("markers", "scenario(id): the CONFORMANCE.md scenario (S1-S21) a test proves")
+    config.addinivalue_line("markers", "scenario(id): the CONFORMANCE.md scenario (S1-S25) a test proves")
 
 
 def _docker(config) -> bool:

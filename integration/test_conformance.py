@@ -1,4 +1,4 @@
-"""Scenarios S1-S21 of CONFORMANCE.md, each run against every selected target (see README.md).
+"""Scenarios S1-S25 of CONFORMANCE.md, each run against every selected target (see README.md).
 
 Every topology below is compiled by lbc for the target under test and run by the real proxy.
 Pass conditions are the ones CONFORMANCE.md states; where time is what a scenario tests (check
@@ -14,6 +14,8 @@ import time
 import pytest
 
 from harness import client
+from lbc import targets as lbc_targets
+from lbc.capabilities import NATIVE
 from harness.env import server
 from harness.net import client_addresses, wait_until
 
@@ -504,3 +506,93 @@ def test_s21_many_hosts(env):
     print(f"S21: 1 host {rate_one:.0f} req/s, 10,000 hosts {rate_many:.0f} req/s (last host), "
           f"ratio {rate_many / rate_one:.2f}")
     assert rate_many >= 0.9 * rate_one, spent
+
+
+# ---------------------------------------------------------------- S22-S25: the guides re-read
+
+def _stick(lb, cookie: str, want: str, tries: int = 40) -> dict:
+    """A cookie jar stuck to server `want` (new sessions until one lands there; bounded)."""
+    addr, port = lb.addr("web")
+    for _ in range(tries):
+        r = client.request(addr, port, "/", source=CLIENT)
+        if r.server == want:
+            return {cookie: r.set_cookies()[cookie].value}
+    raise AssertionError(f"no new session reached {want} in {tries} tries")
+
+
+@scenario("S22")
+def test_s22_full_or_held_server_keeps_its_sessions(env):
+    """Flynet health states (001 "Health Monitor Configuration"): a server whose page answers without
+    ACTIVE takes no new sessions and keeps its own; only no answer (or an HTTP error) takes it down."""
+    a, b, fb = env.backends("a", "b", "fb", health_path="/FVTerm/FVHealth.aspx")
+    health = {"http": {"path": "/FVTerm/FVHealth.aspx", "expect_body": "ACTIVE"},
+              "interval": "500ms", "timeout": "400ms", "rise": 2, "fall": 2}
+    lb = env.deploy({"app": {"profile": "flynet", "servers": [server(a), server(b)], "health": health,
+                             "stickiness": {"mode": "cookie", "cookie": {"name": "S22"}},
+                             "fallback": {"server": {"address": fb.address, "port": fb.port}}}}, [web()])
+    deadline = 2 * 0.5 + 1                                  # fall x interval + 1 s (rise likewise)
+    x, y = _stick(lb, "S22", "a"), _stick(lb, "S22", "b")
+    for state in ("ALL SESSIONS IN USE", "ON HOLD"):
+        a.set_health(body=state)
+        wait_until(lambda: tally(lb, 10) == {"b": 10}, deadline, interval=0.1, what=f"a ({state}) out for new clients")
+        assert hits(lb, 100, cookies=x) == {"a": 100}, f"a client of a full server was moved ({state})"
+        assert hits(lb, 10) == {"b": 10}
+        a.set_health(body="STATUS: ACTIVE - 10 Sessions Available")
+        wait_until(lambda: "a" in tally(lb, 6), deadline, interval=0.1, what="a back for new clients")
+    for srv in (a, b):
+        srv.set_health(body="ALL SESSIONS IN USE")
+    wait_until(lambda: tally(lb, 6) == {"fb": 6}, deadline, interval=0.1, what="new clients to the fallback")
+    assert hits(lb, 20, cookies=x) == {"a": 20} and hits(lb, 20, cookies=y) == {"b": 20}, \
+        "every server full: a stuck client left its own server"
+    for srv in (a, b):
+        srv.set_health(body="STATUS: ACTIVE - 10 Sessions Available")
+    wait_until(lambda: set(tally(lb, 10)) == {"a", "b"}, deadline, interval=0.1, what="both back")
+    addr, port = lb.addr("web")
+    if lbc_targets.get(env.target).capabilities["health.drain-on-body"].level == NATIVE:
+        # an HTTP error is "offline" too (targets that declare the feature native tell the two apart)
+        a.set_health(status=500)
+        wait_until(lambda: client.request(addr, port, "/", source=CLIENT, cookies=x).server == "b", deadline,
+                   interval=0.1, what="a's client moved once a's page answered an HTTP error")
+        a.set_health(status=200)
+        wait_until(lambda: "a" in tally(lb, 6), deadline + 1, interval=0.1, what="a back after the error")
+    a.kill()
+
+    def moved():
+        r = client.try_request(addr, port, "/", source=CLIENT, cookies=x)
+        if r is not None and r.status == 200:
+            x.update({k: c.value for k, c in r.set_cookies().items()})
+            return r.server == "b"
+        return False
+    wait_until(moved, deadline, interval=0.05, what="a's client re-dispatched once a stopped answering")
+    assert hits(lb, 20, cookies=x) == {"b": 20}
+
+
+@scenario("S23")
+def test_s23_http_check_behind_passthrough(env):
+    """An HTTP check of servers behind TLS passthrough speaks TLS, with the check's host as SNI and Host."""
+    a = env.backend("a", tls=env.cert("srv-a", ["app.test"]))
+    b = env.backend("b", tls=env.cert("srv-b", ["app.test"]))
+    health = {"http": {"path": "/health", "expect_body": "ACTIVE", "host": "app.test"},
+              "interval": "500ms", "timeout": "400ms", "rise": 2, "fall": 2}
+    lb = env.deploy({"app": {"servers": [server(a), server(b)], "health": health}},
+                    [{"name": "pass", "tls": {"mode": "passthrough"},
+                      "routes": [{"hosts": ["app.test"], "service": "app"}]}])
+    addr, port = lb.addr("pass")
+    ctx = client.tls_context(env.ca)
+
+    def spread(n=10):
+        got = collections.Counter()
+        for _ in range(n):
+            r = client.try_request(addr, port, "/", host="app.test", tls=ctx, source=CLIENT)
+            got[r.server if r is not None and r.status == 200 else "error"] += 1
+        return got
+    wait_until(lambda: a.checks(env.ca)["checks"] >= 2 and b.checks(env.ca)["checks"] >= 2, 5, interval=0.1,
+               what="health checks at both servers")
+    for srv in (a, b):
+        seen = srv.checks(env.ca)["last"]
+        assert seen["tls"] is True and seen["sni"] == "app.test", seen
+        assert [v for k, v in seen["headers"] if k.lower() == "host"] == ["app.test"], seen
+    wait_until(lambda: set(spread()) == {"a", "b"}, 5, interval=0.1, what="both servers up and serving")
+    a.set_health(body="ALL SESSIONS IN USE", ca=env.ca)
+    wait_until(lambda: spread() == {"b": 10}, 2 * 0.5 + 1, interval=0.1, what="a out of rotation")
+    assert spread(20) == {"b": 20}

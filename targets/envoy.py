@@ -81,6 +81,13 @@ CAPABILITIES: dict[str, Support] = {
     "health.http-body": Support(EMULATED, "the body must contain the text, but a body without it takes the server "
                                           "out at once: Envoy applies fall only to errors, timeouts and statuses"),
     "health.tcp": Support(NATIVE),
+    "health.drain-on-body": Support(EMULATED, "cookie stickiness only: the session cookie also holds a server the "
+                                              "check failed (override_host_status UNHEALTHY), and a failed connection "
+                                              "is retried on another server. Envoy has one health state, so a server "
+                                              "whose health page answers an HTTP error also keeps its sticky clients "
+                                              "while it accepts connections"),
+    "health.tls": Support(NATIVE, "a TLS transport socket used by the health check only "
+                                  "(transport_socket_match_criteria), SNI from the check's host"),
     "stickiness.cookie": Support(NATIVE, "stateful_session filter: a session cookie holding the server's address "
                                          "(encoded), not its name"),
     "stickiness.cookie-max-age": Support(NATIVE, "the cookie carries Max-Age and Envoy also refuses it once expired"),
@@ -180,7 +187,12 @@ class _Clusters:
         # round-robin, and weighted-random (RANDOM would ignore weights): Envoy's default ROUND_ROBIN
         lb = {"healthy_panic_threshold": {"value": 0}}
         if svc.stickiness.mode == "cookie" and not pinned:
-            lb["override_host_status"] = {"statuses": ["UNKNOWN", "HEALTHY", "DRAINING"]}
+            kept = ["UNKNOWN", "HEALTHY", "DRAINING"]
+            if svc.drains_on_body:
+                # A server the body check failed (full, on hold) keeps its cookie clients; one that
+                # does not answer fails the connection, and the retry goes elsewhere (previous_hosts).
+                kept.append("UNHEALTHY")
+            lb["override_host_status"] = {"statuses": kept}
         c["common_lb_config"] = lb
         c["circuit_breakers"] = {"thresholds": [{"max_connections": LIMIT, "max_pending_requests": LIMIT,
                                                  "max_requests": LIMIT, "max_retries": LIMIT}]}
@@ -195,15 +207,23 @@ class _Clusters:
         if svc.fallback and svc.fallback.kind == "respond":
             meta["fallback"] = self.ids[svc.name]   # matched by the listener's local reply
         c["metadata"] = {"filter_metadata": {"lbc": meta}}
+        matches = []
         if svc.health:
             c["health_checks"] = [_health_check(svc.health)]
+            if self.model.checks_over_tls(svc):
+                # Behind TLS passthrough the servers speak TLS: the check does too, the traffic stays as it is.
+                c["health_checks"][0]["transport_socket_match_criteria"] = {"lbc": "health-tls"}
+                matches.append({"name": "health-tls", "match": {"lbc": "health-tls"},
+                                "transport_socket": _check_tls_socket(svc)})
         socket = _transport_socket(svc)
         if socket:
             c["transport_socket"] = socket
         if svc.fallback and svc.fallback.kind == "server" and socket:
             # the fallback server is a plain "sorry" server: no TLS, no PROXY header
-            c["transport_socket_matches"] = [{"name": "fallback", "match": {"lbc": "fallback"},
-                                              "transport_socket": typed("envoy.transport_sockets.raw_buffer", RAW)}]
+            matches.append({"name": "fallback", "match": {"lbc": "fallback"},
+                            "transport_socket": typed("envoy.transport_sockets.raw_buffer", RAW)})
+        if matches:
+            c["transport_socket_matches"] = matches
         c["load_assignment"] = self.endpoints(name, svc, servers, route, pinned, hashing)
         return c
 
@@ -280,6 +300,17 @@ def _health_check(h: HealthCheck) -> dict:
         http["receive"] = [{"text": h.expect_body.encode("utf-8").hex()}]   # Envoy wants hex; a substring match
     hc["http_health_check"] = http
     return hc
+
+
+def _check_tls_socket(svc: Service) -> dict:
+    """TLS for health checks only (servers behind passthrough): no CA at the balancer, so no
+    verification; the check's host as SNI; the PROXY header first when the servers expect one."""
+    h = svc.health
+    socket = typed("envoy.transport_sockets.tls", UPSTREAM_TLS, **({"sni": h.http_host} if h.http_host else {}))
+    if svc.proxy_protocol != "none":
+        socket = typed("envoy.transport_sockets.upstream_proxy_protocol", PROXY_PROTOCOL,
+                       config={"version": svc.proxy_protocol.upper()}, transport_socket=socket)
+    return socket
 
 
 def _transport_socket(svc: Service) -> Optional[dict]:
@@ -503,6 +534,14 @@ def refusals(model: Topology):
         if st.max_lifetime_ms is not None and st.mode != "cookie":
             yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
                    "only cookie stickiness can expire in Envoy; a hash of the client address has no clock")
+        if svc.drains_on_body and st.mode != "cookie":
+            yield ("health.drain-on-body", svc.health.path + ("http", "expect_body"),
+                   f"Envoy keeps a client on a server its check failed only by the session cookie; with {st.mode} "
+                   "stickiness the clients of a full server would move (use cookie stickiness)")
+        elif svc.drains_on_body and not svc.redispatch:
+            yield ("health.drain-on-body", svc.path + ("redispatch",),
+                   "Envoy keeps cookie clients on a server whatever its check says, so only re-dispatch on a failed "
+                   "connection moves them off a dead one: leave `redispatch` on")
     for l in model.listeners:
         l4 = not l.is_l7 or l.tls.mode == "passthrough"
         for name in dict.fromkeys(r.service for r in l.routes):

@@ -47,6 +47,11 @@ _COMMON: dict[str, Support] = {
                                    "time-until-up = interval x (rise - 1); no per-probe timeout"),
     "health.http-body": Support(NATIVE, "monitor recv, a POSIX regular expression lbc escapes"),
     "health.tcp": Support(NATIVE, "tcp monitor"),
+    "health.drain-on-body": Support(NATIVE, "monitor recv finds the text; recv-disable matches any answer with the "
+                                            "expected status, so such a member is up (disabled): persisted clients "
+                                            "stay, no new sessions; only no answer or another status is down"),
+    "health.tls": Support(NATIVE, "https monitor (its default server-ssl profile; the Host header from the check's "
+                                  "host, no SNI of its own)"),
     "stickiness.cookie": Support(NATIVE, "cookie persistence, method insert, expiration 0 (a session cookie)"),
     "stickiness.cookie-max-age": Support(NATIVE, "cookie persistence expiration"),
     "stickiness.source-ip": Support(NATIVE, "source-addr persistence; its timeout restarts with traffic (idle timeout)"),
@@ -308,13 +313,6 @@ def member_address(addr: str) -> tuple[str, bool]:
 
 # ---------------------------------------------------------------- lowering
 
-_HOLD_BODY = {
-    # seeds/001 "Placing a Server On Hold": the health page then reports ON HOLD; recv-disable keeps
-    # persisted sessions on the server (up, disabled) instead of marking it down.
-    "flynet": "ON HOLD",
-}
-
-
 class _Lower:
     def __init__(self, model: Topology, path: PathFn):
         self.m = model
@@ -357,9 +355,12 @@ class _Lower:
         if h.expect_body:
             # the body follows the status line and the headers; (.|\n) spans lines whatever `.` does
             recv += f" (.|\\n)*{monitor_ere_literal(h.expect_body)}"
-        hold = _HOLD_BODY.get(svc.profile)
-        self.monitors[local] = Monitor(local, "https" if svc.upstream_tls else "http", send=send, recv=recv,
-                                       recv_disable=monitor_ere_literal(hold) if hold else None, **common)
+        # Drain on body: an answer with the expected status but without the text (Flynet's ALL
+        # SESSIONS IN USE, ON HOLD) leaves the member up (disabled): its persisted clients stay.
+        disable = f"^HTTP/1[.][01] {h.expect_status}" if svc.drains_on_body else None
+        tls = svc.upstream_tls is not None or self.m.checks_over_tls(svc)
+        self.monitors[local] = Monitor(local, "https" if tls else "http", send=send, recv=recv,
+                                       recv_disable=disable, **common)
         return local
 
     def pool(self, svc: Service, port_name: str) -> str:

@@ -72,6 +72,13 @@ CAPABILITIES: dict[str, Support] = {
                                    "Host header"),
     "health.http-body": Support(NATIVE, "http-check expect string"),
     "health.tcp": Support(NATIVE, "connect check"),
+    "health.drain-on-body": Support(NATIVE, "the body check decides which servers take new sessions; a second, "
+                                            "status-only check (backend <target>.live, no traffic) decides which "
+                                            "are alive: cookie clients stay on a live server (option persist), the "
+                                            "cookie of a dead one is ignored (ignore-persist). "
+                                            "Cookie stickiness only"),
+    "health.tls": Support(NATIVE, "check-ssl verify none (the balancer holds no CA in passthrough), check-sni "
+                                  "from the check's host"),
     "stickiness.cookie": Support(NATIVE, "cookie insert indirect nocache httponly (a session cookie)"),
     "stickiness.cookie-max-age": Support(NATIVE, "cookie attr Max-Age"),
     "stickiness.source-ip": Support(NATIVE, "stick-table type ipv6 + stick on src, expiring after idle_timeout"),
@@ -113,6 +120,10 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         if st.max_lifetime_ms is not None and st.mode != "cookie" and svc.name in routed:
             yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
                    "HAProxy dates only its cookies; a stick table entry lives until it is idle")
+        if svc.drains_on_body and st.mode != "cookie" and svc.name in routed:
+            yield ("health.drain-on-body", svc.health.path + ("http", "expect_body"),
+                   f"HAProxy keeps a client on a server its check took out only by cookie; with {st.mode} "
+                   "stickiness the clients of a full server would move (use cookie stickiness)")
     for l in model.listeners:
         for r in l.routes:
             fb = model.service(r.service).fallback
@@ -172,6 +183,7 @@ class Target:
     port_name: str
     groups: list[tuple[int, str]]              # (priority, backend name), serving order
     fallback: Optional[str]                    # fallback backend name
+    live: Optional[str] = None                 # status-only checks (drain-on-body): which servers are alive
 
     @property
     def selects(self) -> bool:
@@ -295,7 +307,8 @@ class Lowering:
         tiers = svc.tiers
         groups = [(p, base if len(tiers) == 1 else f"{base}.p{p}") for p in tiers]
         fallback = f"{base}.fallback" if svc.fallback else None
-        return Target(base, svc, port_name, groups, fallback)
+        live = f"{base}.live" if svc.drains_on_body and svc.stickiness.mode == "cookie" and mode == "http" else None
+        return Target(base, svc, port_name, groups, fallback, live)
 
     def selection(self, t: Target, pinned: list[str], mode: str) -> list[str]:
         """Frontend rules choosing among a target's backends (groups, fallback)."""
@@ -312,7 +325,7 @@ class Lowering:
                     continue
                 b = t.backend_of(s.name)
                 out.append(f"use_backend {b} if {acl} {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }} "
-                           f"{{ srv_is_up({b}/{s.name}) }}")
+                           f"{{ srv_is_up({t.live or b}/{s.name}) }}")
         elif st.mode == "source-ip" and len(t.groups) > 1:
             for _, b in t.groups:
                 out.append(f"use_backend {b} if {acl} {{ src,in_table({b}) }} {{ nbsrv({b}) gt 0 }}")
@@ -346,6 +359,14 @@ class Lowering:
                 if st.cookie_max_age_ms is not None:
                     cookie += f" attr {quote(f'Max-Age={max(1, st.cookie_max_age_ms // 1000)}')}"
                 be.lines.append(cookie)
+                if t.live:
+                    # A server the body check took out (full, on hold) still serves its own clients
+                    # (option persist) while it answers at all; the cookie of one that does not is
+                    # ignored, and a failed connection is re-dispatched (force-persist would forbid that).
+                    be.lines.append("option persist")
+                    for s in servers:
+                        be.lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
+                                        f" !{{ srv_is_up({t.live}/{s.name}) }}")
             elif st.mode == "source-ip":
                 be.lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}")
                 be.lines.append("stick on src")
@@ -360,6 +381,13 @@ class Lowering:
                 if s in in_group:
                     be.lines.append(f"use-server {ident(s)} if {{ var(txn.lbc_pin) -m str {s} }}")
             be.servers = [self.server_line(svc, s, t.port_name, l, mode) for s in servers]
+            self.backends.append(be)
+        if t.live:
+            be = BackendCfg(t.live, mode, comment=f"service {svc.name}: which servers are alive (any answer with the "
+                            "expected status; the page's text only decides new sessions), listener "
+                            f"{l.name}; no traffic")
+            be.lines.extend(self.health(svc, l, mode, body=False))
+            be.servers = [self.server_line(svc, s, t.port_name, l, mode, live=True) for s in svc.servers]
             self.backends.append(be)
         if t.fallback:
             fb = svc.fallback
@@ -381,7 +409,7 @@ class Lowering:
         if mode == "http" and not l.buffering:
             be.lines.append("option http-no-delay")
 
-    def health(self, svc: Service, l: Listener, mode: str) -> list[str]:
+    def health(self, svc: Service, l: Listener, mode: str, body: bool = True) -> list[str]:
         h = svc.health
         if h is None:
             return []
@@ -392,19 +420,31 @@ class Lowering:
             send += f" ver HTTP/1.1 hdr Host {quote(h.http_host)}" if h.http_host else " ver HTTP/1.0"
             out.append(send)
             out.append(f"http-check expect status {h.expect_status}")
-            if h.expect_body:
+            if h.expect_body and body:
                 out.append(f"http-check expect string {quote(h.expect_body)}")
         out.append(f"timeout check {_ms(h.timeout_ms)}")
         out.append(f"default-server inter {_ms(h.interval_ms)} rise {h.rise} fall {h.fall}")
         return out
 
-    def server_line(self, svc: Service, s: Server, port_name: str, l: Listener, mode: str) -> str:
+    def server_line(self, svc: Service, s: Server, port_name: str, l: Listener, mode: str, live: bool = False) -> str:
+        """A `server` line; `live`: for the status-only check backend (no traffic, so no weight or cookie)."""
         parts = [f"server {ident(s.name)} {_addr(s.address, s.port(port_name))}"]
         h = svc.health
         if h is not None:
             parts.append("check")
             if h.port_name and h.port_name != port_name:
                 parts.append(f"port {s.port(h.port_name)}")
+            if l.tls.mode == "passthrough" and self.model.checks_over_tls(svc):
+                # the servers speak TLS on this port; the balancer holds no CA in passthrough
+                parts.append("check-ssl verify none")
+                if h.http_host:
+                    parts.append(f"check-sni {ident(h.http_host)}")
+        if live:
+            if svc.proxy_protocol != "none" and h is not None:
+                parts.append("check-send-proxy")
+            if s.state == "down":
+                parts.append("disabled")
+            return " ".join(parts)
         if s.state == "hold":
             parts.append("weight 0")
         elif s.weight != 1:

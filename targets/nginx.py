@@ -71,6 +71,9 @@ CAPABILITIES: dict[str, Support] = {
     "health.http-body": Support(UNSUPPORTED, "open-source nginx has no active checks (`health_check` and `match` "
                                              "are NGINX Plus): a server that answers 200 without the text would "
                                              "keep its traffic"),
+    "health.drain-on-body": Support(UNSUPPORTED, "open-source nginx has no active checks, so it never learns "
+                                                 "that a server is full or on hold (its health page's text)"),
+    "health.tls": Support(EMULATED, "passive checks only: they ride the clients' own TLS connections"),
     "health.tcp": Support(EMULATED, "passive only: a server is out after `fall` failed connections of real "
                                     "traffic within rise x interval, and tried again after that time"),
     "stickiness.cookie": Support(EMULATED, "no `sticky` in open-source nginx: the cookie is set from the answering "

@@ -15,6 +15,7 @@ mode http (plain, or TLS with --tls):
                              (default 200 "STATUS: ACTIVE")
   POST /_lbc/health          body {"status": 200, "body": "ALL SESSIONS IN USE"}: switch the health page
   GET /_lbc/active           {"active": N}: requests in progress (e.g. held by /slow)
+  GET /_lbc/checks           {"checks": N, "last": the JSON object above for the last health page request}
   GET /slow?ms=N             answer after N ms (holds a connection open)
   GET /stream?n=N&ms=M       chunked: N chunks, one every M ms, each a JSON line with its index
   GET with Upgrade: websocket  RFC 6455 echo of text/binary frames until the client closes
@@ -91,6 +92,8 @@ class State:
         self.health_status = 200
         self.health_body = "STATUS: ACTIVE"
         self.active = 0
+        self.checks = 0                      # health page requests served
+        self.last_check = None               # what the last one looked like (TLS, SNI, headers)
         self.lock = threading.Lock()
 
 
@@ -158,6 +161,9 @@ class Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path == "/_lbc/active":
             with self.st.lock:
                 return self.send_json({"server": self.st.name, "active": self.st.active})
+        if urlsplit(self.path).path == "/_lbc/checks":
+            with self.st.lock:
+                return self.send_json({"server": self.st.name, "checks": self.st.checks, "last": self.st.last_check})
         with self.st.lock:
             self.st.active += 1
         try:
@@ -174,6 +180,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == self.st.health_path:
             with self.st.lock:
                 status, text = self.st.health_status, self.st.health_body
+                self.st.checks += 1
+                self.st.last_check = self.info()
             body = text.encode()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain; charset=utf-8")

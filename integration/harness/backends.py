@@ -43,6 +43,11 @@ class Backend:
         ctx = client.tls_context(ca, verify=False) if self.tls else None
         return client.request(self.address, self.port, "/_lbc/active", tls=ctx).json()["active"]
 
+    def checks(self, ca: Optional[CA] = None) -> dict:
+        """{"checks": N, "last": what the last health page request looked like} (asked directly)."""
+        ctx = client.tls_context(ca, verify=False) if self.tls else None
+        return client.request(self.address, self.port, "/_lbc/checks", tls=ctx).json()
+
     def kill(self) -> None:
         """SIGKILL: the server vanishes as in a crash."""
         self.proc.kill()

@@ -64,6 +64,9 @@ class Action:
     failure: Optional[Failure] = None  # None: no fallback configured
     persist: Optional[str] = None    # a `persist ...` command, when the listener mixes stickiness
     ssl_profile: Optional[str] = None  # server-ssl profile path, when the listener mixes them
+    # the fallback only once selection fails (LB_FAILED), not when no member is active: persisted
+    # clients of full members (up, disabled: Flynet health states) still reach them
+    fallback_on_failure: bool = False
 
 
 @dataclass(frozen=True)

@@ -491,7 +491,8 @@ class _Lower:
                 member = (member_address(s.address)[0], s.port(r.port_name))
             return Action(self.path(pool), member, self.failure(svc, lst),
                           persist=self.persist_cmd(svc, persists[svc.name]) if mixed_persist else None,
-                          ssl_profile=self.path(server_ssls[svc.name]) if mixed_ssl and server_ssls.get(svc.name) else None)
+                          ssl_profile=self.path(server_ssls[svc.name]) if mixed_ssl and server_ssls.get(svc.name) else None,
+                          fallback_on_failure=svc.drains_on_body)
 
         exact, wildcard, default = [], [], None
         for r in lst.routes:

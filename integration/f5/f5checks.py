@@ -17,7 +17,7 @@ from lbc.pipeline import Options, check_file, render
 from lbc.targets.f5_tmsh import Obj, check_output, dump, parse
 
 from f5hello import client_hello
-from f5sim import F5Sim
+from f5sim import F5Sim, _block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -271,3 +271,75 @@ def recv_matches(recv: str, response: bytes) -> bool:
     """Whether a monitor recv string matches a response (POSIX ERE approximated by Python's re on
     bytes, which agrees for what lbc emits: literals, escaped specials, [.], (.|\\n)*, ^)."""
     return re.search(monitor_bytes(recv), response, re.DOTALL) is not None
+
+
+# ---------------------------------------------------------------- S22 Flynet health states
+
+# What a health page answer makes of a member, by BIG-IP's monitor rules: recv matches -> up;
+# else recv-disable matches -> up but disabled (persisted clients only); else (another status) the
+# monitor is down while the server still accepts connections ("busy"); no answer -> down.
+def monitor_state(monitor: Obj, answer: Optional[bytes]) -> str:
+    if answer is None:
+        return "down"
+    recv, disable = _block(monitor.body, "recv"), _block(monitor.body, "recv-disable")
+    if recv is not None and recv_matches(recv, answer):
+        return "up"
+    if disable not in (None, "none") and recv_matches(disable, answer):
+        return "disabled"
+    return "busy"
+
+
+def flynet_page(status: int, body: str) -> bytes:
+    return (f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\nContent-Type: text/html\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}").encode()
+
+
+def pool_monitor(sim: F5Sim, pool: str) -> Obj:
+    name = _block(sim.pools[pool].body, "monitor")
+    return next(o for o in sim.objs if o.kind.startswith("ltm monitor") and o.name == name)
+
+
+def check_health_states(conf: str, listener: str, host: str, pool_suffix: tuple[str, str]) -> list[str]:
+    """001 "Health Monitor Configuration": a member whose page answers without ACTIVE takes no new
+    session and keeps its persisted ones; an HTTP error or no answer moves them; every member
+    full: new clients get the fallback, persisted ones their own member."""
+    problems = []
+    sim = F5Sim(conf, listener)
+    pool = sim.pool_of(*pool_suffix)
+    monitor = pool_monitor(sim, pool)
+    first, *others = [m for m in sim.members(pool) if m["state"] == "up"]
+    a = (first["address"], first["port"])
+    pages = {"ACTIVE - 10 Sessions Available": (flynet_page(200, "STATUS: ACTIVE - 10 Sessions Available"), "up", True),
+             "ALL SESSIONS IN USE": (flynet_page(200, "STATUS: ALL SESSIONS IN USE"), "disabled", True),
+             "ON HOLD": (flynet_page(200, "STATUS: ON HOLD"), "disabled", True),
+             "HTTP 500": (flynet_page(500, "Server Error"), "busy", False),
+             "no answer": (None, "down", False)}
+    for what, (answer, want, keeps) in pages.items():
+        state = monitor_state(monitor, answer)
+        if state != want:
+            problems.append(f"health page {what}: the monitor makes the member {state}, expected {want}")
+            continue
+        sim = F5Sim(conf, listener)
+        sim.set_state(pool, *a, state)
+        new = sim.run([{"host": host}] * 30)
+        if state != "up" and any(r.get("member") and (r["member"][0], int(r["member"][1])) == a for r in new):
+            problems.append(f"health page {what}: the member still took new sessions")
+        r = sim.http(host, persist=a)
+        stayed = r["kind"] == "server" and (r["member"][0], int(r["member"][1])) == a
+        if keeps and not stayed:
+            problems.append(f"health page {what}: a client persisted to the member was moved: {r}")
+        if not keeps and (stayed or r["kind"] != "server"):
+            problems.append(f"health page {what}: a client persisted to the member was not re-dispatched: {r}")
+    sim = F5Sim(conf, listener)
+    full = monitor_state(monitor, flynet_page(200, "STATUS: ALL SESSIONS IN USE"))
+    members = [(m["address"], m["port"]) for m in sim.members(pool) if m["state"] == "up"]
+    for m in members:
+        sim.set_state(pool, *m, full)
+    r = sim.http(host)
+    if r["kind"] not in ("respond", "server") or (r["kind"] == "server" and r["pool"] == pool):
+        problems.append(f"every member full: a new client got {r}, not the fallback")
+    for m in members:
+        r = sim.http(host, persist=m)
+        if r["kind"] != "server" or (r["member"][0], int(r["member"][1])) != m:
+            problems.append(f"every member full: the client persisted to {m} got {r}")
+    return problems

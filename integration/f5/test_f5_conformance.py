@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from f5checks import (check_fallback, check_fallback_server, check_hold, check_pinned, check_proxy, check_sni,
-                      compile_f5, compile_text, example)
+from f5checks import (check_fallback, check_fallback_server, check_health_states, check_hold, check_pinned,
+                      check_proxy, check_sni, compile_f5, compile_text, example)
 from f5hello import client_hello
 
 pytestmark = [pytest.mark.conformance]
@@ -151,6 +151,14 @@ def test_s15_multihost_two_domains():
 def test_s19_held_server_drains_and_keeps_its_sessions():
     conf = _conf(example("flynet.yaml"))
     assert check_hold(conf, "fvterm-https", "fvterm.example.com", ("fvterm", "default"), ("10.0.1.13", 80)) == []
+
+
+# ---------------------------------------------------------------- S22 Flynet health states
+
+@pytest.mark.f5_scenario("S22")
+def test_s22_full_or_held_member_keeps_its_sessions():
+    conf = _conf(example("flynet.yaml"))
+    assert check_health_states(conf, "fvterm-https", "fvterm.example.com", ("fvterm", "default")) == []
 
 
 # ---------------------------------------------------------------- S18 client address at L4 (PROXY header)

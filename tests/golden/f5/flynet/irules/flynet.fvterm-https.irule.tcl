@@ -3,11 +3,7 @@ when HTTP_REQUEST {
     set lbc_host [string tolower [getfield [HTTP::host] ":" 1]]
     switch -- $lbc_host {
         fvterm.example.com {
-            if {[active_members /Common/flynet.fvterm.default.pool] < 1} {
-                HTTP::respond 503 content "No sessions available" noserver Content-Type text/plain Connection close
-            } else {
-                pool /Common/flynet.fvterm.default.pool
-            }
+            pool /Common/flynet.fvterm.default.pool
         }
         default {
             HTTP::respond 404 noserver Connection close

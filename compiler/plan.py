@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from .model import Service, Topology
+from .rules.common import cite
 
 # seeds/000: one session server carries 2,000 concurrent host sessions, plus 1,000 of failover headroom;
 # one MSS server 10,000 concurrent users, plus 5,000.
@@ -151,7 +152,7 @@ def _n(x: Optional[int]) -> str:
 def format_plan(p: dict) -> str:
     lines: list[str] = [f"Plan for {p['topology']}", ""]
     if p["sizing"]:
-        lines.append("Sizing (seeds/000 \"Session Server Sizing\", \"MSS Server Sizing\"):")
+        lines.append("Sizing (" + cite("000", "Session Server Sizing", "000", "MSS Server Sizing") + "):")
         head = ("service", "profile", "peak", "required", "present", "load after losing one", "limit", "verdict")
         rows = []
         for s in p["sizing"]:

@@ -16,12 +16,12 @@ PROFILES = ("generic", "flynet", "hacloud-session", "hacloud-mss", "verastream",
 
 SUMMARIES = {
     "generic": "no application-specific defaults or rules",
-    "flynet": "Flynet terminal emulator servers (seeds/001, seeds/003)",
-    "hacloud-session": "Host Access for the Cloud session servers (seeds/000)",
-    "hacloud-mss": "Host Access for the Cloud Management and Security Server (seeds/000)",
-    "verastream": "Verastream Host Integrator 7.x session servers of a domain (seeds/002)",
-    "lightstreamer": "Lightstreamer Server 7.1 cluster (seeds/004)",
-    "terminal-id": "Host Access for the Cloud Terminal ID Manager, which has no HA (seeds/000)",
+    "flynet": 'Flynet terminal emulator servers ("Flynet Server Load Balancing")',
+    "hacloud-session": 'Host Access for the Cloud session servers ("Planning for Deployment")',
+    "hacloud-mss": 'Host Access for the Cloud Management and Security Server ("Planning for Deployment")',
+    "verastream": "Verastream Host Integrator 7.x session servers of a domain (technical note 7021566)",
+    "lightstreamer": 'Lightstreamer Server 7.1 cluster ("Clustering for Load Balancing and Fail Over")',
+    "terminal-id": 'Host Access for the Cloud Terminal ID Manager, which has no HA ("Planning for Deployment")',
 }
 
 # profile -> list of (path inside the service, value, citation)
@@ -43,7 +43,8 @@ PROFILE_DEFAULTS: dict[str, list[tuple[tuple, object, str]]] = {
     ],
     "verastream": [
         (("balance",), "weighted-random", cite("002", "What Happens At Runtime")),
-        (("stickiness", "mode"), "source-ip", cite("002", "What Happens At Runtime")),
+        # every session request is a fresh weighted draw; no affinity is asked for (LBC309)
+        (("stickiness", "mode"), "none", cite("002", "What Happens At Runtime")),
         # the management server takes offline servers out by checking their status at intervals
         (("health", "tcp"), True, cite("002", "What Happens At Runtime")),
     ],

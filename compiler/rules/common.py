@@ -20,10 +20,21 @@ SEEDS = {
     "003": "003_dcbf1131eea475e5.txt",   # the Flynet guide, unbranded
     "004": "004_5fd5797347a5b484.txt",   # Lightstreamer Server 7.1 clustering
 }
+# What users read: the publisher's title of each guide (users do not have the seed files).
+TITLES = {
+    "000": 'Host Access for the Cloud, "Planning for Deployment"',
+    "001": 'Flynet, "Flynet Server Load Balancing"',
+    "002": 'Verastream Host Integrator technical note 7021566 (formerly Attachmate Technical Note 10108), '
+           '"Session Server Load Distribution and Failover in Verastream Host Integrator 7.x"',
+    "003": 'Flynet, "Flynet Server Load Balancing"',       # the same guide without branding: cited as 001
+    "004": 'Lightstreamer, "Clustering for Load Balancing and Fail Over", Server 7.1 (updated 23/12/2019)',
+}
 LBC_LANGUAGE = "lbc topology language (schemas/topology.schema.json)"
 
-# Applications that keep per-user state on one server: their guides require stickiness.
-STATEFUL = ("flynet", "hacloud-session", "hacloud-mss", "verastream", "lightstreamer")
+# Applications whose requests must return to the server that holds the user's state: their guides
+# require stickiness. Not Verastream: each connection is its own session, drawn afresh by weight
+# (technical note 7021566, "What Happens At Runtime").
+STATEFUL = ("flynet", "hacloud-session", "hacloud-mss", "lightstreamer")
 HACLOUD = ("hacloud-session", "hacloud-mss")
 HTTPS_PORTS = (443, 8443)
 
@@ -37,12 +48,19 @@ def duration(ms: int) -> str:
 
 
 def cite(*refs: str) -> str:
-    """cite("000", "TLS/SSL Options", "004", "§3") -> 'seeds/000_….txt "TLS/SSL Options"; seeds/004_….txt §3'."""
-    parts = []
+    """cite("001", "Minimum Servers", "004", "§3.2.2") ->
+    'Flynet, "Flynet Server Load Balancing", "Minimum Servers" (seeds/001); Lightstreamer, ..., §3.2.2 (seeds/004)'.
+
+    The guide's title and section come first (what a user can look up); the seed file's number
+    follows for the project's own traceability. Sections of one guide are listed together; the
+    unbranded Flynet copy (003) is the same guide as 001."""
+    guides: dict[str, list[str]] = {}
     for seed, section in zip(refs[::2], refs[1::2]):
+        seed = "001" if seed == "003" else seed
         sec = section if section.startswith("§") else f'"{section}"'
-        parts.append(f"seeds/{SEEDS[seed]} {sec}")
-    return "; ".join(parts)
+        if sec not in guides.setdefault(seed, []):
+            guides[seed].append(sec)
+    return "; ".join(f"{TITLES[seed]}, {', '.join(secs)} (seeds/{seed})" for seed, secs in guides.items())
 
 
 _index: list = [None, {}]   # (model, {service: [(listener, route)]}) of the last model asked about

@@ -37,12 +37,12 @@ def variant(*pairs: str) -> str:
 
 
 WHY_STATEFUL = {
-    "flynet": "the Telnet connection to the host lives in one Flynet server and cannot be shared "
-              "(001 \"Sticky Load Balancing\")",
-    "hacloud-session": "session servers are stateful (000 \"Using Load Balancers\")",
-    "hacloud-mss": "MSS is stateful (000 \"Using Load Balancers\")",
-    "verastream": "a Host Integrator session is allocated on one session server (002 \"What Happens At Runtime\")",
-    "lightstreamer": "control and rebind connections must reach the server that created the session (004 §1)",
+    "flynet": "the Telnet connection to the host lives in one Flynet server and cannot be shared ("
+              + cite("001", "Sticky Load Balancing") + ")",
+    "hacloud-session": "session servers are stateful (" + cite("000", "Using Load Balancers") + ")",
+    "hacloud-mss": "MSS is stateful (" + cite("000", "Using Load Balancers") + ")",
+    "lightstreamer": "control and rebind connections must reach the server that created the session ("
+                     + cite("004", "§1 Introduction") + ")",
 }
 
 
@@ -85,7 +85,7 @@ def check_stateful_needs_stickiness(model, ctx):
 
 register(Rule(
     "LBC301", "stateful-needs-stickiness", E,
-    "A stateful application (profiles flynet, hacloud-session, hacloud-mss, verastream, lightstreamer) has "
+    "A stateful application (profiles flynet, hacloud-session, hacloud-mss, lightstreamer) has "
     "stickiness none.",
     "Choose a stickiness mode: cookie at L7, source-ip at L4 or in passthrough, application where the "
     "application hands out per-server host names. Or remove `stickiness:` to get the profile's default.",
@@ -93,7 +93,8 @@ register(Rule(
     why="Each of these applications keeps a user's session in the memory of one server: Flynet holds the "
         "host's Telnet socket, the HACloud session server and MSS are stateful, a Lightstreamer session's "
         "control connections must reach the server that created it. A request balanced to another server "
-        "finds no session and the user is disconnected.",
+        "finds no session and the user is disconnected. (Verastream is not among them: each connection is "
+        "its own session, drawn afresh by weight; see LBC309.)",
     bad=FLYNET.replace("stickiness: {mode: cookie, cookie: {name: FVTERMSRV}}", "stickiness: {mode: none}"),
     good=FLYNET,
     check=check_stateful_needs_stickiness,
@@ -341,4 +342,55 @@ register(Rule(
                  "    port: 80\n", "    port: 80\n    protocol: tcp\n",
                  "- {hosts: [www.example.com], service: web}", "- {service: web}"),
     check=check_ignored_settings,
+))
+
+
+# ------------------------------------------------------------------ LBC309
+def check_verastream_affinity(model, ctx):
+    for svc in model.services:
+        if svc.profile != "verastream":
+            continue
+        if svc.stickiness.mode == "source-ip":
+            where, what = svc.stickiness.path + ("mode",), "source-IP affinity"
+        elif svc.balance == "source-hash":
+            where, what = svc.path + ("balance",), "a hash of the client address (balance source-hash)"
+        else:
+            continue
+        yield Finding(where, f"service '{svc.name}' (profile verastream) keeps each client address on one server "
+                      f"by {what}, but every Host Integrator session is a fresh weighted draw: when a few "
+                      "application servers open all the sessions, the weights stop applying", key=True)
+
+
+VHI = y("""
+    lbc: 1
+    vips:
+      internal: {address: 192.0.2.30}
+    services:
+      vhi:
+        profile: verastream
+        balance: weighted-random
+        servers:
+          - {name: vhi-a, address: 10.0.4.11, port: 9681, weight: 60}
+          - {name: vhi-b, address: 10.0.4.12, port: 9681, weight: 40}
+    listeners:
+      - {name: vhi, vip: internal, port: 9681, protocol: tcp, routes: [{service: vhi}]}
+    """)
+
+register(Rule(
+    "LBC309", "verastream-no-affinity", W,
+    "Verastream: source-IP affinity (or a client-address hash) on a service whose sessions are each a fresh "
+    "weighted draw.",
+    "Remove `stickiness:` (the verastream profile's default is none) and balance by weight; each connection "
+    "is its own session.",
+    cite("002", "What Happens At Runtime", "002", "Implementing Host Integrator Domains"),
+    why="The management server answers every session request with a new weighted random draw inside the first "
+        "priority group that can serve; nothing asks for affinity, because a session lives on its connection. "
+        "The clients of a domain are usually a few application servers (web services, connectors), so "
+        "affinity by client address pins each of them, with all its sessions, to one session server: an "
+        "independent run sent 200 of 200 sessions from one application server to one session server with "
+        "weights 60/40.",
+    bad=VHI.replace("    balance: weighted-random\n", "    balance: weighted-random\n"
+                    "    stickiness: {mode: source-ip}\n"),
+    good=VHI,
+    check=check_verastream_affinity,
 ))

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from lbc.profiles import PROFILE_DEFAULTS, PROFILES, SUMMARIES, profile_defaults
+from lbc.rules.common import TITLES
 from lbc.schema import topology_schema
 
 from helpers import check_text
@@ -19,7 +20,7 @@ def test_every_schema_profile_is_described():
     assert set(PROFILE_DEFAULTS) == set(SUMMARIES) == set(PROFILES)
     for profile, defaults in PROFILE_DEFAULTS.items():
         for _keys, _value, citation in defaults:
-            assert citation.startswith("seeds/00"), (profile, citation)
+            assert any(citation.startswith(t) for t in TITLES.values()), (profile, citation)
 
 
 def service(profile: str, extra: str = "", protocol: str = "http") -> str:
@@ -52,7 +53,7 @@ def test_flynet_defaults(tmp_path):
     assert d["health.http.path"][0] == "/FVTerm/FVHealth.aspx"
     assert d["health.http.expect_body"][0] == "ACTIVE"
     assert d["stickiness.mode"][0] == "cookie" and d["balance"][0] == "round-robin"
-    assert all(origin.startswith("profile flynet (seeds/001_") for _v, origin in d.values())
+    assert all(origin.startswith('profile flynet (Flynet, "Flynet Server Load Balancing"') for _v, origin in d.values())
     svc = r.model.service("app")
     assert svc.stickiness.cookie_max_age_ms is None          # a session cookie
     assert (svc.health.kind, svc.health.http_path, svc.health.expect_body) == ("http", "/FVTerm/FVHealth.aspx", "ACTIVE")
@@ -73,13 +74,15 @@ def test_hacloud_defaults(tmp_path, profile):
     r = check_text(tmp_path, service(profile, "    health: {http: {path: /health}}"))
     svc = r.model.service("app")
     assert (svc.balance, svc.stickiness.mode) == ("least-connections", "cookie")
-    assert defaults(r)["balance"][1].startswith(f"profile {profile} (seeds/000_")
+    assert defaults(r)["balance"][1].startswith(f'profile {profile} (Host Access for the Cloud, "Planning for Deployment"')
 
 
 def test_verastream_defaults_and_the_health_kind_the_topology_chose(tmp_path):
     r = check_text(tmp_path, service("verastream", protocol="tcp"))
     svc = r.model.service("app")
-    assert (svc.balance, svc.stickiness.mode, svc.health.kind) == ("weighted-random", "source-ip", "tcp")
+    # no affinity: every session is a fresh weighted draw (technical note 7021566, "What Happens At Runtime")
+    assert (svc.balance, svc.stickiness.mode, svc.health.kind) == ("weighted-random", "none", "tcp")
+    assert "stickiness.mode" in defaults(r) and [d.id for d in r.diagnostics if d.id in ("LBC301", "LBC309")] == []
     r = check_text(tmp_path, service("verastream", "    health: {http: {path: /status}}", protocol="tcp"))
     assert r.model.service("app").health.kind == "http" and "health.tcp" not in defaults(r)
     assert profile_defaults("flynet", {"health": {"tcp": True}}) == [

@@ -598,6 +598,33 @@ def test_s23_http_check_behind_passthrough(env):
     assert spread(20) == {"b": 20}
 
 
+@scenario("S24")
+def test_s24_fallback_server(env):
+    """Flynet "Minimum Servers": with every server out, the client reads what the fallback server
+    answered (its status and body), never an answer the balancer made up."""
+    a, b = env.backends("a", "b")
+    fb = env.backend("fb", health_path="/")          # answers "/" with the page set below
+    page = "No sessions available (the emulator's own page)"
+    fb.set_health(status=503, body=page)
+    lb = env.deploy({"app": {"servers": [server(a), server(b)], "health": fast_health(),
+                             "fallback": {"server": {"address": fb.address, "port": fb.port}}}}, [web()])
+    addr, port = lb.addr("web")
+    assert set(hits(lb, 10)) == {"a", "b"}
+    a.kill()
+    b.kill()
+
+    def fallback():
+        r = client.try_request(addr, port, "/", source=CLIENT)
+        return r is not None and (r.status, r.text) == (503, page)
+    wait_until(fallback, 2 * 0.5 + 1, interval=0.05, what="the fallback server's answer")
+    seen = fb.checks()["checks"]
+    for _ in range(10):
+        r = client.request(addr, port, "/", source=CLIENT)
+        assert (r.status, r.text) == (503, page), (r.status, r.text[:200])
+        assert r.header("Content-Type") == "text/plain; charset=utf-8", r.headers
+    assert fb.checks()["checks"] >= seen + 10, "the answers did not come from the fallback server"
+
+
 def _draws(lb, n: int, listener: str = "vhi") -> collections.Counter:
     """n new TCP connections from ONE client address: which server each one reached."""
     addr, port = lb.addr(listener)

@@ -39,7 +39,7 @@ FLYNET = y("""
         health:
           http: {path: /FVTerm/FVHealth.aspx, expect_body: ACTIVE}
         stickiness: {mode: cookie, cookie: {name: FVTERMSRV}}
-        fallback: {respond: {body: No sessions available}}
+        fallback: {server: {address: 10.0.1.99, port: 80}}
     listeners:
       - name: fvterm
         vip: public
@@ -107,25 +107,39 @@ register(Rule(
 
 
 # ------------------------------------------------------------------ LBC403
+FALLBACK_SERVER_HINT = ("add `fallback: {server: {address: ..., port: ...}}`: one Flynet server (or a web server) "
+                        "that always answers, so users read the emulator's own 'No sessions available' message")
+
+
 def check_fallback(model, ctx):
     for svc in model.services:
-        if svc.profile == "flynet" and svc.fallback is None:
-            yield Finding(svc.path, f"service '{svc.name}' has no fallback: when every server is unhealthy, users "
-                          "get a bare HTTP 503 instead of Flynet's 'No sessions available'", key=True)
+        if svc.profile != "flynet":
+            continue
+        if svc.fallback is None:
+            yield Finding(svc.path, f"service '{svc.name}' has no fallback: when every server is full or down, users "
+                          "get a bare HTTP 503 instead of Flynet's 'No sessions available'", key=True,
+                          hint=FALLBACK_SERVER_HINT)
+        elif svc.fallback.kind == "respond":
+            yield Finding(svc.fallback.path + ("respond",), f"service '{svc.name}' answers with a fixed page made by "
+                          "the balancer when every server is full or down; the Flynet guide asks for one server "
+                          "that always answers, so users see the emulator's own 'No sessions available' message "
+                          "rather than an HTTP error", hint=FALLBACK_SERVER_HINT)
 
 
 register(Rule(
     "LBC403", "fallback-missing", W,
-    "Flynet: no fallback when every server is unhealthy, so users get a bare 503 instead of a "
-    "'No sessions available' answer.",
-    "Add `fallback: {respond: {status: 503, body: No sessions available}}`, or `fallback: {server: ...}` for "
-    "a server that always answers.",
+    "Flynet: no fallback server for when every server is full or down (none at all, or a fixed answer made by "
+    "the balancer).",
+    "Add `fallback: {server: {address: ..., port: ...}}`, a server that always answers (e.g. one Flynet server "
+    "kept out of the pool), instead of `fallback: {respond: ...}` or nothing.",
     cite("001", "Minimum Servers", "003", "Minimum Servers", "002", "What Happens At Runtime"),
-    why="When all servers report full or on hold, the balancer has nowhere to send a user. The guide asks "
-        "for one server (or answer) that always responds, so users read a message that explains the "
-        "situation instead of a generic HTTP 503 error page. (Host Integrator clients get error 2643 in the "
-        "same situation from the management server.)",
-    bad=FLYNET.replace("    fallback: {respond: {body: No sessions available}}\n", ""),
+    why="When all servers report full or on hold, the balancer has nowhere to send a new user. The guide asks "
+        "that one server always responds, so users see the terminal emulator's own 'No sessions available' "
+        "error instead of an HTTP 503. A page the balancer makes up is only an imitation: it is an HTTP error "
+        "to the emulator's client and says nothing the application knows. (Host Integrator clients get error "
+        "2643 in the same situation from the management server.)",
+    bad=FLYNET.replace("fallback: {server: {address: 10.0.1.99, port: 80}}",
+                       "fallback: {respond: {status: 503, body: No sessions available}}"),
     good=FLYNET,
     check=check_fallback,
 ))

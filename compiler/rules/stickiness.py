@@ -57,7 +57,7 @@ FLYNET = y("""
           - {name: fv1, address: 10.0.1.11, port: 80}
           - {name: fv2, address: 10.0.1.12, port: 80}
         stickiness: {mode: cookie, cookie: {name: FVTERMSRV}}
-        fallback: {respond: {body: No sessions available}}
+        fallback: {server: {address: 10.0.1.99, port: 80}}
     listeners:
       - name: fvterm
         vip: public

@@ -27,11 +27,12 @@ def _conf(path):
 
 # ---------------------------------------------------------------- S10 fallback
 
-@pytest.mark.f5_scenario("S10")
-def test_s10_fallback_answer_flynet():
+@pytest.mark.f5_scenario("S24")
+def test_s24_fallback_server_flynet():
+    """The Flynet example's fallback is a server that always answers (001 "Minimum Servers")."""
     conf = _conf(example("flynet.yaml"))
-    assert check_fallback(conf, "fvterm-https", "fvterm.example.com", ("fvterm", "default"),
-                          503, "No sessions available", "text/plain") == []
+    assert check_fallback_server(conf, "fvterm-https", "fvterm.example.com", ("fvterm", "default"),
+                                 ("10.0.1.19", 80)) == []
 
 
 @pytest.mark.f5_scenario("S10")

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from f5checks import (check_fallback, check_hold, check_pinned, check_proxy, check_sni, compile_f5, edit_rule,
-                      example)
+from f5checks import (check_fallback, check_health_states, check_hold, check_pinned, check_proxy, check_sni,
+                      compile_f5, compile_text, edit_rule, example)
 from f5hello import client_hello
 
 pytestmark = [pytest.mark.conformance]
@@ -31,30 +31,75 @@ def _drop_event(event):
     return edit
 
 
-FLYNET = ("fvterm-https", "fvterm.example.com", ("fvterm", "default"), 503, "No sessions available", "text/plain")
+# A fixed answer made by the balancer (the Flynet example now falls back to a server, LBC403)
+ANSWER = ("web", "app.example.com", ("app", "default"), 503, "No sessions available", "text/plain")
+ANSWER_TOPOLOGY = """
+    lbc: 1
+    vips: {v: {address: 127.0.0.10}}
+    services:
+      app:
+        servers:
+          - {name: a, address: 127.0.0.21, port: 8080}
+          - {name: b, address: 127.0.0.22, port: 8080}
+        health: {http: {path: /health}}
+        fallback: {respond: {status: 503, body: No sessions available}}
+    listeners:
+      - {name: web, vip: v, port: 80, routes: [{hosts: [app.example.com], service: app}]}
+    """
+
+
+@pytest.fixture
+def answer_conf(tmp_path):
+    files, result = compile_text(tmp_path, ANSWER_TOPOLOGY)
+    assert files is not None, [str(d) for d in result.diagnostics]
+    return files["bigip.conf"]
 CONTROL = ("push-http", "push.example.com", ("lightstreamer", "create"),
            {"push1.example.com": ("10.0.6.11", 8080), "push2.example.com": ("10.0.6.12", 8080)})
 
 
-def test_unmutated_outputs_pass():
-    assert check_fallback(_conf("flynet.yaml"), *FLYNET) == []
+def test_unmutated_outputs_pass(answer_conf):
+    assert check_fallback(answer_conf, *ANSWER) == []
     assert check_pinned(_conf("lightstreamer-control-link.yaml"), *CONTROL) == []
 
 
-def test_deleting_the_lb_failed_handler_is_caught():
-    conf = edit_rule(_conf("flynet.yaml"), _drop_event("LB_FAILED"))
-    problems = check_fallback(conf, *FLYNET)
+def test_deleting_the_lb_failed_handler_is_caught(answer_conf):
+    conf = edit_rule(answer_conf, _drop_event("LB_FAILED"))
+    problems = check_fallback(conf, *ANSWER)
     # members that pass the monitor but refuse connections reach LB_FAILED only
     assert any("members unreachable" in p for p in problems), problems
 
 
-def test_deleting_the_active_members_check_is_caught():
-    conf = edit_rule(_conf("flynet.yaml"), lambda t: t.replace("] < 1}", "] < 0}"))
+def test_deleting_the_active_members_check_is_caught(answer_conf):
+    conf = edit_rule(answer_conf, lambda t: t.replace("] < 1}", "] < 0}"))
     # with no pre-check the LB_FAILED handler still answers: the fallback holds (defence in depth) ...
-    assert check_fallback(conf, *FLYNET) == []
+    assert check_fallback(conf, *ANSWER) == []
     # ... and without both, it does not
     conf = edit_rule(conf, _drop_event("LB_FAILED"))
-    assert check_fallback(conf, *FLYNET) != []
+    assert check_fallback(conf, *ANSWER) != []
+
+
+def test_an_active_members_check_before_persistence_is_caught():
+    """The first release's Flynet rule: a fallback as soon as no member is active, which also
+    sends the persisted clients of full (disabled) members to the fallback (S22)."""
+    conf = _conf("flynet.yaml")
+    flynet = ("fvterm-https", "fvterm.example.com", ("fvterm", "default"))
+    assert check_health_states(conf, *flynet) == []
+    pool = "/Common/flynet.fvterm.default.pool"
+    mutated = edit_rule(conf, lambda t: t.replace(
+        f"            pool {pool}\n",
+        f"            if {{[active_members {pool}] < 1}} {{\n                pool /Common/flynet.fvterm.fallback.pool\n"
+        f"            }} else {{\n                pool {pool}\n            }}\n", 1))
+    assert mutated != conf
+    assert any("every member full" in p for p in check_health_states(mutated, *flynet))
+
+
+def test_a_recv_disable_that_only_knows_on_hold_is_caught():
+    """The first release's monitor: recv-disable "ON HOLD" marked a full server down."""
+    conf = _conf("flynet.yaml")
+    mutated = conf.replace('recv-disable "^HTTP/1[.][01] 200"', 'recv-disable "ON HOLD"')
+    assert mutated != conf
+    assert any("ALL SESSIONS IN USE" in p for p in check_health_states(mutated, "fvterm-https", "fvterm.example.com",
+                                                                       ("fvterm", "default")))
 
 
 def test_swapping_two_pinned_members_is_caught():

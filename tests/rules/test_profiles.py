@@ -48,7 +48,7 @@ def defaults(result) -> dict:
 
 
 def test_flynet_defaults(tmp_path):
-    r = check_text(tmp_path, service("flynet", "    fallback: {respond: {body: No sessions available}}"))
+    r = check_text(tmp_path, service("flynet", "    fallback: {server: {address: 10.0.1.99, port: 80}}"))
     d = defaults(r)
     assert d["health.http.path"][0] == "/FVTerm/FVHealth.aspx"
     assert d["health.http.expect_body"][0] == "ACTIVE"
@@ -63,7 +63,7 @@ def test_flynet_defaults(tmp_path):
 def test_profile_defaults_never_override_the_topology(tmp_path):
     r = check_text(tmp_path, service("flynet", "    balance: least-connections\n"
                                      "    stickiness: {mode: source-ip}\n"
-                                     "    fallback: {respond: {body: No sessions available}}"))
+                                     "    fallback: {server: {address: 10.0.1.99, port: 80}}"))
     svc = r.model.service("app")
     assert (svc.balance, svc.stickiness.mode) == ("least-connections", "source-ip")
     assert "balance" not in defaults(r) and "stickiness.mode" not in defaults(r)
@@ -99,7 +99,7 @@ def test_compile_explain_defaults_shows_profile_defaults(tmp_path):
     from lbc.targets import available
     assert available(), "no target registered"
     p = tmp_path / "fly.yaml"
-    p.write_text(service("flynet", "    fallback: {respond: {body: No sessions available}}"))
+    p.write_text(service("flynet", "    fallback: {server: {address: 10.0.1.99, port: 80}}"))
     out = subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", "compile", str(p), "--target",
                           available()[0], "--explain-defaults", "-o", str(tmp_path / "out")],
                          capture_output=True, text=True, timeout=60)

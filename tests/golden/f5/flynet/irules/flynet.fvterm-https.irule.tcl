@@ -15,7 +15,7 @@ when LB_FAILED {
     # no member could be selected or connected: the service's fallback answers
     switch -- [LB::server pool] {
         /Common/flynet.fvterm.default.pool {
-            HTTP::respond 503 content "No sessions available" noserver Content-Type text/plain Connection close
+            LB::reselect pool /Common/flynet.fvterm.fallback.server
         }
     }
 }

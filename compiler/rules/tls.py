@@ -192,6 +192,23 @@ register(Rule(
 
 
 # ------------------------------------------------------------------ LBC204
+def route_hosts(model, l, r) -> list[tuple[str, tuple]]:
+    """(host name, where it is written) for the names clients use to reach a route: its own hosts;
+    in per-IP layouts (one VIP or port per name, routes without host names: Lightstreamer §3.1.1.1,
+    §3.2.2.1) the pinned server's direct_host, or the name of the listener's only certificate."""
+    if r.hosts:
+        return [(h, host_path(model, r, k)) for k, h in enumerate(r.hosts)]
+    if r.server:
+        s = model.service(r.service).server(r.server)
+        return [(s.direct_host, s.path + ("direct_host",))] if s.direct_host else []
+    if len(l.tls.certificates) == 1:
+        c = model.certificate(l.tls.certificates[0])
+        name = next((n for n in c.names if not n.startswith("*.")), None)
+        if name:
+            return [(name, tls_path(l, "certificates") + (0,))]
+    return []
+
+
 def check_host_coverage(model, ctx):
     for l in model.listeners:
         if l.tls.mode in DECRYPTING and not l.tls.certificates:
@@ -204,13 +221,13 @@ def check_host_coverage(model, ctx):
         if any(not c.names for c in cs):
             continue  # names unknown (no file, none declared): LBC106 already says so
         for r in l.routes:
-            for k, h in enumerate(r.hosts):
+            for h, where in route_hosts(model, l, r):
                 if any(certs.covered_by(c.names, h) for c in cs):
                     continue
                 offered = "; ".join(f"'{c.name}': {', '.join(c.names)}" + (" (read from the file)"
                                     if c.names_from_file else "") for c in cs)
                 yield Finding(
-                    host_path(model, r, k), f"host '{h}' routed on listener '{l.name}' is not covered by its "
+                    where, f"host '{h}' routed on listener '{l.name}' is not covered by its "
                     f"certificate{'s' if len(cs) > 1 else ''} ({offered})",
                     hint=f"add a certificate whose SAN covers '{h}' to the listener (SNI selects among "
                          "several), or use a multi-domain or wildcard certificate; a wildcard covers exactly "
@@ -258,9 +275,9 @@ def check_one_certificate_per_server_port(model, ctx):
         for r in l.routes:
             svc = model.service(r.service)
             targets = [r.server] if r.server else [s.name for s in svc.servers]
-            for k, h in enumerate(r.hosts):
+            for h, where in route_hosts(model, l, r):
                 for srv in targets:
-                    groups.setdefault((svc.name, srv, r.port_name), []).append((h, host_path(model, r, k), cs))
+                    groups.setdefault((svc.name, srv, r.port_name), []).append((h, where, cs))
     reported = set()
     for (svc, srv, port), hosts in groups.items():
         candidates = {c.name: c for _h, _p, cs in hosts for c in cs}
@@ -288,12 +305,15 @@ register(Rule(
     "In passthrough, host names with different single-name certificates must reach different server ports.",
     "Route each certificate's host names to their own server port, or use one multi-domain/wildcard "
     "certificate, or terminate TLS at the balancer with SNI selection.",
-    cite("004", "§3.2.2 Leverage Individual Certificates", "004", "§3.1.1.1 Example of Multihosting"),
+    cite("004", "§3.2.2 Leverage Individual Certificates", "004", "§3.1.1.1 Example of Multihosting",
+         "004", "§3.2.2.1 Option 2.B.2.1 - Servers Behind the Load Balancer"),
     why="In passthrough the servers perform the handshake, and the guide's servers pick their certificate "
         "by listening port, not by SNI. When only single-name certificates are available, every host name "
         "served by the same servers needs its own server socket holding that name's certificate (the guide "
         "uses 443 for one domain and 444 for the other). Two names with two certificates on one server port "
-        "means one of them always gets the wrong certificate.",
+        "means one of them always gets the wrong certificate. In per-IP layouts (one VIP per name, routes "
+        "without host names) lbc takes the names from the pinned servers' `direct_host` and from the "
+        "listener's certificate.",
     bad=variant(NO_CERTS, "certificates:\n  a: {cert: certs/a.pem, names: [a.example.com]}\n"
                           "  b: {cert: certs/b.pem, names: [b.example.com]}\n",
                 "{name: w1, address: 10.0.0.11, port: 8080}", "{name: w1, address: 10.0.0.11, port: 443}",

@@ -81,6 +81,7 @@ class _Builder:
             cookie_name=cookie.get("name", "LBSRV"),
             cookie_max_age_ms=duration_ms(cookie["max_age"]) if "max_age" in cookie else None,
             idle_timeout_ms=duration_ms(st_raw.get("idle_timeout", "30m")),
+            idle_timeout_given="idle_timeout" in st_raw,
             max_lifetime_ms=duration_ms(st_raw["max_lifetime"]) if "max_lifetime" in st_raw else None,
             path=path + ("stickiness",),
         )

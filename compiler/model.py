@@ -58,6 +58,7 @@ class Stickiness:
     idle_timeout_ms: int = 30 * 60_000        # source-ip table expiry
     max_lifetime_ms: Optional[int] = None
     path: Path = ()
+    idle_timeout_given: bool = False          # idle_timeout written in the topology (not lbc's default)
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,11 @@ register(Rule(
 
 
 # ------------------------------------------------------------------ LBC305
+LIGHTSTREAMER_EXPIRY = ("a Lightstreamer session outlives it: the next rebind or control connection then "
+                        "reaches another server, the session is interrupted and the client must open a new one "
+                        "(a trade-off against lasting imbalance, Lightstreamer §4)")
+
+
 def check_max_lifetime(model, ctx):
     for svc in model.services:
         st = svc.stickiness
@@ -196,18 +201,30 @@ def check_max_lifetime(model, ctx):
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': stickiness ends after "
                           f"{duration(st.max_lifetime_ms)} however active the client is; each expiry interrupts "
                           "its session, which the client must recover")
+        elif svc.profile == "lightstreamer":
+            # any end of affinity interrupts a long-lived session, whatever ends it (§4)
+            if st.mode == "source-ip" and st.idle_timeout_given:
+                yield Finding(st.path + ("idle_timeout",), f"service '{svc.name}': source-IP affinity ends after "
+                              f"{duration(st.idle_timeout_ms)} without a new connection, but {LIGHTSTREAMER_EXPIRY}")
+            elif st.mode == "cookie" and st.cookie_max_age_ms is not None:
+                yield Finding(st.path + ("cookie", "max_age"), f"service '{svc.name}': the stickiness cookie expires "
+                              f"after {duration(st.cookie_max_age_ms)}, but {LIGHTSTREAMER_EXPIRY}")
 
 
 register(Rule(
     "LBC305", "stickiness-max-lifetime", W,
-    "A maximum stickiness lifetime interrupts sessions at each expiry; the client must recover.",
+    "A maximum stickiness lifetime interrupts sessions at each expiry; the client must recover. On "
+    "Lightstreamer services also a source-IP `idle_timeout` or a cookie `max_age`: any end of affinity does.",
     "Keep it only if the application's clients recover from a moved session, and choose the duration as a "
     "trade-off; acknowledge the finding with the reason.",
     cite("004", "§4 Stickiness Expiration", "004", "§5.1 When LB Stickiness Is Leveraged"),
     why="A lifetime makes the balancer forget a client's server periodically, which slowly evens out load "
         "after a failure. But the next request then lands on another server where the session does not "
         "exist: the client sees an error and must open a new session. It is a trade-off to choose "
-        "knowingly, and only with clients that recover by themselves.",
+        "knowingly, and only with clients that recover by themselves. A Lightstreamer session lives for "
+        "hours on one server, so for the lightstreamer profile an idle expiry of source-IP affinity or a "
+        "cookie lifetime is the same trade-off: the guide's point is that any end of affinity, whatever "
+        "ends it, interrupts the session at the next rebind.",
     bad=variant("stickiness: {mode: cookie}", "stickiness: {mode: cookie, max_lifetime: 60m}"),
     good=BASE,
     check=check_max_lifetime,

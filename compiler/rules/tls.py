@@ -76,6 +76,23 @@ def check_x509(model, ctx):
                      f"(`stickiness: {{mode: source-ip}}`), since a balancer passing TLS through cannot read "
                      f"cookies{sticky}",
                 related=((svc.path + ("x509_client_auth",), "X.509 single sign-on declared here"),))
+    # Host Access for the Cloud: single sign-on by certificate needs passthrough on the session
+    # servers AND the MSS ("TLS/SSL with X.509 Single Sign-On"), whichever tier declares it.
+    sso = next((s for s in model.services if s.profile in HACLOUD and s.x509_client_auth), None)
+    if sso is None:
+        return
+    for svc in model.services:
+        if svc.profile not in HACLOUD or svc.x509_client_auth:
+            continue
+        for l, _r in _per_listener(routes_to(model, svc.name)):
+            if l.tls.mode in DECRYPTING:
+                yield Finding(
+                    tls_path(l), f"service '{sso.name}' ({sso.profile}) logs users in with X.509 client "
+                    f"certificates, so the other tier, service '{svc.name}' ({svc.profile}), needs TLS passthrough "
+                    f"too, but listener '{l.name}' uses TLS mode {l.tls.mode}",
+                    hint=f"set `tls: {{mode: passthrough}}` on listener '{l.name}' with source-IP stickiness, and "
+                         f"`x509_client_auth: true` on service '{svc.name}'",
+                    related=((sso.path + ("x509_client_auth",), "X.509 single sign-on declared here"),))
 
 
 X509_BAD = y("""
@@ -104,14 +121,17 @@ X509_BAD = y("""
 
 register(Rule(
     "LBC201", "x509-requires-passthrough", E,
-    "X.509 client-certificate login at the servers requires TLS passthrough on every listener that reaches them.",
+    "X.509 client-certificate login at the servers requires TLS passthrough on every listener that reaches them "
+    "(for Host Access for the Cloud: on both tiers, session servers and MSS).",
     "Set the listener's `tls: {mode: passthrough}` and the service's `stickiness: {mode: source-ip}`.",
     cite("000", "TLS/SSL with X.509 Single Sign-On", "000", "TLS/SSL Options"),
     why="With X.509 single sign-on the session servers and MSS read the user's client certificate during "
         "the TLS handshake. A balancer that terminates or bridges TLS completes that handshake itself, so "
         "the certificate never reaches the servers and the login cannot work. Only passthrough forwards the "
         "client's own handshake. The price: the balancer sees only encrypted bytes, so it can neither insert "
-        "nor read a cookie, and persistence has to come from the client's source address.",
+        "nor read a cookie, and persistence has to come from the client's source address. The guide asks "
+        "this of the session server AND the MSS load balancers: declaring it on one tier makes a decrypting "
+        "listener for the other an error too.",
     bad=X509_BAD,
     good=X509_BAD.replace(NO_CERTS, "")
                  .replace("stickiness: {mode: cookie}", "stickiness: {mode: source-ip}")
@@ -418,8 +438,10 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC208
 def check_blueprint_bridging(model, ctx):
+    if any(s.profile in HACLOUD and s.x509_client_auth for s in model.services):
+        return  # single sign-on by certificate: both tiers pass TLS through (LBC201), never bridge
     for svc in model.services:
-        if svc.profile not in HACLOUD or svc.x509_client_auth:
+        if svc.profile not in HACLOUD:
             continue
         for l, _r in _per_listener(routes_to(model, svc.name)):
             if l.tls.mode == "terminate":

@@ -8,6 +8,7 @@ that must hold before a model can exist.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import os
 import re
@@ -18,6 +19,7 @@ from .model import (Certificate, DefaultApplied, Fallback, HealthCheck, Listener
                     Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, local_file)
 from .profiles import profile_defaults
 from .rules import Reporter
+from .rules.common import cite
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d)$")
@@ -59,6 +61,21 @@ class _Builder:
                 node[keys[-1]] = value
                 self.defaults.append(DefaultApplied(path + keys, value, f"profile {profile} ({citation})"))
         return raw
+
+    def flynet_check_host(self, svc: Service, listeners: list[Listener]) -> Service:
+        """Flynet's monitor request names the site (Host:); without one in the topology, the service's
+        first routed host name is used (recorded as a profile default; LBC410 warns when there is none)."""
+        h = svc.health
+        if svc.profile != "flynet" or h is None or h.kind != "http" or h.http_host:
+            return svc
+        host = next((x for l in listeners for r in l.routes if r.service == svc.name and r.server is None
+                     for x in r.hosts if not x.startswith("*.")), None)
+        if host is None:
+            return svc
+        self.defaults.append(DefaultApplied(svc.path + ("health", "http", "host"), host,
+                                            f"profile flynet ({cite('001', 'Using the F5 Load Balancer')}; "
+                                            "the service's first routed host name)"))
+        return dataclasses.replace(svc, health=dataclasses.replace(h, http_host=host))
 
     # ------------------------------------------------------------ objects
     def service(self, name: str, raw: dict) -> Service:
@@ -282,6 +299,8 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         binds.setdefault(key, lst)
     if len([d for d in reporter.diagnostics if d.fails]) > before:
         return None
+    for name, svc in services.items():
+        services[name] = b.flynet_check_host(svc, listeners)
     return Topology(
         name=data.get("name", os.path.splitext(os.path.basename(doc.file))[0]),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),

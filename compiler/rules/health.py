@@ -37,7 +37,7 @@ FLYNET = y("""
           - {name: fv1, address: 10.0.1.11, port: 80}
           - {name: fv2, address: 10.0.1.12, port: 80}
         health:
-          http: {path: /FVTerm/FVHealth.aspx, expect_body: ACTIVE}
+          http: {path: /FVTerm/FVHealth.aspx, expect_body: ACTIVE, host: fvterm.example.com}
         stickiness: {mode: cookie, cookie: {name: FVTERMSRV}}
         fallback: {server: {address: 10.0.1.99, port: 80}}
     listeners:
@@ -100,7 +100,7 @@ register(Rule(
         "Available', 'ON HOLD' or 'ALL SESSIONS IN USE'. A check of the status code or of the TCP port "
         "therefore keeps a full or held server in rotation; only looking for the word ACTIVE in the body "
         "sends new users to servers that can take them.",
-    bad=FLYNET.replace("path: /FVTerm/FVHealth.aspx", "path: /FVTerm/"),
+    bad=FLYNET.replace("path: /FVTerm/FVHealth.aspx,", "path: /FVTerm/,"),
     good=FLYNET,
     check=check_flynet_health,
 ))
@@ -343,4 +343,37 @@ register(Rule(
                      "      - {name: vhi-c, address: 10.0.4.13, port: 9681, priority: 2, weight: 100}\n"
                      "    fallback: {server: {address: 10.0.4.99, port: 9681}}\n"),
     check=check_fallback_at_l4,
+))
+
+
+# ------------------------------------------------------------------ LBC410
+def check_flynet_check_host(model, ctx):
+    for svc in model.services:
+        h = svc.health
+        if svc.profile != "flynet" or h is None or h.kind != "http" or h.http_host:
+            continue
+        # with a routed host name the profile fills `host` in (build.py); here the routes name none
+        yield Finding(h.path + ("http",), f"service '{svc.name}' (profile flynet): the health check sends no Host "
+                      "header and no route names a host to take it from, so a Flynet site bound to a host name "
+                      "in IIS may answer the check with another site's page (or an error) instead of its "
+                      "health page", hint="add `host: <the site's host name>` to `health.http`")
+
+
+register(Rule(
+    "LBC410", "flynet-check-host", W,
+    "Flynet: the health check names no Host (which the guide's monitor request sends) and no route names a "
+    "host name to fill it in from.",
+    "Add `host:` with the Flynet site's host name to `health.http` (e.g. the name users reach it by); "
+    "without it the profile uses the service's first routed host name.",
+    cite("001", "Using the F5 Load Balancer", "001", "Health Monitor Configuration"),
+    why="The guide's example monitor request is `GET /FVTerm/FVHealth.aspx HTTP/1.1` with a `Host:` header. "
+        "Flynet runs in IIS, where a site is often bound to a host name: a request without that name reaches "
+        "the default site, which may not be Flynet at all, and the check then measures something else. With "
+        "`host:` lbc sends HTTP/1.1 with that Host header (and, behind TLS passthrough, uses it as SNI). "
+        "When the topology gives none, the flynet profile takes the service's first routed host name "
+        "(`lbc compile --explain-defaults` shows it); only without any does this warning remain.",
+    bad=FLYNET.replace(", host: fvterm.example.com}", "}").replace("{hosts: [fvterm.example.com], service: fvterm}",
+                                                                    "{service: fvterm}"),
+    good=FLYNET.replace(", host: fvterm.example.com}", "}"),
+    check=check_flynet_check_host,
 ))

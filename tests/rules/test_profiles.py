@@ -38,8 +38,9 @@ def service(profile: str, extra: str = "", protocol: str = "http") -> str:
               - {{name: s3, address: 10.0.0.13, port: 8080}}
         EXTRA
         listeners:
-          - {{name: app, vip: public, port: 80, protocol: {protocol}, routes: [{{service: app}}]}}
-        """).replace("EXTRA\n", extra + "\n" if extra else "")
+          - {{name: app, vip: public, port: 80, protocol: {protocol}, routes: [{{ROUTE}}]}}
+        """).replace("EXTRA\n", extra + "\n" if extra else "").replace(
+        "{ROUTE}", "{hosts: [app.example.com], service: app}" if protocol == "http" else "{service: app}")
 
 
 def defaults(result) -> dict:
@@ -53,6 +54,7 @@ def test_flynet_defaults(tmp_path):
     assert d["health.http.path"][0] == "/FVTerm/FVHealth.aspx"
     assert d["health.http.expect_body"][0] == "ACTIVE"
     assert d["stickiness.mode"][0] == "cookie" and d["balance"][0] == "round-robin"
+    assert d["health.http.host"][0] == "app.example.com"         # the routed name (LBC410 otherwise)
     assert all(origin.startswith('profile flynet (Flynet, "Flynet Server Load Balancing"') for _v, origin in d.values())
     svc = r.model.service("app")
     assert svc.stickiness.cookie_max_age_ms is None          # a session cookie

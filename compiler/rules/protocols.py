@@ -113,22 +113,39 @@ register(Rule(
 
 
 # ------------------------------------------------------------------ LBC603
+def partially_behind(model, svc) -> bool:
+    """Lightstreamer "servers partially behind the load balancer" (§2.2.2, §3.2.1.2, §3.2.2.2): every
+    server has a direct host name that the balancer does not route, so the streaming (control and
+    rebind) connections reach the servers directly and only session creation crosses the balancer."""
+    return (bool(svc.servers) and all(s.direct_host for s in svc.servers)
+            and not any(r.server is not None for _l, r in routes_to(model, svc.name)))
+
+
 def check_streaming_websocket(model, ctx):
     for svc, l in _lightstreamer_l7(model):
-        if not l.websocket:
+        if not l.websocket and not partially_behind(model, svc):
             yield Finding(l.path + ("websocket",), f"listener '{l.name}' refuses WebSocket upgrades for service "
-                          f"'{svc.name}' (profile lightstreamer): clients fall back to HTTP after a delay")
+                          f"'{svc.name}' (profile lightstreamer): clients fall back to HTTP after a delay",
+                          hint="set `websocket: true`; or, where the balancer cannot carry WebSocket, let the "
+                               "streaming connections bypass it: give each server a `direct_host` its clients "
+                               "reach directly (Lightstreamer's 'servers partially behind the load balancer', "
+                               "§2.2.2) and route only the balanced host name")
 
 
 register(Rule(
     "LBC603", "streaming-websocket", W,
-    "Lightstreamer behind an L7 listener without WebSocket support.",
-    "Set `websocket: true` on the listener (the default for HTTP listeners).",
-    cite("004", "§1 Introduction"),
+    "Lightstreamer behind an L7 listener without WebSocket support (unless the servers are only partially "
+    "behind the balancer, so streaming bypasses it).",
+    "Set `websocket: true` on the listener (the default for HTTP listeners), or let the streaming connections "
+    "reach the servers directly by their direct host names (servers partially behind the balancer).",
+    cite("004", "§1 Introduction", "004", "§2.2.2 Option 1.B.2 - Servers Partially Behind the Load Balancer"),
     why="Lightstreamer clients try WebSocket first. Without support at the balancer the attempt hangs "
         "until a timeout, and only then do they fall back to HTTP streaming, which costs seconds at every "
         "connection. The guide calls WebSocket support highly recommended, and required for the cookie "
-        "and name-based options that work at Layer 7.",
+        "and name-based options that work at Layer 7. Its 'partially behind' layouts exist for balancers "
+        "without WebSocket: only session creation crosses the balancer, and the streaming connections go to "
+        "each server's own public host name; lbc recognises them (every server has a `direct_host`, and no "
+        "route of the balancer carries those names) and stays silent.",
     bad=LS.replace("    websocket: true\n", "    websocket: false\n"),
     good=LS,
     check=check_streaming_websocket,

@@ -687,3 +687,95 @@ register(Rule(
     good=BASE,
     check=check_pem,
 ))
+
+
+# ------------------------------------------------------------------ LBC216
+def _tls_terms(l) -> dict:
+    """What a client must be able to do to connect to a listener."""
+    t = l.tls
+    terms = {"TLS": "yes" if t.mode != "none" else "no"}
+    if t.mode in DECRYPTING:
+        terms["minimum TLS version"] = t.min_version
+        terms["client certificate"] = t.client_auth + (f" (CA {t.client_ca})" if t.client_ca else "")
+    return terms
+
+
+def check_create_control_consistency(model, ctx):
+    for svc in model.services:
+        pairs = routes_to(model, svc.name)
+        create = [(l, r) for l, r in pairs if r.server is None]
+        control = [(l, r) for l, r in pairs if r.server is not None]
+        if not create or not control:
+            continue
+        first, _ = create[0]
+        want = _tls_terms(first)
+        for l, r in _per_listener(control):
+            if l.name == first.name:
+                continue
+            got = _tls_terms(l)
+            diff = [k for k in want if k in got and want[k] != got[k]] or [k for k in (set(want) ^ set(got))
+                                                                           if k != "TLS"]
+            if not diff:
+                continue
+            k = diff[0]
+            passed = "left to the servers (passthrough)"
+            yield Finding(
+                tls_path(l, "mode"), f"service '{svc.name}': listener '{l.name}' (its per-server host names) and "
+                f"listener '{first.name}' (its balanced host) differ in {k}: {got.get(k, passed)} here, "
+                f"{want.get(k, passed)} there; a client that can create a session may then fail to bind or "
+                "control it, and loop between the two",
+                hint=f"give listeners '{first.name}' and '{l.name}' the same TLS terms (mode, min_version, "
+                     "client_auth and client_ca)",
+                related=((tls_path(first, "mode"), f"listener '{first.name}' carries the balanced host"),))
+
+
+LS_TWO_LISTENERS = y("""
+    lbc: 1
+    vips:
+      public: {address: 192.0.2.43}
+      control: {address: 192.0.2.44}
+    certificates:
+      push: {cert: certs/site.pem, key: certs/site.key, names: ["*.example.com"]}
+    services:
+      push:
+        profile: lightstreamer
+        stickiness: {mode: application}
+        servers:
+          - {name: ls1, address: 10.0.6.11, ports: {create: 8081, control: 8080}, direct_host: push1.example.com}
+          - {name: ls2, address: 10.0.6.12, ports: {create: 8081, control: 8080}, direct_host: push2.example.com}
+        health: {http: {path: /lightstreamer/healthcheck}, port: create}
+    listeners:
+      - name: create
+        vip: public
+        port: 443
+        tls: {mode: terminate, certificates: [push], min_version: "1.2"}
+        buffering: false
+        routes:
+          - {hosts: [push.example.com], service: push, port: create}
+      - name: control
+        vip: control
+        port: 443
+        tls: {mode: terminate, certificates: [push], min_version: "1.2"}
+        buffering: false
+        routes:
+          - {direct_hosts: true, service: push, port: control}
+    """)
+
+register(Rule(
+    "LBC216", "create-control-tls-consistency", E,
+    "The balanced (create) endpoint and the per-server (control) endpoints of one service ask different TLS "
+    "terms of clients (TLS or not, minimum version, client certificates).",
+    "Give the listeners that carry the balanced host and the direct hosts the same TLS mode, min_version, "
+    "client_auth and client_ca.",
+    cite("004", "§3.2 Leverage Application Stickiness - Options 2.B", "004", "§2.2 Leverage Application Stickiness - Options 1.B"),
+    why="With application stickiness a client creates its session through the balanced host name and then "
+        "binds and controls it through the server's own host name (Lightstreamer's control_link_address). "
+        "If the second endpoint refuses what the first accepted (an older TLS version, a missing client "
+        "certificate, plain HTTP after HTTPS), the session is created and every bind fails: clients loop "
+        "between 'session created' and 'bind failed'. The certificates of each endpoint must also cover its "
+        "own names, which LBC204 checks per listener.",
+    bad=LS_TWO_LISTENERS.replace('min_version: "1.2"}\n    buffering: false\n    routes:\n      - {direct_hosts',
+                                 'min_version: "1.3"}\n    buffering: false\n    routes:\n      - {direct_hosts'),
+    good=LS_TWO_LISTENERS,
+    check=check_create_control_consistency,
+))

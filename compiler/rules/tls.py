@@ -713,16 +713,14 @@ def check_create_control_consistency(model, ctx):
             if l.name == first.name:
                 continue
             got = _tls_terms(l)
-            diff = [k for k in want if k in got and want[k] != got[k]] or [k for k in (set(want) ^ set(got))
-                                                                           if k != "TLS"]
+            # terms one side leaves to the servers (passthrough) cannot be compared
+            diff = [k for k in want if k in got and want[k] != got[k]]
             if not diff:
                 continue
             k = diff[0]
-            passed = "left to the servers (passthrough)"
             yield Finding(
                 tls_path(l, "mode"), f"service '{svc.name}': listener '{l.name}' (its per-server host names) and "
-                f"listener '{first.name}' (its balanced host) differ in {k}: {got.get(k, passed)} here, "
-                f"{want.get(k, passed)} there; a client that can create a session may then fail to bind or "
+                f"listener '{first.name}' (its balanced host) differ in {k}: {got[k]} here, {want[k]} there; a client that can create a session may then fail to bind or "
                 "control it, and loop between the two",
                 hint=f"give listeners '{first.name}' and '{l.name}' the same TLS terms (mode, min_version, "
                      "client_auth and client_ca)",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from lbc import appsettings
 from lbc.model import Topology
 
 from . import f5_lower
@@ -169,6 +170,7 @@ def _readme(plan: Plan, model: Topology) -> str:
         "",
     ]
     lines += f5_lower.install_section(plan.files, p)
+    lines += appsettings.markdown(model)
     lines += [
         "## What lbc checked, and what it could not",
         "",

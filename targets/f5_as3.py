@@ -18,6 +18,7 @@ import json
 import re
 from typing import Optional
 
+from lbc import appsettings
 from lbc.capabilities import NATIVE, Support
 from lbc.model import Topology
 
@@ -323,6 +324,7 @@ class F5AS3Target:
         tenant = f5_lower.safe_name(model.name)
         plan = f5_lower.build_plan(model, _path_fn(tenant))
         section = f5_lower.install_section(plan.files, lambda local: f"/Common/{tenant}.{local}")
+        section += appsettings.markdown(model)
         files = "\n".join([""] + section) if section else ""
         return {
             "as3.json": json.dumps(declaration(plan), indent=2, sort_keys=True, ensure_ascii=True) + "\n",

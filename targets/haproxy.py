@@ -27,6 +27,7 @@ from typing import Iterator, Optional
 
 import jinja2
 
+from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Listener, Route, Server, Service, Topology
 
@@ -537,7 +538,8 @@ def render(model: Topology) -> dict[str, str]:
     files["README.md"] = _ENV.get_template("README.md.j2").render(model=model, maps=sorted(low.maps),
                                                                   key_links=[(link_target(link, key), link)
                                                                              for link, key in key_links(model)],
-                                                                  files=_deployed_files(model))
+                                                                  files=_deployed_files(model),
+                                                                  app_settings=appsettings.markdown(model))
     return files
 
 

@@ -66,7 +66,7 @@ FILES = f5_tmsh.installed_files(FLYNET["README.md"])
     ("load-balancing-mode round-robin", "load-balancing-mode fastest", "is not one of"),
     ("    expiration 0\n", "    expiration -1\n", "is not an integer"),
     ("monitor /Common/flynet.fvterm.monitor\n", "monitor /Common/flynet.fvterm2\n", "monitor /Common/flynet.fvterm2 is not defined"),
-    ("pool /Common/flynet.fvterm.default.pool\n            }", "pool /Common/flynet.fvterm.defualt.pool\n            }",
+    ("            pool /Common/flynet.fvterm.default.pool\n", "            pool /Common/flynet.fvterm.defualt.pool\n",
      "`pool /Common/flynet.fvterm.defualt.pool`: no such pool"),
     ("    rules {\n        /Common/flynet.fvterm-https.irule\n", "    rules {\n        /Common/flynet.nope\n",
      "rule /Common/flynet.nope is not defined"),
@@ -100,7 +100,7 @@ def test_check_finds_an_uninstalled_certificate():
 def test_check_finds_an_irule_copy_that_differs():
     files = dict(FLYNET)
     rel = next(p for p in files if p.startswith("irules/"))
-    files[rel] = files[rel].replace("503", "502")
+    files[rel] = files[rel].replace("404", "403")
     assert any("differs" in p for p in check_output(files))
 
 
@@ -175,13 +175,17 @@ def test_monitor_recv_matches_the_body_literally(tmp_path, body):
         assert not recv_matches(recv, good.replace(b"a.b", b"axb"))   # the dot is literal
 
 
-def test_flynet_hold_page_disables_instead_of_marking_down():
+def test_flynet_full_or_held_page_disables_instead_of_marking_down():
+    """Flynet health states: without ACTIVE the member is up (disabled), keeping its persisted
+    clients; an HTTP error marks it down."""
     objs, _ = parse(CONF)
     mon = dict(next(o for o in objs if o.kind == "ltm monitor http").body)
-    on_hold = b"HTTP/1.1 200 OK\r\n\r\nON HOLD"
-    assert not recv_matches(mon["recv"], on_hold) and recv_matches(mon["recv-disable"], on_hold)
+    for page in (b"ON HOLD", b"ALL SESSIONS IN USE"):
+        answer = b"HTTP/1.1 200 OK\r\n\r\nSTATUS: " + page
+        assert not recv_matches(mon["recv"], answer) and recv_matches(mon["recv-disable"], answer)
+    assert not recv_matches(mon["recv-disable"], b"HTTP/1.1 500 Error\r\n\r\nON HOLD")
     assert recv_matches(mon["recv"], b"HTTP/1.1 200 OK\r\n\r\nACTIVE - 12 Sessions Available")
-    assert monitor_bytes(mon["send"]).startswith(b"GET /FVTerm/FVHealth.aspx HTTP/1.0\r\n")
+    assert monitor_bytes(mon["send"]).startswith(b"GET /FVTerm/FVHealth.aspx HTTP/1.1\r\nHost: fvterm.example.com\r\n")
 
 
 def test_non_bmp_fallback_body_is_refused(tmp_path):

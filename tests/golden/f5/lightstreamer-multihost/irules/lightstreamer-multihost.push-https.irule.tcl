@@ -2,38 +2,22 @@ when HTTP_REQUEST {
     # HTTP::host keeps a port (host:8443): compare the name only
     set lbc_host [string tolower [getfield [HTTP::host] ":" 1]]
     switch -- $lbc_host {
-        push.a.example.com {
-            pool /Common/lightstreamer-multihost.push-a.create.pool
+        push.a.example.com -
+        push.b.example.net {
+            pool /Common/lightstreamer-multihost.push.create.pool
         }
         s1.push.a.example.com {
-            if {[LB::status pool /Common/lightstreamer-multihost.push-a.control.pool member 10.0.6.11 8080] eq "down"} {
+            if {[LB::status pool /Common/lightstreamer-multihost.push.control.pool member 10.0.6.11 8080] eq "down"} {
                 reject
             } else {
-                pool /Common/lightstreamer-multihost.push-a.control.pool member 10.0.6.11 8080
+                pool /Common/lightstreamer-multihost.push.control.pool member 10.0.6.11 8080
             }
         }
         s2.push.a.example.com {
-            if {[LB::status pool /Common/lightstreamer-multihost.push-a.control.pool member 10.0.6.12 8080] eq "down"} {
+            if {[LB::status pool /Common/lightstreamer-multihost.push.control.pool member 10.0.6.12 8080] eq "down"} {
                 reject
             } else {
-                pool /Common/lightstreamer-multihost.push-a.control.pool member 10.0.6.12 8080
-            }
-        }
-        push.b.example.net {
-            pool /Common/lightstreamer-multihost.push-b.create.pool
-        }
-        s1.push.b.example.net {
-            if {[LB::status pool /Common/lightstreamer-multihost.push-b.control.pool member 10.0.7.11 8080] eq "down"} {
-                reject
-            } else {
-                pool /Common/lightstreamer-multihost.push-b.control.pool member 10.0.7.11 8080
-            }
-        }
-        s2.push.b.example.net {
-            if {[LB::status pool /Common/lightstreamer-multihost.push-b.control.pool member 10.0.7.12 8080] eq "down"} {
-                reject
-            } else {
-                pool /Common/lightstreamer-multihost.push-b.control.pool member 10.0.7.12 8080
+                pool /Common/lightstreamer-multihost.push.control.pool member 10.0.6.12 8080
             }
         }
         default {

@@ -1,4 +1,5 @@
-"""Sizing (seeds/000 "Session Server Sizing", "MSS Server Sizing") and VHI shares (seeds/002).
+"""Sizing (Host Access for the Cloud, "Session Server Sizing", "MSS Server Sizing"; seeds/000) and
+VHI shares (Verastream technical note 7021566; Verastream technical note 7021566).
 
 The formulas live here once: the sizing rules (LBC503-LBC505) and `lbc plan` both use them.
 """
@@ -10,7 +11,8 @@ from typing import Optional
 from .model import Service, Topology
 from .rules.common import cite
 
-# seeds/000: one session server carries 2,000 concurrent host sessions, plus 1,000 of failover headroom;
+# Host Access for the Cloud, "Planning for Deployment" (seeds/000): one session server carries
+# 2,000 concurrent host sessions, plus 1,000 of failover headroom;
 # one MSS server 10,000 concurrent users, plus 5,000.
 SESSIONS_PER_SERVER, SESSION_HEADROOM = 2_000, 1_000
 USERS_PER_MSS, MSS_HEADROOM = 10_000, 5_000
@@ -60,7 +62,7 @@ class Sizing:
 
     @property
     def quorum(self) -> bool:
-        """MSS replicates by majority: an odd number of servers (seeds/000 "MSS Server Sizing")."""
+        """MSS replicates by majority: an odd number of servers (Host Access for the Cloud, "MSS Server Sizing")."""
         return self.profile != "hacloud-mss" or self.present % 2 == 1
 
     @property
@@ -116,7 +118,7 @@ class Group:
 
 
 def shares(svc: Service) -> list[Group]:
-    """Per priority group, each server's share of new sessions (VHI: proportional to weight, seeds/002)."""
+    """Per priority group, each server's share of new sessions (VHI: proportional to weight, Verastream technical note 7021566)."""
     groups = []
     for p in svc.tiers:
         tier = svc.tier(p)

@@ -229,7 +229,8 @@ register(Rule(
     "LBC605", "separate-create-control-ports", I,
     "Application stickiness: separate server ports for session creation and control are recommended.",
     "Give the servers two ports (e.g. `ports: {create: 8081, control: 8080}`) and route the balanced host "
-    "to one and the direct hosts to the other.",
+    "to one and the direct hosts to the other; on the servers, `<port_type>CREATE_ONLY</port_type>` and "
+    "`<port_type>CONTROL_ONLY</port_type>` (the output README lists them).",
     cite("004", "§2.2 Leverage Application Stickiness - Options 1.B"),
     why="With two ports the server can mark one CREATE_ONLY and the other CONTROL_ONLY, which lets its "
         "backpressure features tell new sessions from existing ones. One port works, but the guide "

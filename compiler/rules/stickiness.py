@@ -285,7 +285,8 @@ register(Rule(
     "LBC306", "application-stickiness-hosts", E,
     "Application stickiness: every server has its own direct host name, unique, and different from every "
     "balanced host name.",
-    "Give each server a distinct `direct_host:` that no balanced route uses.",
+    "Give each server a distinct `direct_host:` that no balanced route uses, and set the same name as that "
+    "server's `<control_link_address>` in lightstreamer_conf.xml (the output README lists them).",
     cite("004", "§2.2 Leverage Application Stickiness - Options 1.B"),
     why="With application stickiness the server that creates a session tells the client a host name that "
         "reaches that server only (Lightstreamer's control_link_address), and the client sends every later "

@@ -534,14 +534,15 @@ def test_s22_full_or_held_server_keeps_its_sessions(env):
     x, y = _stick(lb, "S22", "a"), _stick(lb, "S22", "b")
     for state in ("ALL SESSIONS IN USE", "ON HOLD"):
         a.set_health(body=state)
-        wait_until(lambda: tally(lb, 10) == {"b": 10}, deadline, interval=0.1, what=f"a ({state}) out for new clients")
+        wait_until(lambda: tally(lb, 4) == {"b": 4}, deadline, interval=0.05, what=f"a ({state}) out for new clients")
         assert hits(lb, 100, cookies=x) == {"a": 100}, f"a client of a full server was moved ({state})"
         assert hits(lb, 10) == {"b": 10}
         a.set_health(body="STATUS: ACTIVE - 10 Sessions Available")
-        wait_until(lambda: "a" in tally(lb, 6), deadline, interval=0.1, what="a back for new clients")
+        wait_until(lambda: "a" in tally(lb, 4), deadline, interval=0.05, what="a back for new clients")
     for srv in (a, b):
         srv.set_health(body="ALL SESSIONS IN USE")
-    wait_until(lambda: tally(lb, 6) == {"fb": 6}, deadline, interval=0.1, what="new clients to the fallback")
+    wait_until(lambda: tally(lb, 4) == {"fb": 4}, deadline, interval=0.05, what="new clients to the fallback")
+    assert tally(lb, 10) == {"fb": 10}
     assert hits(lb, 20, cookies=x) == {"a": 20} and hits(lb, 20, cookies=y) == {"b": 20}, \
         "every server full: a stuck client left its own server"
     for srv in (a, b):
@@ -594,7 +595,7 @@ def test_s23_http_check_behind_passthrough(env):
         assert [v for k, v in seen["headers"] if k.lower() == "host"] == ["app.test"], seen
     wait_until(lambda: set(spread()) == {"a", "b"}, 5, interval=0.1, what="both servers up and serving")
     a.set_health(body="ALL SESSIONS IN USE", ca=env.ca)
-    wait_until(lambda: spread() == {"b": 10}, 2 * 0.5 + 1, interval=0.1, what="a out of rotation")
+    wait_until(lambda: spread(4) == {"b": 4}, 2 * 0.5 + 1, interval=0.05, what="a out of rotation")
     assert spread(20) == {"b": 20}
 
 

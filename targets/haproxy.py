@@ -440,20 +440,15 @@ class Lowering:
                 parts.append("check-ssl verify none")
                 if h.http_host:
                     parts.append(f"check-sni {ident(h.http_host)}")
-        if live:
-            if svc.proxy_protocol != "none" and h is not None:
-                parts.append("check-send-proxy")
-            if s.state == "down":
-                parts.append("disabled")
-            return " ".join(parts)
-        if s.state == "hold":
-            parts.append("weight 0")
-        elif s.weight != 1:
-            parts.append(f"weight {s.weight}")
-        if s.max_sessions is not None:
-            parts.append(f"maxconn {s.max_sessions}")
-        if svc.stickiness.mode == "cookie" and mode == "http":
-            parts.append(f"cookie {ident(s.name)}")
+        if not live:            # the live backend's servers check exactly as these do, and carry no traffic
+            if s.state == "hold":
+                parts.append("weight 0")
+            elif s.weight != 1:
+                parts.append(f"weight {s.weight}")
+            if s.max_sessions is not None:
+                parts.append(f"maxconn {s.max_sessions}")
+            if svc.stickiness.mode == "cookie" and mode == "http":
+                parts.append(f"cookie {ident(s.name)}")
         if svc.proxy_protocol != "none":
             parts.append("send-proxy" if svc.proxy_protocol == "v1" else "send-proxy-v2")
             if h is not None:

@@ -228,3 +228,37 @@ def test_refused_combinations(tmp_path, service, listener, feature):
     result, _ = compile_text(tmp_path, service, listener)
     refused = [d for d in result.diagnostics if d.id == "LBC801"]
     assert refused and feature in refused[0].message
+
+
+def test_flynet_cookie_sessions_survive_a_failed_body_check(tmp_path):
+    """Flynet health states: UNHEALTHY (the body check failed) still honours the session cookie;
+    a dead server is left by the retry policy (previous_hosts)."""
+    service = SERVERS + ("    profile: flynet\n    stickiness: {mode: cookie}\n"
+                         "    fallback: {server: {address: 127.0.0.69, port: 80}}\n")
+    result, config = compile_text(tmp_path, service, "    routes: [{hosts: [fv.example.com], service: web}]")
+    c = cluster(config)
+    assert "UNHEALTHY" in c["common_lb_config"]["override_host_status"]["statuses"]
+    route = hcm(config)["route_config"]["virtual_hosts"][0]["routes"][-1]["route"]
+    assert "connect-failure" in route["retry_policy"]["retry_on"]
+    result, config = compile_text(tmp_path, service.replace("profile: flynet", "profile: generic")
+                                  + "    health: {http: {path: /h, expect_body: ACTIVE}}\n")
+    assert "UNHEALTHY" not in cluster(config)["common_lb_config"]["override_host_status"]["statuses"]
+
+
+def test_flynet_drain_without_redispatch_is_refused(tmp_path):
+    service = SERVERS + "    profile: flynet\n    redispatch: false\n    fallback: {server: {address: 127.0.0.69, port: 80}}\n"
+    result, config = compile_text(tmp_path, service, "    routes: [{hosts: [fv.example.com], service: web}]")
+    assert config is None and any(d.id == "LBC801" and "health.drain-on-body" in d.message for d in result.diagnostics)
+
+
+def test_http_check_behind_passthrough_uses_a_tls_socket_of_its_own(tmp_path):
+    service = SERVERS + ("    health: {http: {path: /h, host: app.example.com}}\n"
+                         "    stickiness: {mode: source-ip}\n")
+    listener = "    tls: {mode: passthrough}\n    routes: [{hosts: [app.example.com], service: web}]"
+    result, config = compile_text(tmp_path, service, listener)
+    c = cluster(config)
+    assert "transport_socket" not in c, "the traffic itself stays untouched"
+    assert c["health_checks"][0]["transport_socket_match_criteria"] == {"lbc": "health-tls"}
+    match = next(m for m in c["transport_socket_matches"] if m["name"] == "health-tls")
+    assert match["match"] == {"lbc": "health-tls"}
+    assert match["transport_socket"]["typed_config"]["sni"] == "app.example.com"

@@ -375,3 +375,82 @@ def test_real_haproxy_matches_a_hostile_health_string_literally(text, tmp_path):
         if run:
             run.stop()
         procs.stop_all()
+
+
+# ---------------------------------------------------------------- Flynet health states, TLS checks
+
+FLYNET_DOC = """
+lbc: 1
+vips: {v: {address: 127.0.0.10}}
+services:
+  fv:
+    profile: flynet
+    servers:
+      - {name: a, address: 127.0.0.21, port: 8080}
+      - {name: b, address: 127.0.0.22, port: 8080, state: down}
+    fallback: {server: {address: 127.0.0.29, port: 80}}
+listeners:
+  - {name: web, vip: v, port: 80, routes: [{hosts: [fv.example.com], service: fv}]}
+"""
+
+
+def _backend(cfg: str, name: str) -> list[str]:
+    block = cfg.split(f"\nbackend {name}\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in block.splitlines()]
+
+
+def test_flynet_drains_on_body_instead_of_marking_down(tmp_path):
+    """The body check admits new sessions; a status-only `.live` backend decides who is alive and
+    gates persistence (option persist + ignore-persist), never force-persist (no re-dispatch)."""
+    result, files = compile_doc(tmp_path, yaml.safe_load(FLYNET_DOC))
+    cfg = files["haproxy.cfg"]
+    serving, live = _backend(cfg, "web.fv.default"), _backend(cfg, "web.fv.default.live")
+    assert "option persist" in serving and "option redispatch 1" in serving and "force-persist" not in cfg
+    for s in ("a", "b"):
+        assert f"ignore-persist if {{ req.cook(LBSRV),field(1,|) -m str {s} }} !{{ srv_is_up(web.fv.default.live/{s}) }}" in serving
+    assert "http-check expect string 'ACTIVE'" in serving
+    assert "http-check expect status 200" in live and not any("expect string" in x for x in live)
+    assert "server a 127.0.0.21:8080 check" in live and "server b 127.0.0.22:8080 check disabled" in live
+    # the frontend sends a cookie client to its server's group while the server is alive
+    assert "{ srv_is_up(web.fv.default.live/a) }" in cfg
+
+
+def test_other_profiles_keep_the_body_check_as_up_or_down(tmp_path):
+    doc = yaml.safe_load(FLYNET_DOC)
+    doc["services"]["fv"]["profile"] = "generic"
+    doc["services"]["fv"]["health"] = {"http": {"path": "/h", "expect_body": "ACTIVE"}}
+    doc["services"]["fv"]["stickiness"] = {"mode": "cookie"}
+    result, files = compile_doc(tmp_path, doc)
+    assert ".live" not in files["haproxy.cfg"] and "option persist" not in files["haproxy.cfg"]
+
+
+def test_flynet_drain_with_source_ip_is_refused(tmp_path):
+    doc = yaml.safe_load(FLYNET_DOC)
+    doc["services"]["fv"]["stickiness"] = {"mode": "source-ip"}
+    result, files = compile_doc(tmp_path, doc)
+    assert files is None and any(d.id == "LBC801" and "health.drain-on-body" in d.message for d in result.diagnostics)
+
+
+def test_live_checks_speak_tls_like_the_serving_ones_when_bridging(tmp_path):
+    doc = yaml.safe_load(FLYNET_DOC)
+    doc["services"]["fv"]["upstream_tls"] = {"ca": "ca.pem", "verify_name": "fv.internal"}
+    doc["certificates"] = {"c": {"cert": "c.pem", "key": "c.key", "names": ["fv.example.com"]}}
+    doc["listeners"][0].update(port=443, tls={"mode": "bridge", "certificates": ["c"]})
+    result, files = compile_doc(tmp_path, doc)
+    live = [x for x in _backend(files["haproxy.cfg"], "web.fv.default.live") if x.startswith("server a ")]
+    assert "check-ssl check-sni fv.internal" in live[0] and "verify required" in live[0], live
+
+
+def test_http_check_behind_passthrough_goes_over_tls(tmp_path):
+    doc = yaml.safe_load(FLYNET_DOC.replace("profile: flynet", "profile: generic"))
+    svc = doc["services"]["fv"]
+    svc.update(health={"http": {"path": "/h", "host": "fv.example.com"}}, stickiness={"mode": "source-ip"})
+    del svc["fallback"]
+    doc["listeners"][0].update(port=443, tls={"mode": "passthrough"})
+    result, files = compile_doc(tmp_path, doc)
+    line = next(x for x in _backend(files["haproxy.cfg"], "web.fv.default") if x.startswith("server a "))
+    assert "check-ssl verify none check-sni fv.example.com" in line and " ssl " not in f" {line} ", line
+    # not behind passthrough: clear text as before
+    doc["listeners"][0].update(port=80, tls={"mode": "none"}, protocol="http")
+    result, files = compile_doc(tmp_path, doc)
+    assert "check-ssl" not in files["haproxy.cfg"]

@@ -282,3 +282,24 @@ def test_as3_refuses_monitor_times_beyond_its_schema(tmp_path):
     assert "above AS3's limit of 900 s" in next(d.message for d in slow.diagnostics if d.fails)
     assert not check_text(tmp_path, text % "5m", target=targets.get("f5")).failed     # tmsh takes it
     assert not check_text(tmp_path, text % "60s", target=targets.get("f5-as3")).failed
+
+
+def test_http_monitor_behind_passthrough_is_https(tmp_path):
+    """The servers behind TLS passthrough speak TLS on the checked port (S23): an https monitor."""
+    text = """
+        lbc: 1
+        vips: {v: {address: 127.0.0.10}}
+        services:
+          app:
+            servers: [{name: a, address: 127.0.0.21, port: 8443}, {name: b, address: 127.0.0.22, port: 8443}]
+            health: {http: {path: /health, expect_body: ACTIVE, host: app.example.com}}
+            stickiness: {mode: source-ip}
+        listeners:
+          - {name: tls, vip: v, port: 443, tls: {mode: passthrough}, routes: [{hosts: [app.example.com], service: app}]}
+        """
+    files, result = compiled_text(tmp_path, text)
+    objs, _ = parse(files["bigip.conf"])
+    assert [o.kind for o in objs if o.kind.startswith("ltm monitor")] == ["ltm monitor https"]
+    files, result = compiled_text(tmp_path, text.replace("tls: {mode: passthrough}, ", "").replace("port: 443", "port: 80"))
+    objs, _ = parse(files["bigip.conf"])
+    assert [o.kind for o in objs if o.kind.startswith("ltm monitor")] == ["ltm monitor http"]

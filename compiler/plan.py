@@ -118,7 +118,8 @@ class Group:
 
 
 def shares(svc: Service) -> list[Group]:
-    """Per priority group, each server's share of new sessions (VHI: proportional to weight, Verastream technical note 7021566)."""
+    """Per priority group, each server's share of new sessions (VHI: proportional to weight,
+    Verastream technical note 7021566)."""
     groups = []
     for p in svc.tiers:
         tier = svc.tier(p)

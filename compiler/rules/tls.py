@@ -720,8 +720,8 @@ def check_create_control_consistency(model, ctx):
             k = diff[0]
             yield Finding(
                 tls_path(l, "mode"), f"service '{svc.name}': listener '{l.name}' (its per-server host names) and "
-                f"listener '{first.name}' (its balanced host) differ in {k}: {got[k]} here, {want[k]} there; a client that can create a session may then fail to bind or "
-                "control it, and loop between the two",
+                f"listener '{first.name}' (its balanced host) differ in {k}: {got[k]} here, {want[k]} there; "
+                "a client that can create a session may then fail to bind or control it, and loop between the two",
                 hint=f"give listeners '{first.name}' and '{l.name}' the same TLS terms (mode, min_version, "
                      "client_auth and client_ca)",
                 related=((tls_path(first, "mode"), f"listener '{first.name}' carries the balanced host"),))
@@ -765,7 +765,8 @@ register(Rule(
     "terms of clients (TLS or not, minimum version, client certificates).",
     "Give the listeners that carry the balanced host and the direct hosts the same TLS mode, min_version, "
     "client_auth and client_ca.",
-    cite("004", "§3.2 Leverage Application Stickiness - Options 2.B", "004", "§2.2 Leverage Application Stickiness - Options 1.B"),
+    cite("004", "§3.2 Leverage Application Stickiness - Options 2.B",
+         "004", "§2.2 Leverage Application Stickiness - Options 1.B"),
     why="With application stickiness a client creates its session through the balanced host name and then "
         "binds and controls it through the server's own host name (Lightstreamer's control_link_address). "
         "If the second endpoint refuses what the first accepted (an older TLS version, a missing client "

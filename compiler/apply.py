@@ -43,6 +43,7 @@ from .model import Topology
 
 STATE_DIR = ".lbc"
 MANIFEST = "manifest.json"
+STATS_SOCKET = "haproxy.sock"      # in .lbc/: HAProxy's stats socket for hitless reloads
 EXIT_ROLLBACK_FAILED = 4
 CHECK_TIMEOUT = 120
 
@@ -102,19 +103,39 @@ class Outcome:
 
 # ------------------------------------------------------------------ files
 
-def deployed_files(model: Topology, target, config_dir: str) -> tuple[dict[str, str], set[str]]:
-    """What lbc writes into a config folder for this target, and the files an earlier apply wrote
-    that this one no longer has. Envoy gets the watched-files layout (the same lowering as envoy.json)
-    unless the folder holds a plain `lbc compile` output (envoy.json and no bootstrap.json)."""
+def deployed_files(model: Topology, target, config_dir: str,
+                   apply_layout: Optional[bool] = None) -> tuple[dict[str, str], set[str]]:
+    """What `lbc apply` writes into a config folder for this target, and the files an earlier apply
+    wrote that this one no longer has. `apply_layout` None: as the folder shows (an apply's
+    manifest, else a plain `lbc compile -o` output).
+
+    The apply layout differs from `lbc compile` in two ways, both for reloads without loss:
+    Envoy gets the watched-files layout (the same lowering as envoy.json), and HAProxy's global
+    section gets a stats socket that passes the listening sockets to the next worker
+    (`expose-fd listeners`): without it a reload closes and re-opens them, refusing connections."""
     from .pipeline import render
     folder = os.path.abspath(config_dir)
     manifest = read_manifest(folder)
-    if target.name == "envoy" and (manifest or not os.path.exists(os.path.join(folder, "envoy.json"))):
+    if apply_layout is None:
+        apply_layout = bool(manifest)
+    if target.name == "envoy" and apply_layout:
         from lbc.targets.envoy import dynamic_files
         files = dynamic_files(model, folder)
     else:
         files = render(model, target)
+    if target.name == "haproxy" and apply_layout:
+        files["haproxy.cfg"] = _with_stats_socket(files["haproxy.cfg"], os.path.join(folder, STATE_DIR, STATS_SOCKET))
     return files, set(manifest.get("files", {})) - set(files)
+
+
+def _with_stats_socket(cfg: str, path: str) -> str:
+    from lbc.targets.haproxy import quote
+    line = (f"    # added by lbc apply: a reload hands the listening sockets to the new worker\n"
+            f"    stats socket {quote(path)} mode 600 level admin expose-fd listeners\n")
+    head, sep, tail = cfg.partition("\nglobal\n")
+    if not sep:
+        raise ValueError("haproxy.cfg has no global section")
+    return head + sep + line + tail
 
 
 def read_manifest(folder: str) -> dict:
@@ -273,6 +294,13 @@ def master_cli(path: str, command: str, timeout: float = 10.0) -> str:
     return out.decode(errors="replace")
 
 
+def _try(fn, *args):
+    try:
+        return fn(*args)
+    except OSError:
+        return None
+
+
 def _children(pid: int) -> set[int]:
     """The PIDs whose parent is `pid` (a master's workers)."""
     out = set()
@@ -407,7 +435,9 @@ class _HAProxy(_MasterWorker):
 
     def proc(self) -> tuple[int, int, set[int]]:
         """(reloads, failed reloads, worker PIDs) from the master CLI's `show proc`."""
-        text = master_cli(self.host.master_socket, "show proc")
+        # The master re-executes itself on reload: its socket refuses connections for a moment.
+        text = _wait(lambda: _try(master_cli, self.host.master_socket, "show proc"), self.host.timeout,
+                     f"the master CLI {self.host.master_socket} does not answer")
         m = re.search(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", text, re.M)
         if not m:
             raise StepFailed(f"unexpected answer to `show proc`: {text[:300]}")
@@ -416,10 +446,7 @@ class _HAProxy(_MasterWorker):
 
     def snapshot(self):
         if self.host.master_socket:
-            try:
-                return self.proc()
-            except OSError as e:
-                raise StepFailed(f"cannot reach the master CLI {self.host.master_socket}: {e}")
+            return self.proc()
         return super().snapshot()
 
     def activate(self, commands) -> str:
@@ -447,10 +474,7 @@ class _HAProxy(_MasterWorker):
                 raise StepFailed("HAProxy refused the new configuration at reload (see its log); "
                                  "the master kept the old workers")
             return r > reloads and (workers - old)
-        try:
-            _wait(reloaded, self.host.timeout, "HAProxy did not report a new worker after the reload")
-        except OSError as e:
-            raise StepFailed(f"the master CLI stopped answering: {e}")
+        _wait(reloaded, self.host.timeout, "HAProxy did not report a new worker after the reload")
         return "master CLI: reload counted, a new worker runs"
 
     def verify_runtime(self, commands) -> str:
@@ -638,7 +662,7 @@ def apply(model: Topology, target, config_dir: str, host: Host, source: str = ""
 
 def _apply(model: Topology, target, folder: _Folder, host: Host, source: str, out: Outcome) -> None:
     proxy = PROXIES[target.name](host, folder)
-    files, stale = deployed_files(model, target, folder.path)
+    files, stale = deployed_files(model, target, folder.path, apply_layout=True)
     manifest = read_manifest(folder.path)
     current = folder.current(files)
     changed = sorted(rel for rel in files if current[rel] != files[rel])
@@ -725,9 +749,15 @@ def _rollback(proxy, target, folder: _Folder, files, old_files: dict, commands, 
             out.steps.append(proxy.verify(before, _envoy_versions(previous, excluded)))
         else:
             out.steps.append(proxy.verify(before, back))
-        if host.probes:
-            out.steps.append(probe(host.probes, host.timeout))
         out.result = "rolled-back"
     except (StepFailed, OSError, UsageError) as e:
         out.steps.append(f"rollback failed: {e}")
         out.result = "rollback-failed"
+        return
+    if host.probes:
+        # The previous version runs again; a probe failing now fails for another reason (a server,
+        # the probe itself): said, but the rollback stands.
+        try:
+            out.steps.append(probe(host.probes, host.timeout))
+        except StepFailed as e:
+            out.steps.append(f"after the rollback too: {e}")

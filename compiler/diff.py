@@ -283,7 +283,7 @@ def format_text(changes: list[Change], old_name: str, new_name: str) -> str:
         if c.op == "changed":
             head = f"~ {c.path}: {_show(c.old)} -> {_show(c.new)}"
         else:
-            head = f"{sign[c.op]} {c.path}: {_show(c.new if c.op == 'added' else c.old)}"
+            head = f"{sign[c.op]} {c.path}: {c.new if c.op == 'added' else c.old}"   # a summary, not a value
         lines.append(head + (f"    ({c.where})" if c.where else ""))
         lines.extend(f"    => {text}" for text in c.consequences)
     lines.append(f"{len(changes)} change(s) from {old_name} to {new_name}")

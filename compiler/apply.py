@@ -23,6 +23,7 @@ the lock), 4 failed and the rollback failed too: a person must look.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -361,6 +362,10 @@ class _Proxy:
         """What runs now, to tell afterwards that something new runs."""
         return None
 
+    def preflight(self, current: dict, files: dict) -> Optional[str]:
+        """A last check before the swap that the proxy's own check cannot make (Refused stops)."""
+        return None
+
     def activate(self, commands) -> str: ...
 
     def verify(self, before, commands) -> str: ...
@@ -491,6 +496,22 @@ class _HAProxy(_MasterWorker):
                 raise StepFailed(f"{m.group(1)}/{m.group(2)} has admin state {admin} after `{c}`")
         return "runtime API: the servers report the new weights and states"
 
+    def preflight(self, current: dict, files: dict) -> Optional[str]:
+        """A new listener on a port another process holds passes `haproxy -c`, but at the reload
+        HAProxy 2.6 pauses the running listeners while it retries the bind (connections are refused
+        for about 2 s) before giving up: find it first by binding the new addresses for a moment."""
+        before = set(_BIND.findall(current.get("haproxy.cfg") or ""))
+        for address, port in sorted(set(_BIND.findall(files["haproxy.cfg"])) - before):
+            address = address.strip("[]")
+            with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind((address, int(port)))
+                except OSError as e:
+                    if e.errno == errno.EADDRINUSE:
+                        raise Refused(f"{address}:{port} is in use by another process: the reload would fail")
+        return None
+
     def runtime_commands(self, old: dict, new: dict) -> Optional[list[str]]:
         if not (self.host.master_socket and self.host.runtime) or set(old) != set(new):
             return None
@@ -500,6 +521,7 @@ class _HAProxy(_MasterWorker):
         return haproxy_runtime_delta(old["haproxy.cfg"], new["haproxy.cfg"])
 
 
+_BIND = re.compile(r"^\s+bind (\[[0-9a-fA-F:.]+\]|[^\s:\[]+):(\d+)", re.M)
 _SERVER = re.compile(r"^\s+server (\S+) (\S+)(.*)$")
 _SECTION = re.compile(r"^(backend|listen) (\S+)")
 
@@ -676,6 +698,8 @@ def _apply(model: Topology, target, folder: _Folder, host: Host, source: str, ou
         folder.refuse_foreign(files, manifest)
         stage = folder.stage(files, stale)
         out.steps.append(proxy.check(stage, model, target))
+        if host.activate:
+            proxy.preflight(current, files)
     except Refused as e:
         out.result, out.error = "refused", str(e)
         return

@@ -334,7 +334,7 @@ def diff_files(files: dict[str, str], folder: str, owned: Optional[set[str]] = N
 def run(files: list[str], target: Optional[str], against: Optional[str], as_json: bool, check, print_result,
         get_target, fail_usage, out) -> int:
     """`lbc diff OLD NEW` or `lbc diff NEW --target T --against DIR`; returns the exit code."""
-    from .pipeline import Options, render
+    from .pipeline import Options
     if against is not None:
         if len(files) != 1 or target is None:
             fail_usage("--against DIR compares one topology, compiled with --target, with the folder")

@@ -184,7 +184,9 @@ def test_s33_reload_under_load(env):
     v1 = site.doc([server(a), server(b)])
     assert site.apply(v1, activate=False).result == "applied"
     site.start()
+    # servers and weights, and a listener setting too (Envoy: new listener, clusters and endpoints)
     v2 = site.doc([server(a, weight=2), server(b), server(c)])
+    v2["listeners"][0]["timeouts"] = {"client": "30s", "server": "30s"}
     with Load(site.vip, site.port) as load:
         time.sleep(1.0)
         changed = site.apply(v2)

@@ -28,7 +28,7 @@ _KEYS = {"interval_ms": "interval", "timeout_ms": "timeout", "http_path": "http.
          "idle_timeout_ms": "idle_timeout", "max_lifetime_ms": "max_lifetime", "connect_ms": "connect",
          "client_ms": "client", "server_ms": "server", "tunnel_ms": "tunnel", "peak_sessions": "capacity.peak_sessions",
          "peak_users": "capacity.peak_users"}
-_SKIP = {"path", "ignore", "name", "servers", "routes", "address_of_vip", "names_from_file", "declared_names"}
+_SKIP = {"path", "ignore", "name", "servers", "routes", "names_from_file", "declared_names"}
 _TLS_ORDER = ["1.0", "1.1", "1.2", "1.3"]
 
 
@@ -101,9 +101,9 @@ class _Differ:
     def add(self, op, path, old=None, new=None, consequences=(), at=()) -> None:
         self.changes.append(Change(op, path, old, new, list(consequences), self.where(at, op != "removed")))
 
-    def fields(self, prefix: str, old, new, at: tuple, explain) -> None:
+    def fields(self, prefix: str, old, new, at: tuple, explain, skip: tuple = ()) -> None:
         a, b = _flat(old), _flat(new)
-        for key in sorted(set(a) | set(b), key=lambda k: (k.count("."), k)):
+        for key in sorted((set(a) | set(b)) - set(skip), key=lambda k: (k.count("."), k)):
             if a.get(key) != b.get(key):
                 self.add("changed", f"{prefix}.{key}", a.get(key), b.get(key), explain(key, old, new),
                          at + tuple(key.split(".")))
@@ -163,7 +163,8 @@ class _Differ:
 
     def listener(self, a: Listener, b: Listener) -> None:
         base = f"listeners.{b.name}"
-        self.fields(base, a, b, b.path, lambda key, x, y: _listener_consequences(key, x, y))
+        # `address` is the VIP's: a changed VIP address is reported once, under vips
+        self.fields(base, a, b, b.path, lambda key, x, y: _listener_consequences(key, x, y), skip=("address",))
         old_routes = {_route_key(r): r for r in a.routes}
         new_routes = {_route_key(r): r for r in b.routes}
         for key, r in old_routes.items():
@@ -245,7 +246,7 @@ def _server_consequences(key: str, a: Server, b: Server, old_svc: Service, new_s
 
 
 def _listener_consequences(key: str, a: Listener, b: Listener) -> list[str]:
-    if key in ("vip", "address", "port"):
+    if key in ("vip", "port"):
         return [f"clients must connect to {b.address}:{b.port} instead of {a.address}:{a.port}"]
     if key == "tls.min_version":
         old, new = _TLS_ORDER.index(a.tls.min_version), _TLS_ORDER.index(b.tls.min_version)

@@ -166,3 +166,34 @@ def test_one_apply_at_a_time(tmp_path):
 def test_targets_apply_does_not_deploy(tmp_path):
     with pytest.raises(UsageError, match="supports haproxy, nginx, envoy"):
         apply(model(tmp_path), targets.get("f5-as3"), str(tmp_path), host())
+
+
+def test_a_failed_reload_restores_the_files_and_a_failed_rollback_says_so(tmp_path):
+    """A stand-in master (a sleeping process and its PID file) that never starts workers, and reload
+    commands that fail: the previous files are put back, and since the old version cannot be shown
+    running either, the result is rollback-failed (exit 4), not a silent success. (Rollbacks that
+    succeed run against real proxies in integration/test_apply.py.)"""
+    import subprocess
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    m = model(tmp_path)
+    nginx = targets.get("nginx")
+    assert apply(m, nginx, str(cfg), host()).result == "applied"
+    master = subprocess.Popen(["sleep", "60"])
+    try:
+        (cfg / "nginx.pid").write_text(f"{master.pid}\n")
+        changed = model(tmp_path, TOPOLOGY.replace("port: 8000", "port: 8002"))
+        before = (cfg / "nginx.conf").read_text()
+        # fails once (the new version), then succeeds (the rollback's reload): a marker file counts
+        flag = tmp_path / "failed-once"
+        once = f"sh -c 'test -e {flag} || {{ touch {flag}; exit 1; }}'"
+        out = apply(changed, nginx, str(cfg), Host(binary="true", reload_command=once, timeout=1.0))
+        # the rollback's reload "succeeds" but a stand-in master starts no worker: not verified
+        assert out.result == "rollback-failed" and out.code == 4, out.text()
+        assert "`sh -c" in out.error and (cfg / "nginx.conf").read_text() == before
+        out = apply(changed, nginx, str(cfg), Host(binary="true", reload_command="false", timeout=1.0))
+        assert out.result == "rollback-failed" and "restored the previous files" in out.text()
+        assert (cfg / "nginx.conf").read_text() == before
+    finally:
+        master.kill()
+        master.wait()

@@ -92,6 +92,12 @@ def test_text_output_and_route_removal(tmp_path):
     assert r.stdout.rstrip().endswith(f"1 change(s) from {newp} to {old}")
 
 
+def test_a_vip_address_change_is_reported_once(tmp_path):
+    got = changes(tmp_path, BASE.replace("192.0.2.10", "192.0.2.11"))
+    assert list(got) == ["vips.pub.address"]
+    assert "every listener on VIP 'pub' moves to 192.0.2.11" in got["vips.pub.address"]["consequences"][0]
+
+
 def test_errors_and_usage(tmp_path):
     old, new = pair(tmp_path, BASE.replace("service: app", "service: nope"))
     r = lbc("diff", old, new)

@@ -358,6 +358,9 @@ class _Proxy:
 
     def check(self, stage: str, model: Topology, target) -> str: ...
 
+    def require(self) -> None:
+        """UsageError when the flags do not say how to activate (checked before anything changes)."""
+
     def snapshot(self):
         """What runs now, to tell afterwards that something new runs."""
         return None
@@ -397,14 +400,15 @@ class _MasterWorker(_Proxy):
         pid = _pid(pf)
         return pid, _children(pid)
 
+    def require(self) -> None:
+        if not (self.host.reload_command or self.pid_file() or getattr(self.host, "master_socket", None)):
+            raise UsageError(f"lbc cannot reload {self.name}: give --pid-file, --reload-command"
+                             + (" or --master-socket" if self.name == "haproxy" else ""))
+
     def activate(self, commands) -> str:
         if self.host.reload_command:
             return self.run_command()
-        pf = self.pid_file()
-        if pf is None:
-            raise UsageError(f"lbc cannot reload {self.name}: give --pid-file, --reload-command"
-                             + (" or --master-socket" if self.name == "haproxy" else ""))
-        pid = _pid(pf)
+        pid = _pid(self.pid_file())
         os.kill(pid, self.reload_signal)
         return f"sent {signal.Signals(self.reload_signal).name} to the master process {pid}"
 
@@ -684,6 +688,8 @@ def apply(model: Topology, target, config_dir: str, host: Host, source: str = ""
 
 def _apply(model: Topology, target, folder: _Folder, host: Host, source: str, out: Outcome) -> None:
     proxy = PROXIES[target.name](host, folder)
+    if host.activate:
+        proxy.require()
     files, stale = deployed_files(model, target, folder.path, apply_layout=True)
     manifest = read_manifest(folder.path)
     current = folder.current(files)
@@ -720,7 +726,7 @@ def _apply(model: Topology, target, folder: _Folder, host: Host, source: str, ou
     try:
         _activate_and_verify(proxy, target, files, commands, before, host, out)
         out.result = "applied"
-    except (StepFailed, OSError) as e:
+    except (StepFailed, OSError, UsageError) as e:   # e.g. a reload command that is not there
         out.error = str(e)
         out.steps.append(f"failed: {e}; rolling back")
         _rollback(proxy, target, folder, files, current, commands, host, out)

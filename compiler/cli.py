@@ -256,7 +256,7 @@ def apply_(
     pid_file: Optional[str] = typer.Option(None, "--pid-file", help="The master process's PID file "
                                            "(nginx default: nginx.pid in the folder)."),
     master_socket: Optional[str] = typer.Option(None, "--master-socket", help="HAProxy's master CLI socket "
-                                                "(haproxy -W -S PATH): reload, and runtime changes without one."),
+                                                "(haproxy -W -S PATH): reloads, and runtime-API changes that need none."),
     reload_command: Optional[str] = typer.Option(None, "--reload-command", help="Reload with this command instead "
                                                  "(e.g. 'systemctl reload haproxy'); run without a shell."),
     admin: List[str] = typer.Option([], "--admin", help="Envoy admin URL (repeat for a fleet); "

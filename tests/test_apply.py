@@ -163,6 +163,14 @@ def test_one_apply_at_a_time(tmp_path):
             apply(model(tmp_path), targets.get("haproxy"), str(cfg), host())
 
 
+def test_no_way_to_reload_is_a_usage_error_before_anything_changes(tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    with pytest.raises(UsageError, match="give --pid-file, --reload-command or --master-socket"):
+        apply(model(tmp_path), targets.get("haproxy"), str(cfg), Host(binary="true"))
+    assert os.listdir(cfg) == [".lbc"] and os.listdir(cfg / ".lbc") == ["lock"]
+
+
 def test_targets_apply_does_not_deploy(tmp_path):
     with pytest.raises(UsageError, match="supports haproxy, nginx, envoy"):
         apply(model(tmp_path), targets.get("f5-as3"), str(tmp_path), host())

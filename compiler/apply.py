@@ -112,8 +112,10 @@ def deployed_files(model: Topology, target, config_dir: str,
 
     The apply layout differs from `lbc compile` in two ways, both for reloads without loss:
     Envoy gets the watched-files layout (the same lowering as envoy.json), and HAProxy's global
-    section gets a stats socket that passes the listening sockets to the next worker
-    (`expose-fd listeners`): without it a reload closes and re-opens them, refusing connections."""
+    section gets a stats socket with `expose-fd listeners`, HAProxy's documented way for the
+    master to hand the listening sockets to the next worker (it adds `-x` itself when one exists)
+    instead of the new worker binding its own. (On 2.6.12 a quick test without it refused no
+    connection either; the documented mechanism is kept rather than relying on that.)"""
     from .pipeline import render
     folder = os.path.abspath(config_dir)
     manifest = read_manifest(folder)

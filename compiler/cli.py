@@ -230,6 +230,73 @@ def plan(
         typer.echo(planning.format_plan(p), nl=False)
 
 
+@app.command("diff")
+def diff_(
+    files: List[str] = typer.Argument(..., help="OLD NEW topology files, or one with --target and --against."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="With --against: compile for this target."),
+    against: Optional[str] = typer.Option(None, "--against", help="A deployed output or config folder to compare "
+                                          "the compiled files with."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+) -> None:
+    """What changes between two topologies, and what each change does to clients.
+    Exit 0 no change, 3 changes, 1 a topology has errors, 2 usage or I/O."""
+    from .diff import run
+    if fmt not in (Format.text, Format.json):
+        _fail_usage("lbc diff prints text or json")
+    code = run(files, target, against, fmt is Format.json, _check, lambda rs: _print(rs, Format.text),
+               _target, _fail_usage, sys.stdout.write)
+    raise typer.Exit(code)
+
+
+@app.command("apply")
+def apply_(
+    file: str = typer.Argument(..., help="Topology file."),
+    target: str = typer.Option(..., "--target", "-t", help="haproxy, nginx or envoy."),
+    config_dir: str = typer.Option(..., "--config-dir", help="The folder the proxy reads its configuration from."),
+    pid_file: Optional[str] = typer.Option(None, "--pid-file", help="The master process's PID file "
+                                           "(nginx default: nginx.pid in the folder)."),
+    master_socket: Optional[str] = typer.Option(None, "--master-socket", help="HAProxy's master CLI socket "
+                                                "(haproxy -W -S PATH): reloads, and runtime-API changes that need none."),
+    reload_command: Optional[str] = typer.Option(None, "--reload-command", help="Reload with this command instead "
+                                                 "(e.g. 'systemctl reload haproxy'); run without a shell."),
+    admin: List[str] = typer.Option([], "--admin", help="Envoy admin URL (repeat for a fleet); "
+                                    "default http://127.0.0.1:9901."),
+    probe: List[str] = typer.Option([], "--probe", help="A URL that must answer (status < 500) afterwards; repeatable."),
+    runtime: bool = typer.Option(True, "--runtime/--no-runtime", help="Use HAProxy's runtime API when it is enough."),
+    activate: bool = typer.Option(True, "--activate/--no-activate", help="--no-activate: check and install the "
+                                  "files only (first install, before the proxy is started)."),
+    timeout: float = typer.Option(20.0, "--timeout", min=1, help="Seconds to wait for the new version to run."),
+    binary: Optional[str] = typer.Option(None, "--binary", help="The proxy binary (default: found on PATH)."),
+    strict: bool = StrictOpt, check_files: bool = CheckFilesOpt,
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+) -> None:
+    """Compile, check with the real proxy, swap, reload without dropping connections, verify; roll back on
+    any failure. Exit 0 applied, 1 refused or rolled back, 2 usage/I/O/locked, 4 rollback failed."""
+    from . import apply as deploy
+    if fmt not in (Format.text, Format.json):
+        _fail_usage("lbc apply prints text or json")
+    tgt = _target(target)
+    result = _check(file, Options(strict=strict, check_files=check_files), tgt)
+    if result.failed or result.model is None:
+        _print([result], Format.text)
+        raise typer.Exit(EXIT_ERRORS)
+    host = deploy.Host(pid_file=pid_file, master_socket=master_socket, reload_command=reload_command,
+                       admin=admin or (["http://127.0.0.1:9901"] if target == "envoy" else []), probes=probe,
+                       runtime=runtime, activate=activate, timeout=timeout, binary=binary)
+    try:
+        outcome = deploy.apply(result.model, tgt, config_dir, host, source=file)
+    except deploy.UsageError as e:
+        _fail_usage(str(e))
+    except OSError as e:
+        _fail_usage(f"{config_dir}: {e.strerror or e}")
+    if fmt is Format.json:
+        sys.stdout.write(outcome.to_json())
+    else:
+        (sys.stdout if outcome.code == 0 else sys.stderr).write(f"lbc apply {file} -> {target} {config_dir}\n"
+                                                                + outcome.text())
+    raise typer.Exit(outcome.code)
+
+
 def main() -> None:
     try:
         app()

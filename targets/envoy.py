@@ -27,8 +27,10 @@ How the topology's concepts land in Envoy (the traps are the ones observed on 1.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import os
 from typing import Optional
 
 from lbc.capabilities import EMULATED, NATIVE, Support
@@ -509,6 +511,53 @@ class _Builder:
 def bootstrap(model: Topology) -> dict:
     """The Envoy bootstrap as data (tests and tools may inspect or adjust it before serialising)."""
     return _Builder(model).bootstrap()
+
+
+# ---------------------------------------------------------------- file-based dynamic resources
+# The layout `lbc apply --target envoy` deploys: Envoy starts once on bootstrap.json and follows
+# lds.json, cds.json and one eds/<id>.json per cluster, each replaced by a rename (Envoy reacts to
+# moves only, not to edits in place). Same lowering as envoy.json; only the packaging differs.
+LISTENER_TYPE = T + "config.listener.v3.Listener"
+CLUSTER_TYPE = T + "config.cluster.v3.Cluster"
+ENDPOINTS_TYPE = T + "config.endpoint.v3.ClusterLoadAssignment"
+
+
+def eds_file(cluster: str) -> str:
+    """A cluster's endpoint file: named by a hash, since cluster names hold any character."""
+    return f"eds/{hashlib.sha256(cluster.encode()).hexdigest()[:16]}.json"
+
+
+def _discovery(type_url: str, resources: list[dict]) -> str:
+    body = serialise({"resources": [{"@type": type_url, **r} for r in resources]})
+    # The version is the content's hash: the admin interface then tells which file a process runs.
+    version = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return serialise({"version_info": version, "resources": [{"@type": type_url, **r} for r in resources]})
+
+
+def _path_source(path: str) -> dict:
+    return {"path_config_source": {"path": path}, "resource_api_version": "V3"}
+
+
+def dynamic_files(model: Topology, config_dir: str) -> dict[str, str]:
+    """bootstrap.json + lds.json + cds.json + eds/*.json for Envoy running from `config_dir`
+    (an absolute path: the bootstrap names the watched files by it)."""
+    static = bootstrap(model)
+    resources = static.pop("static_resources")
+    clusters, endpoint_files = [], {}
+    for c in resources["clusters"]:
+        c = dict(c)
+        if c.get("type") is None:   # STATIC (IP addresses): endpoints come from an endpoint file
+            assignment = c.pop("load_assignment")
+            path = eds_file(c["name"])
+            c["type"] = "EDS"
+            c["eds_cluster_config"] = {"eds_config": _path_source(os.path.join(config_dir, path))}
+            endpoint_files[path] = _discovery(ENDPOINTS_TYPE, [assignment])
+        clusters.append(c)
+    static["node"]["metadata"].pop("topology")   # the bootstrap stays the same across topology changes
+    static["dynamic_resources"] = {"lds_config": _path_source(os.path.join(config_dir, "lds.json")),
+                                   "cds_config": _path_source(os.path.join(config_dir, "cds.json"))}
+    return {"bootstrap.json": serialise(static), "cds.json": _discovery(CLUSTER_TYPE, clusters),
+            "lds.json": _discovery(LISTENER_TYPE, resources["listeners"]), **endpoint_files}
 
 
 def refusals(model: Topology):

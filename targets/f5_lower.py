@@ -80,6 +80,14 @@ _COMMON: dict[str, Support] = {
                                                     "header with TCP::respond in SERVER_CONNECTED"),
     "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
                                                     "header with TCP::respond in SERVER_CONNECTED"),
+    "ha.vrrp": Support(EMULATED, "BIG-IP pairs fail over by their device group (a floating traffic group holds the "
+                                 "virtual addresses; ConfigSync copies the configuration), not keepalived: lbc writes "
+                                 "one configuration for the group and no keepalived.conf; set up the device trust, "
+                                 "device group and traffic group on the devices (docs/pair.md)"),
+    "ha.state-sync": Support(EMULATED, "persistence records are per device unless mirrored: enable `mirror` on the "
+                                       "source-address persistence profile in the device group (lbc does not "
+                                       "emit it); without it source-IP sticky clients are balanced anew after a "
+                                       "failover"),
 }
 assert set(_COMMON) == set(FEATURES), "declare every feature for F5"
 

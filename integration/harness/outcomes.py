@@ -14,6 +14,7 @@ SCENARIOS = {
     "S12": "TLS bridge", "S13": "TLS passthrough + SNI", "S14": "X.509 client cert",
     "S15": "multihost / control link", "S16": "WebSocket", "S17": "streaming, no buffering",
     "S18": "client address", "S19": "hold / drain", "S20": "stickiness max lifetime", "S21": "many hosts",
+    "S34": "redundant pair (VRRP failover)",
 }
 
 # (scenario, target) -> outcomes of every test that covered it

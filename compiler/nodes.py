@@ -41,6 +41,11 @@ def uses_keepalived(target) -> bool:
     return support is not None and support.level == NATIVE
 
 
+def per_node(model: Topology, target) -> bool:
+    """Whether this compile writes one folder per balancer node."""
+    return model.balancers is not None and uses_keepalived(target)
+
+
 def pid_file(node: BalancerNode, target_name: str) -> str:
     return node.pid_file or DEFAULT_PID_FILE[target_name]
 

@@ -92,8 +92,8 @@ def _check_file(path: str, options: Options, target) -> Result:
 
 def render(model: Topology, target) -> dict[str, str]:
     """The target's files; with balancer nodes (and a target run beside keepalived), one folder per node."""
-    from .nodes import render_nodes, uses_keepalived
-    files = render_nodes(model, target) if model.balancers and uses_keepalived(target) else target.render(model)
+    from .nodes import per_node, render_nodes
+    files = render_nodes(model, target) if per_node(model, target) else target.render(model)
     for rel in files:
         norm = os.path.normpath(rel)
         if norm.startswith("..") or os.path.isabs(norm) or norm == OUTPUT_MARKER:

@@ -301,13 +301,16 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
             if l not in known:
                 reporter.report("LBC101", npath + ("listeners", j), f"node '{name}' serves listener '{l}', which is "
                                 "not defined", hint=_suggest(l, {k: None for k in known}))
+        if not _is_ip(n["address"]):
+            reporter.report("LBC105", npath + ("address",), f"node '{name}': '{n['address']}' is not an IP address")
         addr = str(ipaddress.ip_address(n["address"])) if _is_ip(n["address"]) else n["address"]
         if addr in seen_addr:
             reporter.report("LBC102", npath + ("address",), f"nodes '{seen_addr[addr]}' and '{name}' have the same "
-                            f"address {n['address']}", related=[(path + ("nodes", seen_addr[addr], "address"), "first here")])
+                            f"address {n['address']}",
+                            related=[(path + ("nodes", seen_addr[addr], "address"), "first here")])
         seen_addr.setdefault(addr, name)
         for v in vips.values():
-            if _is_ip(v.address) and _is_ip(n["address"]) and ipaddress.ip_address(v.address) == ipaddress.ip_address(n["address"]):
+            if _is_ip(v.address) and _is_ip(addr) and str(ipaddress.ip_address(v.address)) == addr:
                 reporter.report("LBC105", npath + ("address",), f"node '{name}' has the address of VIP '{v.name}': "
                                 "a node needs its own address, the VIP moves between nodes")
         served = tuple(n["listeners"]) if "listeners" in n else tuple(l.name for l in listeners)

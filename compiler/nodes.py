@@ -138,7 +138,8 @@ def node_readme(model: Topology, node: BalancerNode, target_name: str, proxy_fil
              "to the other nodes. docs/pair.md in lbc describes the whole procedure.", "",
              "| file | what it is |", "| --- | --- |"]
     lines += [f"| `{f}` | the {target_name} configuration for this node |" for f in proxy_files]
-    lines += ["| `keepalived.conf` | VRRP: which VIPs this node may hold, its priority, and the check of the local proxy |",
+    lines += ["| `keepalived.conf` | VRRP: which VIPs this node may hold, its priority, and the check of the local "
+              "proxy |",
               "", "## Running the node", "",
               "1. Let the proxy bind VIPs the node does not hold yet (backups must be ready to serve):", "",
               "       sysctl -w net.ipv4.ip_nonlocal_bind=1    # and persist it in /etc/sysctl.d/", "",
@@ -146,7 +147,8 @@ def node_readme(model: Topology, node: BalancerNode, target_name: str, proxy_fil
               "       " + _RUN[target_name].format(pid=pid), "",
               "3. Check and start keepalived (Debian: `apt-get install keepalived`, config at "
               "/etc/keepalived/keepalived.conf):", "",
-              "       keepalived -t -f keepalived.conf", "       keepalived -n -l -f keepalived.conf    # or: systemctl restart keepalived",
+              "       keepalived -t -f keepalived.conf",
+              "       keepalived -n -l -f keepalived.conf    # or: systemctl restart keepalived",
               "", "## VIPs this node may hold", "",
               "| VIP | address | router id | priority | preempt | advert |", "| --- | --- | --- | --- | --- | --- |"]
     for v in instances_of(model, node):

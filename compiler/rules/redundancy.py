@@ -6,8 +6,9 @@ takes a VIP over must serve what the VIP's clients expect.
 """
 from __future__ import annotations
 
+from .. import plan
 from . import Finding, Rule, register
-from .common import E, I, W, cite, listeners_to, y
+from .common import E, I, W, cite, y
 
 PAIR = y("""
     lbc: 1
@@ -37,29 +38,20 @@ def variant(*pairs: str) -> str:
     return text
 
 
-def nodes_reaching(model, service: str):
-    """The balancer nodes that serve a listener routing to the service (none without `balancers:`)."""
-    if model.balancers is None:
-        return ()
-    return model.balancers.nodes_serving({l.name for l in listeners_to(model, service)})
-
-
-def _names(nodes) -> str:
-    return ", ".join(n.name for n in nodes)
-
-
 # ------------------------------------------------------------------ LBC701
 def check_max_sessions_per_node(model, ctx):
+    if model.balancers is None:
+        return
     for svc in model.services:
-        nodes = nodes_reaching(model, svc.name)
-        limited = [s for s in svc.servers if s.max_sessions is not None]
-        if len(nodes) < 2 or not limited:
+        load = plan.node_load(model, svc)
+        n = len(load.nodes)
+        if n < 2 or not load.limits:
             continue
-        n = len(nodes)
-        totals = ", ".join(f"{s.name}: {n} x {s.max_sessions:,} = {n * s.max_sessions:,}" for s in limited)
-        yield Finding(limited[0].path + ("max_sessions",),
+        totals = ", ".join(f"{server}: {n} x {each:,} = {total:,}" for server, each, total in load.limits)
+        yield Finding(svc.server(load.limits[0][0]).path + ("max_sessions",),
                       f"service '{svc.name}': max_sessions is counted by each balancer node, and {n} nodes "
-                      f"({_names(nodes)}) reach it: a server can receive up to {totals} sessions when more than "
+                      f"({', '.join(load.nodes)}) reach it: a server can receive up to {totals} sessions when "
+                      "more than "
                       "one node sends traffic (the former holder's connections drain after a failover, or the "
                       "nodes hold different VIPs)",
                       hint=f"if the server's limit is hard, give each node its share (max_sessions / {n}); "
@@ -87,16 +79,18 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC702
 def check_health_checks_per_node(model, ctx):
+    if model.balancers is None:
+        return
     for svc in model.services:
-        nodes = nodes_reaching(model, svc.name)
-        if len(nodes) < 2 or svc.health is None:
+        load = plan.node_load(model, svc)
+        n = len(load.nodes)
+        if n < 2 or load.checks_per_minute is None:
             continue
-        n, every = len(nodes), svc.health.interval_ms
-        per_min = 60_000 / every
         yield Finding(svc.health.path,
-                      f"service '{svc.name}': each of the {n} balancer nodes ({_names(nodes)}) checks every server "
-                      f"every {every / 1000:g} s, so each server answers {n * per_min:g} checks a minute, not "
-                      f"{per_min:g} (backup nodes check too, to be ready to take over)",
+                      f"service '{svc.name}': each of the {n} balancer nodes ({', '.join(load.nodes)}) checks every "
+                      f"server every {svc.health.interval_ms / 1000:g} s, so each server answers "
+                      f"{load.checks_per_minute:g} checks a minute, not {load.checks_per_minute / n:g} (backup nodes "
+                      "check too, to be ready to take over)",
                       hint="nothing to fix if the servers can afford it; else lengthen `health.interval`")
 
 
@@ -124,8 +118,7 @@ def check_source_ip_without_sync(model, ctx):
     if b is None or b.state_sync:
         return
     for svc in model.services:
-        nodes = nodes_reaching(model, svc.name)
-        if len(nodes) >= 2 and svc.stickiness.mode == "source-ip":
+        if svc.stickiness.mode == "source-ip" and len(plan.node_load(model, svc).nodes) >= 2:
             yield Finding(svc.stickiness.path + ("mode",),
                           f"service '{svc.name}' sticks by source IP, but `balancers.state_sync` is false: on "
                           "HAProxy (stick table) and BIG-IP (persistence records) each node keeps its own table, "

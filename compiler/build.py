@@ -301,8 +301,9 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
             if l not in known:
                 reporter.report("LBC101", npath + ("listeners", j), f"node '{name}' serves listener '{l}', which is "
                                 "not defined", hint=_suggest(l, {k: None for k in known}))
-        if not _is_ip(n["address"]):
-            reporter.report("LBC105", npath + ("address",), f"node '{name}': '{n['address']}' is not an IP address")
+        if not _is_ip(n["address"]) or ipaddress.ip_address(n["address"]).version != 4:
+            reporter.report("LBC105", npath + ("address",), f"node '{name}': '{n['address']}' is not an IPv4 address "
+                            "(the nodes speak VRRP version 2, over IPv4)")
         addr = str(ipaddress.ip_address(n["address"])) if _is_ip(n["address"]) else n["address"]
         if addr in seen_addr:
             reporter.report("LBC102", npath + ("address",), f"nodes '{seen_addr[addr]}' and '{name}' have the same "

@@ -74,6 +74,7 @@ def compiled(tmp_path, target: str, text: str = PAIR) -> dict[str, str]:
     ("priority: 150", "priority: 255", ("LBC013", 18)),                     # 255 is the address owner's
     ("interface: ens3", "interface: 'eth0; x'", ("LBC013", 19)),
     ("  public: {address: 192.0.2.10}", "  public: {address: '2001:db8::10'}", ("LBC105", 21)),
+    ("lb2: {address: 192.0.2.3,", "lb2: {address: '2001:db8::3',", ("LBC105", 19)),
 ])
 def test_bad_balancers_are_errors_at_their_place(tmp_path, old, new, expect):
     assert old in PAIR

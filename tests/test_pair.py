@@ -103,7 +103,6 @@ def test_one_folder_per_node(tmp_path, target, proxy_file):
         for name in (proxy_file, "keepalived.conf", "README.md"):
             assert f"{node}/{name}" in files
     assert not any("/" not in rel for rel in files), "nothing outside the node folders"
-    assert f"pid_file" not in files["lb1/keepalived.conf"]
     assert f"cat {DEFAULT_PID_FILE[target]}" in files["lb1/keepalived.conf"]
     assert compiled(tmp_path, target) == files, "deterministic"
 
@@ -216,11 +215,6 @@ def test_a_node_serves_only_its_listeners(tmp_path):
 
 
 # ---------------------------------------------------------------- CLI and plan
-
-def lbc(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "lbc.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
-
 
 def test_cli_compile_writes_node_folders_and_needs_an_output(tmp_path):
     (tmp_path / "t.yaml").write_text(PAIR, encoding="utf-8")

@@ -84,10 +84,9 @@ _COMMON: dict[str, Support] = {
                                  "virtual addresses; ConfigSync copies the configuration), not keepalived: lbc writes "
                                  "one configuration for the group and no keepalived.conf; set up the device trust, "
                                  "device group and traffic group on the devices (docs/pair.md)"),
-    "ha.state-sync": Support(EMULATED, "persistence records are per device unless mirrored: enable `mirror` on the "
-                                       "source-address persistence profile in the device group (lbc does not "
-                                       "emit it); without it source-IP sticky clients are balanced anew after a "
-                                       "failover"),
+    "ha.state-sync": Support(NATIVE, "the source-address persistence profile mirrors its records to the device "
+                                     "group's peer (mirror enabled): source-IP sticky clients keep their server "
+                                     "after a failover; open connections are not mirrored (not verified on a device)"),
 }
 assert set(_COMMON) == set(FEATURES), "declare every feature for F5"
 
@@ -163,6 +162,7 @@ class Persistence:
     secure: bool = False
     timeout: int = 0                 # source-addr: idle seconds
     carp: bool = False
+    mirror: bool = False             # source-addr: records copied to the device group's peer (balancers.state_sync)
 
 
 @dataclass(frozen=True)
@@ -422,8 +422,10 @@ class _Lower:
         if st.mode == "source-ip" or svc.balance == "source-hash":
             local = f"{svc.name}.source-addr"
             timeout = _seconds(st.idle_timeout_ms) if st.mode == "source-ip" else 180
+            b = self.m.balancers
             self.persist.setdefault(local, Persistence(local, "source-addr", timeout=timeout,
-                                                       carp=svc.balance == "source-hash"))
+                                                       carp=svc.balance == "source-hash",
+                                                       mirror=b is not None and b.state_sync))
             return local
         return None
 

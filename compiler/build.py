@@ -15,8 +15,8 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS, Route, Server,
-                    Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, local_file)
+from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
+                    Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
 from .profiles import profile_defaults
 from .rules import Reporter
 from .rules.common import cite
@@ -297,6 +297,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                             f"listeners '{binds[key].name}' and '{lst.name}' both bind {lst.address}:{lst.port}",
                             related=[(binds[key].path, "first bound here")])
         binds.setdefault(key, lst)
+    balancers = _balancers(data["balancers"], vips, listeners, reporter) if "balancers" in data else None
     if len([d for d in reporter.diagnostics if d.fails]) > before:
         return None
     for name, svc in services.items():
@@ -305,8 +306,66 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         name=data.get("name", os.path.splitext(os.path.basename(doc.file))[0]),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
         services=tuple(services.values()), listeners=tuple(listeners),
-        defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir,
+        defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir, balancers=balancers,
     )
+
+
+def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], reporter: Reporter) -> Balancers:
+    """The balancer nodes and the VIPs they share (references checked: LBC101, LBC102, LBC105, LBC013)."""
+    path = ("balancers",)
+    known = {l.name for l in listeners}
+    nodes, seen_addr = [], {}
+    for name, n in raw["nodes"].items():
+        npath = path + ("nodes", name)
+        for j, l in enumerate(n.get("listeners", ())):
+            if l not in known:
+                reporter.report("LBC101", npath + ("listeners", j), f"node '{name}' serves listener '{l}', which is "
+                                "not defined", hint=_suggest(l, {k: None for k in known}))
+        if not _is_ip(n["address"]) or ipaddress.ip_address(n["address"]).version != 4:
+            reporter.report("LBC105", npath + ("address",), f"node '{name}': '{n['address']}' is not an IPv4 address "
+                            "(the nodes speak VRRP version 2, over IPv4)")
+        addr = str(ipaddress.ip_address(n["address"])) if _is_ip(n["address"]) else n["address"]
+        if addr in seen_addr:
+            reporter.report("LBC102", npath + ("address",), f"nodes '{seen_addr[addr]}' and '{name}' have the same "
+                            f"address {n['address']}",
+                            related=[(path + ("nodes", seen_addr[addr], "address"), "first here")])
+        seen_addr.setdefault(addr, name)
+        for v in vips.values():
+            if _is_ip(v.address) and _is_ip(addr) and str(ipaddress.ip_address(v.address)) == addr:
+                reporter.report("LBC105", npath + ("address",), f"node '{name}' has the address of VIP '{v.name}': "
+                                "a node needs its own address, the VIP moves between nodes")
+        served = tuple(n["listeners"]) if "listeners" in n else tuple(l.name for l in listeners)
+        nodes.append(BalancerNode(name, n["address"], n["interface"], n["priority"], served, n.get("pid_file"),
+                                  npath, _ignore(n)))
+    instances, router_ids = [], {}
+    for vname, v in raw["vrrp"].items():
+        vpath = path + ("vrrp", vname)
+        vip = vips.get(vname)
+        if vip is None:
+            reporter.report("LBC101", vpath, f"VRRP instance for VIP '{vname}', which is not defined",
+                            hint=_suggest(vname, vips), key=True)
+            continue
+        if _is_ip(vip.address) and ipaddress.ip_address(vip.address).version != 4:
+            reporter.report("LBC105", vpath, f"VIP '{vname}' ({vip.address}) is IPv6: lbc shares IPv4 VIPs by VRRP "
+                            "(VRRP version 2) only", key=True)
+        rid = v["router_id"]
+        if rid in router_ids:
+            reporter.report("LBC102", vpath + ("router_id",), f"VIPs '{router_ids[rid]}' and '{vname}' use the same "
+                            f"virtual router ID {rid}", related=[(path + ("vrrp", router_ids[rid], "router_id"),
+                                                                  "first here")])
+        router_ids.setdefault(rid, vname)
+        advert = duration_ms(v.get("advert_interval", "1s"))
+        if advert % 1000 or not 1000 <= advert <= 255_000:
+            reporter.report("LBC013", vpath + ("advert_interval",), "VRRP version 2 advertises in whole seconds, "
+                            "1s to 255s", hint="e.g. `advert_interval: 1s`")
+        members = tuple(v.get("nodes", raw["nodes"]))
+        for j, m in enumerate(v.get("nodes", ())):
+            if m not in raw["nodes"]:
+                reporter.report("LBC101", vpath + ("nodes", j), f"VRRP instance '{vname}' names node '{m}', which is "
+                                "not defined", hint=_suggest(m, raw["nodes"]))
+        instances.append(VrrpInstance(vname, vip.address, rid, advert, v.get("preempt", True), v.get("auth_pass"),
+                                      v.get("unicast", False), members, vpath, _ignore(v)))
+    return Balancers(tuple(nodes), tuple(instances), raw.get("state_sync", True), raw.get("sync_port", 10000))
 
 
 def _is_ip(a: str) -> bool:

@@ -51,6 +51,8 @@ FEATURES: dict[str, str] = {
     "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
+    "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
+    "ha.state-sync": "stickiness state that survives a failover between balancer nodes",
 }
 
 NATIVE, EMULATED, UNSUPPORTED = "native", "emulated", "unsupported"
@@ -137,6 +139,18 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
                 yield "listener.no-buffering", l.path + ("buffering",)
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
+    yield from _balancer_features(model)
+
+
+def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:
+    b = model.balancers
+    if b is None:
+        return
+    yield "ha.vrrp", b.path
+    routed = {r.service for l in model.listeners for r in l.routes}
+    for svc in model.services:
+        if svc.name in routed and svc.stickiness.mode == "source-ip" and b.state_sync:
+            yield "ha.state-sync", svc.stickiness.path + ("mode",)
 
 
 def check_capabilities(model: Topology, target, reporter: Reporter) -> None:

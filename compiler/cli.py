@@ -117,6 +117,9 @@ def compile_(
         raise typer.Exit(EXIT_OK)
     if emit is not None:
         _fail_usage(f"unknown --emit stage '{emit}' (known: model)")
+    from .nodes import per_node
+    if per_node(model, tgt) and (out is None or docker):
+        _fail_usage("a topology with `balancers:` compiles to one folder per node: give --output (without --docker)")
     try:
         files = render(model, tgt)
     except Exception as e:  # a target bug, not bad input: say so briefly, full traceback on request

@@ -11,7 +11,7 @@ local copy, `Topology.local_file(path)`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Optional
 
@@ -196,6 +196,50 @@ class Vip:
 
 
 @dataclass(frozen=True)
+class BalancerNode:
+    """One balancer box of a redundant set: it runs the proxy and keepalived."""
+    name: str
+    address: str                         # the node's own address (VRRP adverts, HAProxy peers)
+    interface: str
+    priority: int                        # VRRP priority: the highest running node holds the VIPs
+    listeners: tuple[str, ...]           # the listeners it serves (every listener unless restricted)
+    pid_file: Optional[str]              # None: the target's default
+    path: Path
+    ignore: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class VrrpInstance:
+    """One VIP shared by the nodes through VRRP."""
+    vip: str
+    address: str
+    router_id: int
+    advert_interval_ms: int
+    preempt: bool
+    auth_pass: Optional[str]
+    unicast: bool
+    nodes: tuple[str, ...]               # the nodes that may hold it, in document order
+    path: Path
+    ignore: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Balancers:
+    nodes: tuple[BalancerNode, ...]
+    vrrp: tuple[VrrpInstance, ...]
+    state_sync: bool
+    sync_port: int
+    path: Path = ("balancers",)
+
+    def node(self, name: str) -> BalancerNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def nodes_serving(self, listeners: set[str]) -> tuple[BalancerNode, ...]:
+        """The nodes that serve at least one of these listeners."""
+        return tuple(n for n in self.nodes if listeners.intersection(n.listeners))
+
+
+@dataclass(frozen=True)
 class DefaultApplied:
     """A value the topology did not give, filled in by a profile or by lbc's defaults."""
     path: Path
@@ -214,6 +258,8 @@ class Topology:
     defaults_applied: tuple[DefaultApplied, ...] = ()
     ignore: tuple[tuple[str, str], ...] = ()
     base_dir: str = ""                   # the topology file's folder (absolute): where relative paths are read
+    balancers: Optional[Balancers] = None    # several boxes sharing the VIPs; None: one balancer
+    node: Optional[str] = None           # the balancer node this model is rendered for (see for_node)
 
     def local_file(self, path: Optional[str]) -> Optional[str]:
         return local_file(self.base_dir, path)
@@ -248,6 +294,12 @@ class Topology:
         return any(l.tls.mode == "passthrough" and r.service == svc.name
                    and (h.port_name is None or h.port_name == r.port_name)
                    for l in self.listeners for r in l.routes)
+
+    def for_node(self, name: str) -> "Topology":
+        """The topology as one balancer node serves it: its listeners only, and its name for the
+        targets that write per-node settings (HAProxy's local peer)."""
+        served = set(self.balancers.node(name).listeners)
+        return replace(self, listeners=tuple(l for l in self.listeners if l.name in served), node=name)
 
     def to_dict(self) -> dict:
         return asdict(self)

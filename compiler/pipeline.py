@@ -14,6 +14,7 @@ from .capabilities import check_capabilities
 from .diagnostics import Diagnostic, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_file
 from .model import Topology
+from .nodes import per_node, render_nodes
 from .rules import REGISTRY, Reporter, all_rules, run_model_rules
 from .schema import check_schema
 
@@ -91,7 +92,8 @@ def _check_file(path: str, options: Options, target) -> Result:
 
 
 def render(model: Topology, target) -> dict[str, str]:
-    files = target.render(model)
+    """The target's files; with balancer nodes (and a target run beside keepalived), one folder per node."""
+    files = render_nodes(model, target) if per_node(model, target) else target.render(model)
     for rel in files:
         norm = os.path.normpath(rel)
         if norm.startswith("..") or os.path.isabs(norm) or norm == OUTPUT_MARKER:

@@ -1,7 +1,8 @@
-"""Sizing (Host Access for the Cloud, "Session Server Sizing", "MSS Server Sizing"; seeds/000) and
-VHI shares (Verastream technical note 7021566; Verastream technical note 7021566).
+"""Sizing (Host Access for the Cloud, "Session Server Sizing", "MSS Server Sizing"; seeds/000), VHI
+shares (Verastream technical note 7021566), and what several balancer nodes add up to.
 
-The formulas live here once: the sizing rules (LBC503-LBC505) and `lbc plan` both use them.
+The formulas live here once: the sizing rules (LBC503-LBC505), the multi-node rules (LBC701, LBC702)
+and `lbc plan` all use them.
 """
 from __future__ import annotations
 
@@ -133,13 +134,59 @@ def shares(svc: Service) -> list[Group]:
     return groups
 
 
+@dataclass(frozen=True)
+class NodeRole:
+    """One balancer node as VRRP starts: the VIPs it holds (highest priority of each instance; keepalived
+    breaks a tie by the higher address) and those it may take over."""
+    node: str
+    address: str
+    priority: int
+    holds: tuple[str, ...]
+    may_hold: tuple[str, ...]
+    listeners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeLoad:
+    """What the nodes that reach a service add up to at its servers."""
+    service: str
+    nodes: tuple[str, ...]                     # the balancer nodes serving a listener that routes to it
+    checks_per_minute: Optional[float]         # health checks one server answers, all nodes together
+    limits: tuple[tuple[str, int, int], ...]   # (server, max_sessions per node, up to this across the nodes)
+
+
+def node_roles(model: Topology) -> list[NodeRole]:
+    import ipaddress
+    b = model.balancers
+    if b is None:
+        return []
+    holder = {}
+    for v in b.vrrp:
+        members = [b.node(n) for n in v.nodes]
+        holder[v.vip] = max(members, key=lambda n: (n.priority, ipaddress.ip_address(n.address))).name
+    return [NodeRole(n.name, n.address, n.priority, tuple(v for v, h in holder.items() if h == n.name),
+                     tuple(v.vip for v in b.vrrp if n.name in v.nodes), n.listeners) for n in b.nodes]
+
+
+def node_load(model: Topology, svc: Service) -> NodeLoad:
+    nodes = ()
+    if model.balancers is not None:
+        nodes = model.balancers.nodes_serving({l.name for l in model.listeners_of(svc.name)})
+    n = len(nodes)
+    checks = n * 60_000 / svc.health.interval_ms if svc.health is not None and n else None
+    limits = tuple((s.name, s.max_sessions, n * s.max_sessions) for s in svc.servers if s.max_sessions is not None)
+    return NodeLoad(svc.name, tuple(x.name for x in nodes), checks, limits)
+
+
 def plan(model: Topology, peak_sessions: Optional[int] = None, peak_users: Optional[int] = None,
          service: Optional[str] = None) -> dict:
     """Plain data for `lbc plan`: sizing of hacloud services, shares of the others."""
-    out: dict = {"topology": model.name, "sizing": [], "shares": []}
+    out: dict = {"topology": model.name, "sizing": [], "shares": [], "nodes": node_roles(model), "node_load": []}
     for svc in model.services:
         if service is not None and svc.name != service:
             continue
+        if model.balancers is not None:
+            out["node_load"].append(node_load(model, svc))
         s = sizing(svc, peak_sessions, peak_users)
         if s is not None:
             out["sizing"].append(s)
@@ -189,6 +236,25 @@ def format_plan(p: dict) -> str:
                 state = "" if s.state == "active" else f" [{s.state}]"
                 lines.append(f"    {s.server:<20} weight {s.weight:>3}  {s.share * 100:5.1f} %{extra}{state}")
         lines.append("")
+    if p["nodes"]:
+        lines.append("Balancer nodes (VRRP: the highest priority whose proxy runs holds a VIP):")
+        head = ("node", "address", "priority", "holds at start", "may take over", "listeners")
+        rows = [(r.node, r.address, str(r.priority), ", ".join(r.holds) or "-",
+                 ", ".join(v for v in r.may_hold if v not in r.holds) or "-", ", ".join(r.listeners) or "-")
+                for r in p["nodes"]]
+        widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+        for r in [head] + rows:
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        lines.append("")
+        lines.append("What the nodes add up to at each service's servers (each node counts on its own):")
+        for load in p["node_load"]:
+            parts = [f"reached by {len(load.nodes)} node(s)" + (f" ({', '.join(load.nodes)})" if load.nodes else "")]
+            if load.checks_per_minute is not None:
+                parts.append(f"{load.checks_per_minute:g} health checks a minute per server")
+            parts += [f"{server}: max_sessions {each:,} per node, up to {total:,} in all"
+                      for server, each, total in load.limits]
+            lines.append(f"  {load.service}: " + "; ".join(parts))
+        lines.append("")
     if not p["sizing"] and not p["shares"]:
         lines.append("No service to plan.")
     return "\n".join(lines).rstrip() + "\n"
@@ -200,4 +266,6 @@ def plan_json(p: dict) -> dict:
         "sizing": [s.to_dict() for s in p["sizing"]],
         "shares": [{"service": svc.name, "profile": svc.profile, "balance": svc.balance,
                     "groups": [asdict(g) for g in groups]} for svc, groups in p["shares"]],
+        **({"nodes": [asdict(r) for r in p["nodes"]], "node_load": [asdict(x) for x in p["node_load"]]}
+           if p["nodes"] else {}),
     }

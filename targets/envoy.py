@@ -118,6 +118,13 @@ CAPABILITIES: dict[str, Support] = {
     "listener.forwarded-headers": Support(NATIVE),
     "upstream.proxy-protocol-v1": Support(NATIVE),
     "upstream.proxy-protocol-v2": Support(NATIVE),
+    "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of Envoy's PID "
+                               "file (its service writes it) that gives the VIPs up when it dies; a failover cuts "
+                               "the open connections"),
+    "ha.state-sync": Support(EMULATED, "no table to copy: source-IP stickiness is a Maglev hash of the client "
+                                       "address over the same server list, computed identically on every node, so "
+                                       "a sticky client keeps its server across a failover (while the nodes see the "
+                                       "same servers up); cookie stickiness names the server"),
 }
 
 

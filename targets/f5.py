@@ -59,8 +59,8 @@ def objects(plan: Plan) -> list[Obj]:
                 ("secure", "enabled" if s.secure else "disabled")]))
         else:
             out.append(Obj("ltm persistence source-addr", p(s.local), [
-                ("defaults-from", "/Common/source_addr"), ("hash-algorithm", "carp" if s.carp else "default"),
-                ("timeout", str(s.timeout))]))
+                ("defaults-from", "/Common/source_addr"), ("hash-algorithm", "carp" if s.carp else "default")]
+                + ([("mirror", "enabled")] if s.mirror else []) + [("timeout", str(s.timeout))]))
     for c in plan.client_ssl:
         chain = [("cert", p(c.cert))] + ([("key", p(c.key))] if c.key else [])
         body = []

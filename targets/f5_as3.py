@@ -69,7 +69,7 @@ def declaration(plan: Plan) -> dict:
                             "cookieName": p.cookie_name, "ttl": p.expiration, "httpOnly": True, "secure": p.secure}
         else:
             app[p.local] = {"class": "Persist", "persistenceMethod": "source-address", "duration": p.timeout,
-                            "hashAlgorithm": "carp" if p.carp else "default"}
+                            "hashAlgorithm": "carp" if p.carp else "default", **({"mirror": True} if p.mirror else {})}
     for s in plan.server_ssl:
         tls = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
                "ignoreExpired": not s.verify}

@@ -85,6 +85,13 @@ _COMMON: dict[str, Support] = {
                                                     "header with TCP::respond in SERVER_CONNECTED"),
     "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
                                                     "header with TCP::respond in SERVER_CONNECTED"),
+    "ha.vrrp": Support(EMULATED, "BIG-IP pairs fail over by their device group (a floating traffic group holds the "
+                                 "virtual addresses; ConfigSync copies the configuration), not keepalived: lbc writes "
+                                 "one configuration for the group and no keepalived.conf; set up the device trust, "
+                                 "device group and traffic group on the devices (docs/pair.md)"),
+    "ha.state-sync": Support(NATIVE, "the source-address persistence profile mirrors its records to the device "
+                                     "group's peer (mirror enabled): source-IP sticky clients keep their server "
+                                     "after a failover; open connections are not mirrored (not verified on a device)"),
 }
 assert set(_COMMON) == set(FEATURES), "declare every feature for F5"
 
@@ -160,6 +167,7 @@ class Persistence:
     secure: bool = False
     timeout: int = 0                 # source-addr: idle seconds
     carp: bool = False
+    mirror: bool = False             # source-addr: records copied to the device group's peer (balancers.state_sync)
 
 
 @dataclass(frozen=True)
@@ -415,8 +423,10 @@ class _Lower:
         if st.mode == "source-ip" or svc.balance == "source-hash":
             local = f"{svc.name}.source-addr"
             timeout = _seconds(st.idle_timeout_ms) if st.mode == "source-ip" else 180
+            b = self.m.balancers
             self.persist.setdefault(local, Persistence(local, "source-addr", timeout=timeout,
-                                                       carp=svc.balance == "source-hash"))
+                                                       carp=svc.balance == "source-hash",
+                                                       mirror=b is not None and b.state_sync))
             return local
         return None
 

@@ -305,6 +305,7 @@ ALLOW: dict[str, dict] = {
     },
     "ltm persistence source-addr": {
         "defaults-from": Ref("persistence"), "hash-algorithm": Enum("default", "carp"), "timeout": _SECONDS,
+        "mirror": Enum("enabled", "disabled"),
     },
     "ltm profile client-ssl": {
         "authenticate": Enum("once", "always"), "ca-file": Ref("file"),

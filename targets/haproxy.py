@@ -106,6 +106,11 @@ CAPABILITIES: dict[str, Support] = {
     "listener.forwarded-headers": Support(NATIVE, "option forwardfor + X-Forwarded-Proto"),
     "upstream.proxy-protocol-v1": Support(NATIVE, "send-proxy (checks too)"),
     "upstream.proxy-protocol-v2": Support(NATIVE, "send-proxy-v2 (checks too)"),
+    "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of the local "
+                               "HAProxy's PID file that gives the VIPs up when it dies; a failover cuts the open "
+                               "connections"),
+    "ha.state-sync": Support(NATIVE, "a `peers` section (each node's address, sync_port) on every stick table: "
+                                     "source-IP sticky clients keep their server across a failover"),
 }
 
 
@@ -369,7 +374,8 @@ class Lowering:
                         be.lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
                                         f" !{{ srv_is_up({t.live}/{s.name}) }}")
             elif st.mode == "source-ip":
-                be.lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}")
+                be.lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
+                                + (f" peers {PEERS}" if _peers(self.model) else ""))
                 be.lines.append("stick on src")
             be.lines.extend(self.health(svc, l, mode))
             be.lines.append("retries 3")
@@ -474,6 +480,18 @@ class Lowering:
         return " ".join(parts)
 
 
+PEERS = "lbc"   # the peers section's name
+
+
+def _peers(model: Topology) -> list[tuple[str, str]]:
+    """(node, address:port) of every balancer node, when this model is rendered for one node of a set
+    that synchronises its stick tables; else []."""
+    b = model.balancers
+    if b is None or model.node is None or not b.state_sync:
+        return []
+    return [(ident(n.name), _addr(n.address, b.sync_port)) for n in b.nodes]
+
+
 def _map_text(entries: dict[str, str], what: str) -> str:
     lines = [f"# {what}. Written by lbc; one exact-match lookup per request."]
     lines += [f"{ident(k)} {ident(v)}" for k, v in sorted(entries.items())]
@@ -528,7 +546,8 @@ def render(model: Topology) -> dict[str, str]:
     for l in model.listeners:
         low.listener(l)
     files = {"haproxy.cfg": _ENV.get_template("haproxy.cfg.j2").render(model=model, frontends=low.frontends,
-                                                                        backends=low.backends)}
+                                                                        backends=low.backends, peers=_peers(model),
+                                                                        peers_name=PEERS)}
     files.update(low.maps)
     files["README.md"] = _ENV.get_template("README.md.j2").render(model=model, maps=sorted(low.maps),
                                                                   key_links=[(link_target(link, key), link)

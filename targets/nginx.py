@@ -110,6 +110,13 @@ CAPABILITIES: dict[str, Support] = {
     "listener.forwarded-headers": Support(NATIVE, "X-Forwarded-For ($proxy_add_x_forwarded_for), X-Forwarded-Proto"),
     "upstream.proxy-protocol-v1": Support(NATIVE, "stream (L4) listeners only, one setting per listener"),
     "upstream.proxy-protocol-v2": Support(UNSUPPORTED, "nginx sends PROXY protocol v1 only"),
+    "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of nginx's PID "
+                               "file that gives the VIPs up when it dies; a failover cuts the open connections"),
+    "ha.state-sync": Support(EMULATED, "no table to copy: source-IP stickiness is a hash of the client address "
+                                       "(`hash $remote_addr consistent`) over the same server list, computed "
+                                       "identically on every node, so a sticky client keeps its server across a "
+                                       "failover (while the nodes see the same servers up); cookie stickiness "
+                                       "names the server"),
 }
 
 _REDIRECTS = {301, 302, 303, 307, 308}

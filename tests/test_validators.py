@@ -9,7 +9,7 @@ from lbc import targets
 from lbc.pipeline import Options, check_file, render
 
 from helpers import EXAMPLES, example_path
-from validators import VALIDATORS
+from validators import VALIDATORS, node_folders
 
 CASES = [(t, e) for t in sorted(VALIDATORS) if t in targets.available() for e in EXAMPLES]
 
@@ -21,5 +21,8 @@ def test_example_passes_the_real_validator(target_name, example, tmp_path):
     if result.failed:
         assert {d.id for d in result.diagnostics if d.fails} == {"LBC801"}, [str(d) for d in result.diagnostics]
         return
-    ok, output = VALIDATORS[target_name](render(result.model, tgt), tmp_path)
-    assert ok, output
+    for node, files in node_folders(render(result.model, tgt)).items():   # one folder per balancer node
+        folder = tmp_path / (node or "out")
+        folder.mkdir()
+        ok, output = VALIDATORS[target_name](files, folder)
+        assert ok, output

@@ -237,3 +237,41 @@ def validate_haproxy(files: dict, workdir) -> tuple[bool, str]:
 
 
 VALIDATORS["haproxy"] = validate_haproxy
+
+
+# ---------------------------------------------------------------- balancer nodes (keepalived)
+NODE_FILES = ("keepalived.conf", "README.md")   # what lbc adds to a node's folder beside the proxy's files
+
+
+def node_folders(files: dict) -> dict[str, dict]:
+    """A compile with balancer nodes writes <node>/<file>: {node: the proxy's files} (without NODE_FILES,
+    which the proxy's validator does not read). Otherwise {"": files}."""
+    nodes = {rel.split("/", 1)[0] for rel in files if rel.count("/") == 1 and rel.endswith("/keepalived.conf")}
+    if not nodes:
+        return {"": files}
+    return {n: {rel.split("/", 1)[1]: text for rel, text in files.items()
+                if rel.startswith(n + "/") and rel.split("/", 1)[1] not in NODE_FILES}
+            for n in sorted(nodes)}
+
+
+_KA_INTERFACE = _re.compile(r"^\s*interface (\S+)$", _re.M)
+
+
+def validate_keepalived(text: str, workdir) -> tuple[bool, str]:
+    """`keepalived -t` (its own configuration check) on one node's keepalived.conf, in a private network
+    namespace that has the interfaces it names (keepalived refuses a configuration whose interface is
+    missing); nothing is started. Needs keepalived and a network namespace."""
+    if not _shutil.which("keepalived"):
+        return False, "keepalived is not installed"
+    path = workdir / "keepalived.conf"
+    path.write_text(text, encoding="utf-8")
+    links = " && ".join(f"ip link add {i} type veth peer name lbcpeer{n}"
+                        for n, i in enumerate(sorted(set(_KA_INTERFACE.findall(text)))))
+    script = f"{links + ' && ' if links else ''}exec keepalived -t -l -f \"$1\""
+    r = _subprocess.run([*_UNSHARE, "sh", "-c", script, "sh", str(path)], capture_output=True, text=True,
+                        timeout=60, cwd=workdir)
+    return r.returncode == 0, r.stdout + r.stderr
+
+
+def keepalived_checkable() -> bool:
+    return bool(_shutil.which("keepalived")) and _netns_available()

@@ -7,7 +7,8 @@ schema check and the model builder; they are registered here too, so every ID th
 print has one explain page.
 
 Rule modules, one per ID range: structure (LBC0xx, LBC101-105), references (LBC106-108),
-tls (LBC2xx), stickiness (LBC3xx), health (LBC4xx), sizing (LBC5xx), protocols (LBC6xx);
+tls (LBC2xx), stickiness (LBC3xx), health (LBC4xx), sizing (LBC5xx), protocols (LBC6xx), redundancy
+(LBC7xx, several balancer nodes);
 common holds what several of them share. tests/rules/ runs every rule's explain examples
 and its case file (tests/rules/cases/LBCnnn.yaml).
 """
@@ -133,4 +134,4 @@ def _load_rule_modules() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import structure, references, tls, stickiness, health, sizing, protocols  # noqa: F401
+    from . import structure, references, tls, stickiness, health, sizing, protocols, redundancy  # noqa: F401

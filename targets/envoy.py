@@ -518,6 +518,8 @@ def refusals(model: Topology):
 
 class EnvoyTarget:
     name = "envoy"
+    main_file = "envoy.json"
+    for_people = ("README.md",)
     summary = "Envoy 1.40: one v3 bootstrap (static listeners and clusters) in envoy.json"
     capabilities = CAPABILITIES
 

@@ -523,6 +523,8 @@ def _deployed_files(model: Topology) -> list[tuple[str, str]]:
 
 class HAProxyTarget:
     name = "haproxy"
+    main_file = "haproxy.cfg"
+    for_people = ("README.md",)
     summary = "HAProxy 2.6+: haproxy.cfg, host maps and a deployment README"
     capabilities = CAPABILITIES
 

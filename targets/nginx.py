@@ -542,6 +542,8 @@ def render(model: Topology) -> dict[str, str]:
 
 class _Nginx:
     name = "nginx"
+    main_file = "nginx.conf"
+    for_people = ("README.md",)
     summary = "open-source nginx 1.22+ (http + stream with ssl_preread); passive health checks only"
     capabilities = CAPABILITIES
 

@@ -227,7 +227,7 @@ def compile_(
     if docker:
         from .docker_files import docker_files
         try:
-            files = {**files, **docker_files(model, tgt.name, files)}
+            files = {**files, **docker_files(model, tgt.name, files, out)}
         except ValueError as e:
             _fail_usage(str(e))
     if out is None:

@@ -335,13 +335,15 @@ def _retry_policy(svc: Service) -> dict:
     return policy
 
 
-def _session_cookie(svc: Service) -> Optional[dict]:
+def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
     st = svc.stickiness
     if st.mode != "cookie":
         return None
     lifetimes = [ms for ms in (st.cookie_max_age_ms, st.max_lifetime_ms) if ms is not None]
     # ttl 0s: a session cookie (no Max-Age); a lifetime is enforced by Envoy and sent as Max-Age.
     cookie = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
+    # The same attributes in every target: HttpOnly always, Secure where the client speaks TLS.
+    cookie["attributes"] = [{"name": "HttpOnly"}] + ([{"name": "Secure"}] if tls else [])
     return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
 
 
@@ -445,7 +447,7 @@ class _Builder:
         if svc.redispatch and not r.server:
             route["retry_policy"] = _retry_policy(svc)
         entry: dict = {"match": {"prefix": "/"}, "route": route}
-        session = None if r.server else _session_cookie(svc)
+        session = None if r.server else _session_cookie(svc, l.tls.mode in ("terminate", "bridge"))
         if session:
             entry["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
                 "@type": SESSION_ROUTE, "stateful_session": session}}

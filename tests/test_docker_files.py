@@ -10,7 +10,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -219,3 +221,31 @@ def test_start_script_stops_with_a_clear_message_when_the_vip_is_missing(tmp_pat
 def test_loopback_and_wildcard_vips_need_no_check():
     assert df._vip_check("127.0.0.20") is None and df._vip_check("0.0.0.0") is None and df._vip_check("::1") is None
     assert "/proc/net/if_inet6" in df._vip_check("2001:db8::1") and "20010db8000000000000000000000001 " in df._vip_check("2001:db8::1")
+
+
+@pytest.mark.parametrize("target", df.supported())
+def test_docker_compose_reads_the_files_from_any_checkout(tmp_path, target):
+    """The real docker-compose (`config` needs no engine) finds every mounted file through the
+    relative paths, and two checkouts in different places produce the same bytes."""
+    exe = shutil.which("docker-compose")
+    if not exe:
+        pytest.skip("docker-compose is not installed (.ci/deps installs it)")
+    written = []
+    for checkout in ("one", "deep/two"):
+        folder = tmp_path / checkout
+        folder.mkdir(parents=True)   # the certificates are absent, as in CI (acknowledged LBC106)
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "examples", "hacloud.yaml"), folder / "hacloud.yaml")
+        r = subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", "compile", "hacloud.yaml",
+                            "-t", target, "-o", f"out/{target}", "--docker", "-q"],
+                           cwd=str(folder), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        out = folder / "out" / target
+        written.append((out / df.COMPOSE).read_bytes() + (out / df.DOCKERFILE).read_bytes())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
+        cfg = subprocess.run([exe, "config"], cwd=str(out), capture_output=True, text=True, timeout=60, env=env)
+        assert cfg.returncode == 0, cfg.stderr
+        sources = sorted(v["source"] for v in yaml.safe_load(cfg.stdout)["services"][target]["volumes"])
+        want = ["hacloud.example.com.key", "hacloud.example.com.pem", "internal-ca.pem"]
+        want += ["hacloud.example.com.key"] if target == "haproxy" else []   # also at <cert>.key for HAProxy
+        assert sources == sorted(str(folder / "certs" / f) for f in want), sources
+    assert written[0] == written[1]

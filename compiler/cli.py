@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import List, Optional, TextIO
 

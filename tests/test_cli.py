@@ -298,8 +298,12 @@ def test_help_version_and_completion():
     assert lbc("validate", "-h").returncode == 0
     from lbc import __version__
     assert lbc("--version").stdout == f"lbc {__version__}\n"
-    script = lbc("--show-completion", "bash").stdout
-    assert "complete" in script and "_LBC_COMPLETE" in script
+    assert "--install-completion" in lbc("-h").stdout
+    # what the installed bash completion asks lbc: complete `lbc val`
+    env = {**os.environ, "_LBC_COMPLETE": "complete_bash", "COMP_WORDS": "lbc val", "COMP_CWORD": "1"}
+    r = subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()"], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.stdout.split() == ["validate"], (r.stdout, r.stderr)
 
 
 def test_target_names_fold_case_and_suggest():

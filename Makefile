@@ -1,13 +1,20 @@
 # lbc: the commands the README documents. `make help` lists them.
-PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
+# Everything runs from a virtual environment in the checkout: Debian's own python3 refuses
+# `pip install` outside one (PEP 668). SYSTEM_PYTHON creates it; PYTHON=... uses another one.
+SYSTEM_PYTHON ?= python3
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+LBC ?= $(dir $(PYTHON))lbc
+PIP ?= PIP_DISABLE_PIP_VERSION_CHECK=1 $(PYTHON) -m pip
+# The tests run programs the venv installs (envoy, pre-commit, lbc) by name.
+export PATH := $(abspath $(dir $(PYTHON))):$(PATH)
 PYTEST ?= $(PYTHON) -m pytest
 TARGET ?= haproxy
 
 .PHONY: help install test-deps test test-fast golden docs conformance conformance-docker conformance-docker-ci images bench clean
 
 help:
-	@echo "make install            install lbc (editable) and compile an example"
+	@echo "make install            install lbc (editable) into .venv and compile an example"
 	@echo "make test-deps test     install what the tests need (apt, pip, dockerd) and run every test"
 	@echo "make test-fast          unit, rule and golden tests only (no proxies)"
 	@echo "make golden             regenerate golden files (review the diff)"
@@ -17,11 +24,15 @@ help:
 	@echo "make conformance-docker-ci   the Docker subset (S1 S4 S6 S10 S13 S15, every open-source target)"
 	@echo "make bench              compile and proxy benchmarks"
 
-install:
-	$(PIP) install -q -e .
-	lbc validate examples/*.yaml
-	lbc compile examples/flynet.yaml --target haproxy -o out/flynet-haproxy
-	@echo "compiled examples/flynet.yaml -> out/flynet-haproxy/"
+$(PYTHON):
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+
+install: $(PYTHON)
+	@$(PIP) install -q -e .
+	@$(LBC) validate -q examples/*.yaml
+	@$(LBC) compile -q examples/flynet.yaml --target haproxy -o out/flynet-haproxy
+	@echo "lbc $$($(LBC) --version | cut -d' ' -f2) is installed in $(VENV): run $(LBC) (or . $(VENV)/bin/activate, then lbc)."
+	@echo "The examples validate; examples/flynet.yaml compiled to out/flynet-haproxy/."
 
 test-deps:
 	./.ci/deps

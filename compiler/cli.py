@@ -1,25 +1,49 @@
-"""The `lbc` command line. Exit codes: 0 clean, 1 errors found, 2 usage or I/O problem."""
+"""The `lbc` command line. Exit codes: 0 clean, 1 errors found, 2 usage or I/O problem.
+
+Streams: standard output carries only what was asked for (a compiled file, a json/sarif/github
+document, a schema); text diagnostics always go to standard error.
+"""
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import signal
 import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional
+from typing import List, Optional, TextIO
 
 import typer
 
-from . import __version__
-from .diagnostics import Diagnostic, format_github, format_json, format_sarif, format_text
+from . import DOCS_URL, HOME_URL, __version__
+from .diagnostics import Diagnostic, Unreadable, format_github, format_json, format_sarif, format_text
 from .loader import MAX_BYTES
 from .pipeline import Options, OutputDirError, Result, check_file, render, write_outputs
 from .rules import REGISTRY, all_rules
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lbc {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="lbc: validate load-balancer topologies against the vendors' deployment guides "
                        "and compile them to HAProxy, Envoy, nginx and F5.")
 
+
+@app.callback()
+def _main(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print lbc's version and exit.")) -> None:
+    pass
+
+
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+STDIN = "-"
 
 
 class Format(str, Enum):
@@ -34,64 +58,143 @@ def _fail_usage(message: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _print(results: list[Result], fmt: Format, quiet_ok: bool = False) -> None:
-    diags: list[Diagnostic] = [d for r in results for d in r.diagnostics]
-    if fmt is Format.json:
-        sys.stdout.write(format_json(diags))
-    elif fmt is Format.sarif:
-        meta = {r.id: {"name": r.name, "summary": r.summary, "hint": r.hint, "source": r.source} for r in all_rules()}
-        sys.stdout.write(format_sarif(diags, meta, __version__))
-    elif fmt is Format.github:
-        sys.stdout.write(format_github(diags))
-    elif diags or not quiet_ok:
-        sources = {r.file: r.doc.lines for r in results if r.doc is not None}
-        stream = sys.stderr if any(d.fails for d in diags) else sys.stdout
-        stream.write(format_text(diags, sources, color=stream.isatty() and not os.environ.get("NO_COLOR")))
+def _color(stream: TextIO) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+@dataclass
+class Report:
+    """How a command shows its findings: the same options and streams for every command."""
+    fmt: Format = Format.text
+    quiet: bool = False
+    acknowledged: bool = True     # False: leave acknowledged findings out of every format
+    max_per_rule: int = 20
+    sarif_root: str = "."
+
+    def emit(self, results: list[Result], unreadable: list[Unreadable], stdout_taken: bool = False) -> None:
+        diags: list[Diagnostic] = [d for r in results for d in r.diagnostics
+                                   if self.acknowledged or not d.acknowledged]
+        # a document goes to standard output, unless that already carries a compiled file
+        out = sys.stderr if stdout_taken else sys.stdout
+        if self.fmt is Format.json:
+            out.write(format_json(diags, unreadable))
+        elif self.fmt is Format.sarif:
+            meta = {r.id: {"name": r.name, "summary": r.summary, "hint": r.hint, "source": r.source, "why": r.why}
+                    for r in all_rules()}
+            out.write(format_sarif(diags, meta, __version__, self.sarif_root, unreadable,
+                                   information_uri=HOME_URL, help_uri=DOCS_URL + "#{anchor}"))
+        elif self.fmt is Format.github:
+            out.write(format_github(diags, unreadable))
+        else:
+            for u in unreadable:
+                typer.echo(f"lbc: {u}", err=True)
+            sources = {r.file: r.doc.lines for r in results if r.doc is not None}
+            sys.stderr.write(format_text(diags, sources, color=_color(sys.stderr),
+                                         max_per_rule=self.max_per_rule, quiet=self.quiet))
+
+
+def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>") -> Result | Unreadable:
+    """Check one input; `-` is standard input. An input that cannot be read is returned, not raised,
+    so that the other files are still checked."""
+    try:
+        if path == STDIN:
+            return check_file(stdin_name, options, target, data=sys.stdin.buffer.read())
+        return check_file(path, options, target)
+    except OSError as e:
+        return Unreadable(path, e.strerror or str(e))
 
 
 def _check(path: str, options: Options, target=None) -> Result:
-    try:
-        return check_file(path, options, target)
-    except OSError as e:
-        _fail_usage(f"cannot read {path}: {e.strerror or e}")
-        raise  # unreachable
+    """One input that must be readable (diff, apply): an unreadable one is an I/O error (exit 2)."""
+    result = _read(path, options, target)
+    if isinstance(result, Unreadable):
+        Report().emit([], [result])
+        raise typer.Exit(EXIT_USAGE)
+    return result
+
+
+def _print(results: list[Result], fmt: Format) -> None:
+    Report(fmt).emit(results, [])
+
+
+def _progress(message: str, report: Report):
+    """A spinner on standard error while a big topology is checked or rendered; only on a terminal."""
+    if report.quiet or report.fmt is not Format.text or not sys.stderr.isatty():
+        return nullcontext()
+    from rich.console import Console
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR"))).status(message)
 
 
 def _target(name: str):
+    """A target by name, case-insensitively, with a did-you-mean for a typo."""
     from .targets import available, get
-    try:
-        return get(name)
-    except KeyError:
-        _fail_usage(f"unknown target '{name}'; available: {', '.join(available())}")
+    known = available()
+    folded = {n.lower(): n for n in known}
+    if name.lower() in folded:
+        return get(folded[name.lower()])
+    close = difflib.get_close_matches(name.lower(), list(folded), n=1)
+    tip = f"; did you mean '{folded[close[0]]}'?" if close else ""
+    _fail_usage(f"unknown target '{name}'{tip} (available: {', '.join(known)})")
 
 
 StrictOpt = typer.Option(False, "--strict", help="Warnings fail too.")
 CheckFilesOpt = typer.Option(False, "--check-files", help="A missing certificate file is an error, not a warning.")
-FormatOpt = typer.Option(Format.text, "--format", "-f", help="Diagnostics as text, json, sarif or github annotations.")
+FormatOpt = typer.Option(Format.text, "--format", "-f", help="Diagnostics as text (on standard error), json, "
+                         "sarif or github annotations (on standard output).")
 MaxBytesOpt = typer.Option(MAX_BYTES, "--max-bytes", help="Refuse topology files larger than this.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="Text: only unacknowledged errors and warnings, "
+                        "and nothing at all for a clean file.")
+NoAckOpt = typer.Option(False, "--no-acknowledged", help="Leave acknowledged findings out (every format).")
+MaxPerRuleOpt = typer.Option(20, "--max-per-rule", min=0, help="Text: list each rule's first N findings, "
+                             "then count the rest (0: list all).")
+SarifRootOpt = typer.Option(".", "--sarif-root", help="SARIF: the folder file URIs are relative to "
+                            "(%SRCROOT%; the repository root in code scanning). Default: the working directory.")
+StdinNameOpt = typer.Option("<stdin>", "--stdin-filename", help="The name diagnostics give a topology read "
+                            "from standard input (`-`); relative certificate paths are taken from its folder.")
 
 
 @app.command()
 def validate(
-    files: List[str] = typer.Argument(..., help="Topology files."),
+    files: List[str] = typer.Argument(..., help="Topology files; - reads one from standard input."),
     strict: bool = StrictOpt, check_files: bool = CheckFilesOpt, fmt: Format = FormatOpt,
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Also check what this target can express."),
-    max_bytes: int = MaxBytesOpt,
+    max_bytes: int = MaxBytesOpt, quiet: bool = QuietOpt, no_acknowledged: bool = NoAckOpt,
+    max_per_rule: int = MaxPerRuleOpt, sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
 ) -> None:
     """Check topology files: structure, references and the deployment guides' rules."""
     options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
+    report = Report(fmt, quiet, not no_acknowledged, max_per_rule, sarif_root)
     tgt = _target(target) if target else None
-    results = [_check(f, options, tgt) for f in files]
-    _print(results, fmt)
+    checked = []
+    for f in files:
+        with _progress(f"checking {f}", report):
+            checked.append(_read(f, options, tgt, stdin_filename))
+    results = [r for r in checked if isinstance(r, Result)]
+    unreadable = [u for u in checked if isinstance(u, Unreadable)]
+    report.emit(results, unreadable)
+    if unreadable:
+        raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_ERRORS if any(r.failed for r in results) else EXIT_OK)
+
+
+def _stdout_file(files: dict[str, str], tgt) -> str:
+    """The one file `compile` prints without -o. A target whose main file needs others beside it
+    (HAProxy host maps, nginx's modules.conf) cannot be printed: refuse rather than drop files."""
+    from .targets import files_needed_beside
+    main = tgt.main_file
+    needed = files_needed_beside(tgt, files)
+    if needed:
+        _fail_usage(f"{tgt.name} output for this topology is {len(needed) + 1} files ({main}, {', '.join(needed)}); "
+                    "write them with -o FOLDER")
+    return files[main]
 
 
 @app.command("compile")
 def compile_(
-    file: str = typer.Argument(..., help="Topology file."),
+    file: str = typer.Argument(..., help="Topology file; - reads it from standard input."),
     target: str = typer.Option(..., "--target", "-t", help="haproxy, envoy, nginx, f5 or f5-as3 (see `lbc targets`)."),
     out: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (replaced whole, atomically). "
-                                      "Default: print the main file to standard output."),
+                                      "Default: print the main file to standard output, when it needs no other."),
     strict: bool = StrictOpt, check_files: bool = CheckFilesOpt, fmt: Format = FormatOpt,
     emit: Optional[str] = typer.Option(None, "--emit", help="Print an intermediate stage instead: model."),
     explain_defaults: bool = typer.Option(False, "--explain-defaults",
@@ -99,13 +202,22 @@ def compile_(
     max_bytes: int = MaxBytesOpt,
     docker: bool = typer.Option(False, "--docker", help="Also write a Dockerfile and compose.yaml that run "
                                 "the output in the target's official image (needs --output)."),
+    quiet: bool = QuietOpt, no_acknowledged: bool = NoAckOpt, max_per_rule: int = MaxPerRuleOpt,
+    sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
 ) -> None:
     """Compile a topology into a target's configuration files."""
     options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
+    report = Report(fmt, quiet, not no_acknowledged, max_per_rule, sarif_root)
     tgt = _target(target)
-    result = _check(file, options, tgt)
+    if docker and out is None:
+        _fail_usage("--docker needs --output")
+    with _progress(f"checking {file}", report):
+        result = _read(file, options, tgt, stdin_filename)
+    if isinstance(result, Unreadable):
+        report.emit([], [result])
+        raise typer.Exit(EXIT_USAGE)
     if result.failed or result.model is None:
-        _print([result], fmt)
+        report.emit([result], [])
         raise typer.Exit(EXIT_ERRORS)
     model = result.model
     if explain_defaults:
@@ -121,7 +233,8 @@ def compile_(
     if per_node(model, tgt) and (out is None or docker):
         _fail_usage("a topology with `balancers:` compiles to one folder per node: give --output (without --docker)")
     try:
-        files = render(model, tgt)
+        with _progress(f"rendering {tgt.name}", report):
+            files = render(model, tgt)
     except Exception as e:  # a target bug, not bad input: say so briefly, full traceback on request
         if os.environ.get("LBC_DEBUG"):
             raise
@@ -129,21 +242,21 @@ def compile_(
                     "please report it with the topology (LBC_DEBUG=1 shows the traceback)")
     if docker:
         from .docker_files import docker_files
-        if out is None:
-            _fail_usage("--docker needs --output")
         try:
-            files = {**files, **docker_files(model, tgt.name, files)}
+            files = {**files, **docker_files(model, tgt.name, files, out)}
         except ValueError as e:
             _fail_usage(str(e))
     if out is None:
-        main = sorted(files)[0] if len(files) == 1 else next(iter(files))
-        sys.stdout.write(files[main])
+        text = _stdout_file(files, tgt)
+        report.emit([result], [], stdout_taken=True)
+        sys.stdout.write(text)
     else:
         try:
-            write_outputs(out, files)
+            with _progress(f"writing {out}", report):
+                write_outputs(out, files)
         except (OutputDirError, OSError) as e:
             _fail_usage(str(e))
-    _print([result], fmt, quiet_ok=True)
+        report.emit([result], [])
     raise typer.Exit(EXIT_OK)
 
 
@@ -163,6 +276,8 @@ def version() -> None:
 @app.command()
 def targets(fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json.")) -> None:
     """The support matrix: what each target expresses natively, by emulation, or not at all."""
+    if fmt not in (Format.text, Format.json):
+        _fail_usage("lbc targets prints text or json")
     from .capabilities import FEATURES
     from .targets import available, get
     names = available()
@@ -220,9 +335,12 @@ def plan(
     from . import plan as planning
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc plan prints text or json")
-    result = _check(file, Options())
+    result = _read(file, Options())
+    if isinstance(result, Unreadable):
+        Report(fmt).emit([], [result])
+        raise typer.Exit(EXIT_USAGE)
     if result.model is None:
-        _print([result], fmt)
+        Report(fmt).emit([result], [])
         raise typer.Exit(EXIT_ERRORS)
     if service is not None and service not in {s.name for s in result.model.services}:
         _fail_usage(f"no service '{service}' in {file}")
@@ -301,7 +419,11 @@ def apply_(
 
 
 def main() -> None:
+    # The reader may leave early (`lbc compile ... | head`): end quietly like other Unix tools
+    # (killed by SIGPIPE, status 141) instead of a traceback or the "findings" status 1.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        app()
+        app(prog_name="lbc")
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)

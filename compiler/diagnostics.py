@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from urllib.parse import quote
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Iterable, Sequence
@@ -54,11 +56,6 @@ class Diagnostic:
     def fails(self) -> bool:
         return self.severity is Severity.ERROR and not self.acknowledged
 
-    @property
-    def fingerprint(self) -> str:
-        raw = f"{self.id}|{self.location.file}|{self.location.line}|{self.message}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
     def sort_key(self):
         return (self.location.file, self.location.line, self.location.col, self.id, self.message)
 
@@ -102,13 +99,26 @@ def _source_line(sources: dict[str, list[str]], loc: Location) -> str | None:
     return lines[loc.line - 1].rstrip("\n")
 
 
-def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], color: bool = False) -> str:
-    """Compiler-style text: `file:line:col: error[LBC104]: message`, the source line, a caret, the hint."""
+def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], color: bool = False,
+                max_per_rule: int = 0, quiet: bool = False) -> str:
+    """Compiler-style text: `file:line:col: error[LBC104]: message`, the source line, a caret, the hint.
+
+    max_per_rule > 0 prints each rule's first findings of each kind and then one "and N more" line,
+    so a 10,000-service topology does not print 10,000 copies of one warning. quiet leaves out
+    infos, acknowledged findings and the summary line of a clean run.
+    """
     def paint(code: str, s: str) -> str:
         return f"\x1b[{code}m{s}\x1b[0m" if color else s
     sev_color = {"error": "1;31", "warning": "1;33", "info": "1;36"}
     out: list[str] = []
+    shown: dict[tuple, int] = {}
     for d in diags:
+        if quiet and (d.acknowledged or d.severity is Severity.INFO):
+            continue
+        kind = (d.id, d.severity.value, bool(d.acknowledged))
+        shown[kind] = shown.get(kind, 0) + 1
+        if max_per_rule and shown[kind] > max_per_rule:
+            continue
         label = f"{d.severity.value}[{d.id}]"
         if d.acknowledged:  # reported, but compactly: the author has already read the long form
             out.append(f"{paint('1', str(d.location))}: {label} (acknowledged: {d.acknowledged}): {d.message}")
@@ -130,70 +140,145 @@ def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], colo
         if d.source:
             out.append(f"  = see: {d.source} (lbc explain {d.id})")
         out.append("")
+    for (rid, sev, ack), n in sorted(shown.items()):
+        if max_per_rule and n > max_per_rule:
+            out.append(f"... and {n - max_per_rule} more {sev}[{rid}]{' (acknowledged)' if ack else ''} "
+                       f"(--max-per-rule 0 lists every one)")
     errors = sum(1 for d in diags if d.fails)
     warnings = sum(1 for d in diags if d.severity is Severity.WARNING and not d.acknowledged)
     acknowledged = sum(1 for d in diags if d.acknowledged)
+    if quiet and not errors and not warnings:
+        return "\n".join(out) + ("\n" if out else "")
     out.append(f"{errors} error(s), {warnings} warning(s)" + (f", {acknowledged} acknowledged" if acknowledged else ""))
     return "\n".join(out) + "\n"
 
 
-def format_json(diags: Sequence[Diagnostic]) -> str:
-    return json.dumps({"version": 1, "diagnostics": [d.to_dict() for d in diags]}, indent=2, sort_keys=True) + "\n"
+@dataclass(frozen=True)
+class Unreadable:
+    """An input lbc could not read (missing, a folder, no permission): reported, and the run ends with exit 2."""
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"cannot read {self.file}: {self.reason}"
 
 
-def format_github(diags: Sequence[Diagnostic]) -> str:
-    """GitHub Actions workflow commands: one annotation per diagnostic."""
+def display_path(file: str, root: str) -> str:
+    """A path as annotations and SARIF show it: relative to root (the working directory) when inside it."""
+    if file.startswith("<"):  # <stdin>
+        return file
+    full = os.path.abspath(file)
+    rel = os.path.relpath(full, root)
+    return full if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel.replace(os.sep, "/")
+
+
+def _unrooted(text: str, root: str) -> str:
+    """Messages name files as lbc resolved them; keep the checkout's location out of machine formats."""
+    return text.replace(os.path.join(root, ""), "")
+
+
+def format_json(diags: Sequence[Diagnostic], unreadable: Sequence[Unreadable] = ()) -> str:
+    doc = {"version": 1, "diagnostics": [d.to_dict() for d in diags]}
+    if unreadable:
+        doc["unreadable"] = [{"file": u.file, "reason": u.reason} for u in unreadable]
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def format_github(diags: Sequence[Diagnostic], unreadable: Sequence[Unreadable] = (), root: str = ".") -> str:
+    """GitHub Actions workflow commands: one annotation per diagnostic.
+
+    Acknowledged findings are notices (the team has accepted them), never warnings or errors.
+    """
+    root = os.path.abspath(root)
+
     def esc(s: str) -> str:
         return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
     def esc_prop(s: str) -> str:
         return esc(s).replace(":", "%3A").replace(",", "%2C")
     kind = {"error": "error", "warning": "warning", "info": "notice"}
-    lines = []
+    lines = [f"::error file={esc_prop(display_path(u.file, root))},title=unreadable::{esc(str(u))}" for u in unreadable]
     for d in diags:
-        props = f"file={esc_prop(d.location.file)},line={d.location.line},col={d.location.col},title={esc_prop(d.id)}"
-        text = d.message + (f" Hint: {d.hint}" if d.hint else "")
-        lines.append(f"::{kind[d.severity.value]} {props}::{esc(text)}")
+        props = (f"file={esc_prop(display_path(d.location.file, root))},line={d.location.line},"
+                 f"col={d.location.col},title={esc_prop(d.id)}")
+        text = _unrooted(d.message, root) + (f" Hint: {d.hint}" if d.hint else "")
+        if d.acknowledged:
+            text = f"(acknowledged: {d.acknowledged}) {text}"
+        lines.append(f"::{'notice' if d.acknowledged else kind[d.severity.value]} {props}::{esc(text)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def format_sarif(diags: Sequence[Diagnostic], rules_meta: dict[str, dict], version: str) -> str:
-    """SARIF 2.1.0, for code-scanning UIs."""
+SRCROOT = "%SRCROOT%"
+
+
+def _artifact(file: str, root: str) -> dict:
+    """A SARIF artifactLocation: percent-encoded, relative to %SRCROOT% when the file is inside it."""
+    shown = display_path(file, root)
+    if os.path.isabs(shown):
+        return {"uri": "file://" + quote(shown)}
+    return {"uri": quote(shown), "uriBaseId": SRCROOT}
+
+
+def format_sarif(diags: Sequence[Diagnostic], rules_meta: dict[str, dict], version: str, root: str = ".",
+                 unreadable: Sequence[Unreadable] = (), information_uri: str = "", help_uri: str = "") -> str:
+    """SARIF 2.1.0 for code scanning. Nothing in it depends on where the checkout lies: URIs are relative
+    to %SRCROOT% (root, by default the working directory) and the fingerprints hash only relative data.
+    help_uri is a template with {anchor} for the rule's row in docs/rules.md."""
+    root = os.path.abspath(root)
     level = {"error": "error", "warning": "warning", "info": "note"}
     ids = sorted({d.id for d in diags})
     rules = []
     for rid in ids:
         meta = rules_meta.get(rid, {})
-        rules.append({
+        summary = meta.get("summary", rid)
+        rule = {
             "id": rid,
             "name": meta.get("name", rid),
-            "shortDescription": {"text": meta.get("summary", rid)},
+            "shortDescription": {"text": summary},
+            "fullDescription": {"text": meta.get("why") or summary},
             "help": {"text": f"{meta.get('hint', '')} See `lbc explain {rid}`.".strip()},
             "properties": {"source": meta.get("source", "")},
-        })
+        }
+        if help_uri:
+            rule["helpUri"] = help_uri.format(anchor=rid.lower())
+        rules.append(rule)
     results = []
     for d in diags:
         region = {"startLine": max(d.location.line, 1), "startColumn": max(d.location.col, 1)}
         if d.location.end_line:
             region.update(endLine=d.location.end_line, endColumn=max(d.location.end_col, 1))
+        artifact = _artifact(d.location.file, root)
+        message = _unrooted(d.message, root)
+        # No line number: a finding keeps its identity when lines are added above it.
+        fingerprint = hashlib.sha256(f"{d.id}|{artifact['uri']}|{message}".encode()).hexdigest()[:16]
         res = {
             "ruleId": d.id, "ruleIndex": ids.index(d.id), "level": level[d.severity.value],
-            "message": {"text": d.message + (f" Hint: {d.hint}" if d.hint else "")},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": d.location.file}, "region": region}}],
-            "partialFingerprints": {"lbc/v1": d.fingerprint},
+            "message": {"text": message + (f" Hint: {d.hint}" if d.hint else "")},
+            "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
+            "partialFingerprints": {"lbc/v2": fingerprint},
         }
         if d.acknowledged:
             res["suppressions"] = [{"kind": "inSource", "justification": d.acknowledged}]
         if d.related:
             res["relatedLocations"] = [
                 {"id": i, "message": {"text": r.note}, "physicalLocation": {
-                    "artifactLocation": {"uri": r.location.file},
+                    "artifactLocation": _artifact(r.location.file, root),
                     "region": {"startLine": max(r.location.line, 1), "startColumn": max(r.location.col, 1)}}}
                 for i, r in enumerate(d.related)]
         results.append(res)
+    driver = {"name": "lbc", "version": version, "semanticVersion": version, "rules": rules}
+    if information_uri:
+        driver["informationUri"] = information_uri
+    invocation = {"executionSuccessful": not unreadable}
+    if unreadable:
+        invocation["toolExecutionNotifications"] = [
+            {"level": "error", "message": {"text": str(u)},
+             "locations": [{"physicalLocation": {"artifactLocation": _artifact(u.file, root)}}]}
+            for u in unreadable]
     doc = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "lbc", "version": version, "rules": rules}}, "results": results}],
+        "runs": [{"tool": {"driver": driver}, "invocations": [invocation], "columnKind": "unicodeCodePoints",
+                  "results": results}],
     }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

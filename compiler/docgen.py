@@ -78,7 +78,9 @@ def rules_reference() -> str:
            "`lbc explain ID` prints a rule's full page with a failing and a fixed example.\n\n",
            "| ID | severity | name | rule | source |\n| --- | --- | --- | --- | --- |\n"]
     for r in all_rules():
-        out.append(f"| {r.id} | {r.severity.value} | {r.name} | {_cell(r.summary)} | {r.source} |\n")
+        # the anchor is what SARIF's helpUri points at (lbc.DOCS_URL#lbc013)
+        out.append(f'| <a id="{r.id.lower()}"></a>{r.id} | {r.severity.value} | {r.name} | {_cell(r.summary)} '
+                   f"| {r.source} |\n")
     return "".join(out)
 
 

@@ -3,13 +3,22 @@
 The Dockerfile bakes the compiled files into the target's official image. Certificates and keys
 are never baked in: compose.yaml mounts each one read-only at the path the compiled config names
 (a relative path from the config folder, as the proxy in the container resolves it), from the file
-lbc read on this host. Host networking, because the listeners bind the VIP addresses of the host.
+lbc read, named relative to the output folder (compose resolves it from compose.yaml's folder), so
+the folder works from any checkout and its bytes do not depend on where lbc ran. Host networking,
+because the listeners bind the VIP addresses of the host.
+
+The container starts through a short shell script: it checks that every VIP is an address of the
+host (a clear message instead of a bind error), and for nginx links its log files to the
+container's standard output and error (`docker compose logs`).
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import posixpath
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -34,6 +43,7 @@ class Runtime:
     env: tuple[tuple[str, str], ...] = ()
     tmpfs: tuple[str, ...] = ("/tmp", "/run")
     caps: tuple[str, ...] = ("NET_BIND_SERVICE",)
+    logs: tuple[str, ...] = ()     # shell run before the proxy starts: where its log files go
     # (file, link) beyond the files at their own path, both as the config names them
     extra_mounts: Optional[Callable[[Topology], list[tuple[str, str]]]] = None
 
@@ -54,6 +64,9 @@ RUNTIMES = {
     # nginx writes its pid, logs and temp files under the prefix (-p): the tmpfs /tmp.
     "nginx": Runtime("nginx:1.22", "/etc/nginx", "nginx.conf",
                      ("nginx", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"),
+                     # nginx.conf names error.log and access.log under the prefix: send them to
+                     # the container's output, as the official image does for its own files
+                     logs=("ln -sf /dev/stderr /tmp/error.log", "ln -sf /dev/stdout /tmp/access.log"),
                      # modules.conf loads the stream module the Debian way; an nginx built with it
                      # inside (the official image) must not load it again.
                      prepare="if [ -f modules.conf ] && nginx -V 2>&1 | grep -qE -- '--with-stream( |$)'; "
@@ -100,15 +113,48 @@ def mounted_files(model: Topology) -> list[str]:
     return sorted(paths)
 
 
-def mounts(model: Topology, target: str) -> list[tuple[str, str]]:
+def _host_path(model: Topology, path: str, out_dir: str) -> str:
+    """A file the topology names, as compose.yaml in out_dir finds it: an absolute path as it is,
+    a relative one (taken from the topology's folder) relative to out_dir."""
+    if os.path.isabs(path):
+        return path
+    rel = os.path.relpath(model.local_file(path), os.path.abspath(out_dir)).replace(os.sep, "/")
+    return rel if rel.startswith("../") else "./" + rel
+
+
+def mounts(model: Topology, target: str, out_dir: str) -> list[tuple[str, str]]:
     """(file on this host, path in the container) for every file the balancer reads at run time."""
     rt = RUNTIMES[target]
     named = [(p, p) for p in mounted_files(model)] + (rt.extra_mounts(model) if rt.extra_mounts else [])
     out: dict[str, str] = {}
     for src, dest in named:
         dest = dest if posixpath.isabs(dest) else posixpath.normpath(posixpath.join(rt.config_dir, dest))
-        out.setdefault(dest, model.local_file(src))   # certs/a.pem and ./certs/a.pem: one mount
+        out.setdefault(dest, _host_path(model, src, out_dir))   # certs/a.pem and ./certs/a.pem: one mount
     return [(src, dest) for dest, src in out.items()]
+
+
+def _vip_check(address: str) -> str | None:
+    """Shell that stops the container with a clear message when the VIP is not an address of the
+    host, unless the host allows binding foreign addresses (a VRRP backup: keepalived moves the VIP)."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_unspecified or ip.is_loopback:   # a wildcard, or 127/8 and ::1: always local on Linux
+        return None
+    if ip.version == 4:
+        sysctl, table = "/proc/sys/net/ipv4/ip_nonlocal_bind", "/proc/net/fib_trie"
+        found = f"grep -A1 -x ' *|-- {ip}' {table} | grep -q 'host LOCAL'"
+    else:
+        sysctl, table = "/proc/sys/net/ipv6/ip_nonlocal_bind", "/proc/net/if_inet6"
+        found = f"grep -q '^{ip.exploded.replace(':', '')} ' {table}"
+    message = shlex.quote(f"lbc: VIP {ip} is not an address of this host; add it (ip address add) or let "
+                          "keepalived hold it, then start again")
+    return f"{{ [ \"$(cat {sysctl} 2>/dev/null)\" = 1 ] || {found} || {{ echo {message} >&2; exit 1; }}; }}"
+
+
+def start_script(model: Topology, target: str) -> str:
+    """The container's command: the VIP checks, the log links, then the proxy itself."""
+    rt = RUNTIMES[target]
+    checks = [c for c in (_vip_check(a) for a in sorted({l.address for l in model.listeners})) if c]
+    return " && ".join([*checks, *rt.logs, "exec " + shlex.join(rt.command)])
 
 
 def _image_name(model: Topology, target: str) -> str:
@@ -120,7 +166,7 @@ def dockerfile(model: Topology, target: str, compiled: dict[str, str]) -> str:
     lines = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
         "# Bakes the compiled files into the image; certificates and keys are mounted at run time",
-        f"# by {COMPOSE} (docker compose up -d --build). BASE may name a mirror of the same image.",
+        f"# by {COMPOSE} (docker-compose up -d --build). BASE may name a mirror of the same image.",
         f"ARG BASE={rt.base}",
         "FROM ${BASE}",
     ]
@@ -130,19 +176,21 @@ def dockerfile(model: Topology, target: str, compiled: dict[str, str]) -> str:
     if rt.prepare:
         lines.append(f"RUN {rt.prepare}")
     lines += [f"ENV {k}={v}" for k, v in rt.env]
-    lines.append(f"CMD {json.dumps(list(rt.command))}")
+    lines.append(f"CMD {json.dumps(['sh', '-c', start_script(model, target)])}")
     return "\n".join(lines) + "\n"
 
 
-def compose(model: Topology, target: str) -> str:
+def compose(model: Topology, target: str, out_dir: str) -> str:
     rt = RUNTIMES[target]
     name = _image_name(model, target)
-    volumes = mounts(model, target)
+    volumes = mounts(model, target, out_dir)
     service = {
         "build": {"context": "."},
         "image": name,
         "network_mode": "host",
-        "restart": "unless-stopped",
+        # A few tries for a proxy that dies, then stop: a missing VIP or certificate must show up
+        # as an exited container with its reason in `logs`, not as an endless restart loop.
+        "restart": "on-failure:3",
         "read_only": True,
         "tmpfs": list(rt.tmpfs),
         # Root in the container (the official haproxy image would run as `haproxy`, which cannot
@@ -159,18 +207,20 @@ def compose(model: Topology, target: str) -> str:
     doc = {"services": {target: service}}   # no top-level `name`: Compose v1 (Debian's docker-compose) refuses it
     head = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
-        "# Run from this folder: docker compose up -d --build",
+        "# Run from this folder: docker-compose up -d --build (Compose v1, Debian 12), or",
+        "# docker compose up -d --build (Compose v2). Then docker-compose ps / logs show its state.",
     ]
     if volumes:
-        head.append("# Each source file below must exist on this host; keep keys owned by root, mode 0600.")
+        head.append("# Each source file below must exist on this host, at its path relative to this folder;")
+        head.append("# keep keys owned by root, mode 0600.")
     return "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def docker_files(model: Topology, target: str, compiled: dict[str, str]) -> dict[str, str]:
-    """{relative path: text} to add to the compiled output; ValueError for a target with no container."""
+def docker_files(model: Topology, target: str, compiled: dict[str, str], out_dir: str) -> dict[str, str]:
+    """{relative path: text} to add to the output folder out_dir; ValueError for a target with no container."""
     if target not in RUNTIMES:
         raise ValueError(f"--docker is available for {', '.join(supported())}, not {target}")
     clash = {DOCKERFILE, COMPOSE} & set(compiled)
     if clash:
         raise ValueError(f"target {target} already writes {sorted(clash)}")
-    return {DOCKERFILE: dockerfile(model, target, compiled), COMPOSE: compose(model, target)}
+    return {DOCKERFILE: dockerfile(model, target, compiled), COMPOSE: compose(model, target, out_dir)}

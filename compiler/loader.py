@@ -162,9 +162,13 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
 
 def load_file(path: str, *, max_bytes: int = MAX_BYTES, display_name: str | None = None) -> Document:
     """Read and parse a topology file. OSError propagates (the CLI reports it as an I/O error)."""
-    name = display_name or path
     with open(path, "rb") as f:
         raw = f.read(max_bytes + 1)
+    return load_bytes(raw, display_name or path, max_bytes=max_bytes)
+
+
+def load_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_BYTES) -> Document:
+    """Parse a topology read elsewhere (standard input); `name` is what diagnostics call it."""
     if len(raw) > max_bytes:
         raise LoadError(Diagnostic("LBC001", Severity.ERROR, f"the file is larger than {max_bytes} bytes",
                                    Location(name, 0, 0), hint="raise the limit with --max-bytes if this is intended"))

@@ -12,7 +12,7 @@ from typing import Optional
 from .build import build_model
 from .capabilities import check_capabilities
 from .diagnostics import Diagnostic, has_errors, promote_warnings, sort_diagnostics
-from .loader import MAX_BYTES, Document, LoadError, load_file
+from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
 from .model import Topology
 from .nodes import per_node, render_nodes
 from .rules import REGISTRY, Reporter, all_rules, run_model_rules
@@ -61,17 +61,19 @@ def _gc_paused():
             gc.enable()
 
 
-def check_file(path: str, options: Options = Options(), target=None) -> Result:
-    """Load, check and model one topology file. OSError propagates (an I/O problem, exit 2)."""
+def check_file(path: str, options: Options = Options(), target=None, data: Optional[bytes] = None) -> Result:
+    """Load, check and model one topology file (or `data` read elsewhere, named `path` in diagnostics).
+    OSError propagates (an I/O problem, exit 2)."""
     with _gc_paused():
-        return _check_file(path, options, target)
+        return _check_file(path, options, target, data)
 
 
-def _check_file(path: str, options: Options, target) -> Result:
+def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> Result:
     all_rules()  # make sure every rule module is registered
     result = Result(path)
     try:
-        doc = load_file(path, max_bytes=options.max_bytes)
+        doc = (load_file(path, max_bytes=options.max_bytes) if data is None
+               else load_bytes(data, path, max_bytes=options.max_bytes))
     except LoadError as e:
         result.diagnostics.append(e.diagnostic)
         return result.finish(options)

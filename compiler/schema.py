@@ -127,7 +127,9 @@ def _to_diagnostics(doc: Document, err) -> list[Diagnostic]:
         return [Diagnostic(rule, Severity.ERROR, f"{where}: {_describe(err.instance)} is not allowed",
                            doc.locate(path), hint=hint)]
     if err.validator == "pattern":
+        # the same words an editor shows (yaml-language-server reads patternErrorMessage)
+        hint = err.schema.get("patternErrorMessage") or err.schema.get("description", "")
         return [Diagnostic(rule, Severity.ERROR, f"{where}: {_describe(err.instance)} is not valid here",
-                           doc.locate(path), hint=err.schema.get("description", ""))]
+                           doc.locate(path), hint=hint)]
     return [Diagnostic(rule, Severity.ERROR, f"{where}: {err.message if len(err.message) < 200 else err.message[:200]}",
                        doc.locate(path), hint=err.schema.get("description", "") if isinstance(err.schema, dict) else "")]

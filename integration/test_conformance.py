@@ -117,8 +117,12 @@ def test_s3_least_connections(env):
 @scenario("S4")
 def test_s4_cookie_stickiness(env):
     a, b = env.backends("a", "b")
+    cert = env.cert("lb-sticky", ["sticky.test"])
     lb = env.deploy({"app": {"servers": [server(a), server(b)],
-                             "stickiness": {"mode": "cookie", "cookie": {"name": "CONFSRV"}}}}, [web()])
+                             "stickiness": {"mode": "cookie", "cookie": {"name": "CONFSRV"}}}},
+                    [web(), {"name": "tls", "tls": {"mode": "terminate", "certificates": ["sticky"]},
+                             "routes": [{"hosts": ["sticky.test"], "service": "app"}]}],
+                    certificates={"sticky": {"cert": cert.cert, "key": cert.key}})
     addr, port = lb.addr("web")
     first = client.request(addr, port, "/", source=CLIENT)
     cookie = first.set_cookies().get("CONFSRV")
@@ -127,6 +131,12 @@ def test_s4_cookie_stickiness(env):
     got = hits(lb, 100, cookies={"CONFSRV": cookie.value})
     assert got == {first.server: 100}, got
     assert set(hits(lb, 20)) == {"a", "b"}     # clients without the cookie are still balanced
+    # the same attributes in every target: HttpOnly always, Secure only where the client used TLS
+    assert "httponly" in cookie.attributes and "secure" not in cookie.attributes, cookie.raw
+    taddr, tport = lb.addr("tls")
+    over_tls = client.request(taddr, tport, "/", host="sticky.test", tls=client.tls_context(env.ca), source=CLIENT)
+    tls_cookie = over_tls.set_cookies().get("CONFSRV")
+    assert tls_cookie is not None and {"httponly", "secure"} <= set(tls_cookie.attributes), over_tls.headers
 
 
 @scenario("S5")

@@ -5,6 +5,8 @@ A target is an object with:
   summary       one line for `lbc targets`
   capabilities  {feature: Support} for every feature in lbc.capabilities.FEATURES
   render(model) -> {relative path: text}, deterministic
+  main_file     the file the proxy loads (`lbc compile` without -o prints it)
+  for_people    paths (or folder prefixes ending in /) of output files the main file does not read
   refusals(model) optional: yields (feature, path, why) for features it supports in general but
                 cannot express in this combination; each becomes an LBC801 error
 """
@@ -21,6 +23,8 @@ class Target(Protocol):
     name: str
     summary: str
     capabilities: dict[str, Support]
+    main_file: str
+    for_people: tuple[str, ...]
 
     def render(self, model: Topology) -> dict[str, str]: ...
 
@@ -44,3 +48,9 @@ def get(name: str) -> Target:
     if name not in _MODULES:
         raise KeyError(name)
     return importlib.import_module(f"lbc.targets.{_MODULES[name]}").TARGET
+
+
+def files_needed_beside(target: Target, files: dict[str, str]) -> list[str]:
+    """The output files other than the main one that the proxy reads (host maps, modules.conf)."""
+    return sorted(f for f in files if f != target.main_file
+                  and not any(f == p or (p.endswith("/") and f.startswith(p)) for p in target.for_people))

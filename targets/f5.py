@@ -187,6 +187,8 @@ def _readme(plan: Plan, model: Topology) -> str:
 
 class F5Target:
     name = "f5"
+    main_file = "bigip.conf"
+    for_people = ("README.md", "irules/")   # the iRule files are copies of what bigip.conf holds
     summary = "F5 BIG-IP LTM: bigip.conf for tmsh (load sys config merge) with iRules"
     capabilities = f5_lower.capabilities()
 

@@ -298,6 +298,8 @@ named inside the iRules). No BIG-IP ran it: see docs/f5.md in the lbc repository
 
 class F5AS3Target:
     name = "f5-as3"
+    main_file = "as3.json"
+    for_people = ("README.md",)
     summary = "F5 BIG-IP AS3 declaration (JSON), the same configuration as the f5 target"
     capabilities = f5_lower.capabilities({
         "server.weights": Support(NATIVE, "member ratio with a ratio-* load-balancing mode; AS3 caps a ratio at 100, "

@@ -30,6 +30,7 @@ import jinja2
 from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Listener, Route, Server, Service, Topology
+from lbc.targets.readme import application_notes, deployed_files
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _IDENT = re.compile(r"^[A-Za-z0-9_.:/-]+$")       # names and hosts (schema-restricted) used unquoted
@@ -552,33 +553,16 @@ def render(model: Topology) -> dict[str, str]:
     files["README.md"] = _ENV.get_template("README.md.j2").render(model=model, maps=sorted(low.maps),
                                                                   key_links=[(link_target(link, key), link)
                                                                              for link, key in key_links(model)],
-                                                                  files=_deployed_files(model),
-                                                                  app_settings=appsettings.markdown(model))
+                                                                  files=deployed_files(model),
+                                                                  app_settings=appsettings.markdown(model),
+                                                                  notes=application_notes(model, active_health=True))
     return files
-
-
-def _deployed_files(model: Topology) -> list[tuple[str, str]]:
-    """(path as written, what) for every file haproxy.cfg names that lbc does not write."""
-    out: dict[str, str] = {}
-    for l in model.listeners:
-        if l.tls.mode in ("terminate", "bridge"):
-            for name in l.tls.certificates:
-                c = model.certificate(name)
-                out.setdefault(c.cert, f"certificate '{name}' (chain; may also hold the key)")
-                if c.key and c.key != c.cert:
-                    out.setdefault(c.key, f"private key of certificate '{name}'")
-            if l.tls.client_auth != "none" and l.tls.client_ca:
-                out.setdefault(l.tls.client_ca, f"CA of client certificates, listener '{l.name}'")
-        if l.tls.mode == "bridge":
-            for r in l.routes:
-                u = model.service(r.service).upstream_tls
-                if u and u.verify and u.ca:
-                    out.setdefault(u.ca, f"CA of the servers' certificates, service '{r.service}'")
-    return sorted(out.items())
 
 
 class HAProxyTarget:
     name = "haproxy"
+    main_file = "haproxy.cfg"
+    for_people = ("README.md",)
     summary = "HAProxy 2.6+: haproxy.cfg, host maps and a deployment README"
     capabilities = CAPABILITIES
 

@@ -210,6 +210,7 @@ class _Chain:
     fallback: Optional[dict] = None
     sticky_var: Optional[str] = None      # L7 cookie: $var naming the upstream to use
     setcookie_var: Optional[str] = None   # L7 cookie: $var holding the Set-Cookie value
+    tls: bool = False                     # L7 cookie: reached over TLS, so the cookie is Secure
 
 
 class _Block:
@@ -220,7 +221,7 @@ class _Block:
         self.names = _Names()
         self.upstreams: list[_Upstream] = []
         self.maps: list[dict] = []
-        self.chains: dict[tuple[str, str], _Chain] = {}
+        self.chains: dict[tuple[str, str, bool], _Chain] = {}
         self.reject: Optional[str] = None
 
     def var(self, stem: str) -> str:
@@ -243,11 +244,13 @@ class _Block:
             params.append("down")
         return _hostport(s.address, s.port(port)), params
 
-    def chain(self, model: Topology, svc_name: str, port: str) -> _Chain:
-        key = (svc_name, port)
+    def chain(self, model: Topology, svc_name: str, port: str, tls: bool = False) -> _Chain:
+        svc = model.service(svc_name)
+        # A cookie's attributes depend on the listener (Secure over TLS): one chain per kind of listener.
+        cookie = self.kind == "http" and svc.stickiness.mode == "cookie"
+        key = (svc_name, port, tls and cookie)
         if key in self.chains:
             return self.chains[key]
-        svc = model.service(svc_name)
         method = _method(svc)
         tiers: list[str] = []
         stream_backups: list[tuple[str, list[str]]] = []
@@ -261,7 +264,7 @@ class _Block:
             up.servers = [self.server_line(svc, s, port, down=not _balanced(s)) for s in group] + stream_backups
             self.upstreams.append(up)
             tiers.append(up.name)
-        c = _Chain(svc, port, tiers, {})
+        c = _Chain(svc, port, tiers, {}, tls=tls and cookie)
         fb = svc.fallback
         if fb and self.kind == "stream":
             if fb.kind == "server":   # the last backup of the (only) upstream; a text is refused at L4
@@ -274,7 +277,7 @@ class _Block:
             self.upstreams.append(up)
             c.fallback = {"kind": "server", "name": up.name}
         self.chains[key] = c
-        if self.kind == "http" and svc.stickiness.mode == "cookie":
+        if cookie:
             self.cookie(svc, port, c)
         return c
 
@@ -299,6 +302,8 @@ class _Block:
         values = _Names()
         by_value = [(values.get(s.name), s) for s in svc.servers]
         attrs = "; Path=/; HttpOnly"
+        if c.tls:   # the same attributes in every target: Secure where the client speaks TLS
+            attrs += "; Secure"
         if st.cookie_max_age_ms is not None:
             attrs += f"; Max-Age={math.ceil(st.cookie_max_age_ms / 1000)}"
         value_var = self.var("cookie")
@@ -375,7 +380,7 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
         if target is None:
             b["locations"] = [{"name": "/", "status": 404}]
         else:
-            c = block.chain(model, target[0], target[1])
+            c = block.chain(model, target[0], target[1], tls=l.tls.mode in ("terminate", "bridge"))
             b["locations"] = _locations(c, target[2], block)
             b["upstream_tls"] = _upstream_tls(c.service)
         return b
@@ -547,11 +552,37 @@ def render(model: Topology) -> dict[str, str]:
         files["modules.conf"] = ("# The stream module (Debian: libnginx-mod-stream). Empty this file if the nginx that\n"
                                  "# runs this configuration loads the module already.\n"
                                  f"load_module {quote(module)};\n")
+    files["README.md"] = _readme(model, bool(stream_servers))
     return files
+
+
+def _readme(model: Topology, stream: bool) -> str:
+    from lbc.targets.readme import application_notes, readme
+    written = [("nginx.conf", "the configuration; paths in it are relative to its own folder")]
+    if stream:
+        written.append(("modules.conf", "loads the stream module (Debian: libnginx-mod-stream); empty it if your "
+                                        "nginx has the module built in"))
+    return readme(
+        "README.md.j2", model, title="nginx configuration", target="nginx", needs="Needs open-source nginx 1.22 or newer.",
+        written=written, deploy_to="/etc/nginx/lbc/",
+        commands=[("mkdir -p /var/lib/lbc-nginx", "a prefix folder for what nginx writes"),
+                  ("nginx -t -p /var/lib/lbc-nginx/ -c \"$PWD/nginx.conf\"", "check"),
+                  ("nginx -p /var/lib/lbc-nginx/ -c \"$PWD/nginx.conf\"", "run (or through your service manager)")],
+        relative_from="nginx reads a relative path from the folder of `nginx.conf`; absolute paths keep them "
+                      "independent of where this folder is deployed.",
+        # nginx checks servers passively only: there is no health URL for the servers to answer
+        notes=application_notes(model, active_health=False),
+        operating=["Open-source nginx has no active health checks: a server leaves after `fall` failed "
+                   "requests and is tried again once `fail_timeout` has passed (passive checks).",
+                   "nginx writes its pid, `error.log`, `access.log` and temporary files under the prefix (-p).",
+                   "`worker_rlimit_nofile` is twice `worker_connections`: each proxied connection holds two "
+                   "descriptors."])
 
 
 class _Nginx:
     name = "nginx"
+    main_file = "nginx.conf"
+    for_people = ("README.md",)
     summary = "open-source nginx 1.22+ (http + stream with ssl_preread); passive health checks only"
     capabilities = CAPABILITIES
 

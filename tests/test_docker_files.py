@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -81,13 +84,13 @@ def test_only_the_balancers_own_files_are_mounted(tmp_path):
 @pytest.mark.parametrize("target", df.supported())
 def test_hostile_paths_reach_compose_intact(tmp_path, target):
     model = model_of(tmp_path, HOSTILE_DIR)
-    out = df.docker_files(model, target, {"main.cfg": "x"})
+    out = df.docker_files(model, target, {"main.cfg": "x"}, str(tmp_path / "out" / target))
     doc = yaml.safe_load(out[df.COMPOSE])
     svc = doc["services"][target]
     mounts = [(compose_value(v["source"]), compose_value(v["target"]), v["read_only"]) for v in svc["volumes"]]
-    # relative paths: the file lbc read beside the topology, mounted where the proxy resolves the
-    # path, from its config folder
-    here, there = str(tmp_path / HOSTILE_DIR), df.RUNTIMES[target].config_dir
+    # relative paths: the file lbc read beside the topology, named from the output folder (where
+    # compose.yaml is), mounted where the proxy resolves the path, from its config folder
+    here, there = f"../../{HOSTILE_DIR}", df.RUNTIMES[target].config_dir
     want = [(f"{here}/{p}", f"{there}/{p}", True) for p in df.mounted_files(model)]
     if target == "haproxy":    # HAProxy 2.6 looks for the key beside the certificate, as <cert>.key
         want.append((f"{here}/certs/web.key", f"{there}/certs/web.pem.key", True))
@@ -101,12 +104,13 @@ def test_hostile_paths_reach_compose_intact(tmp_path, target):
 def test_dockerfile_copies_every_compiled_file(tmp_path, target):
     model = model_of(tmp_path)
     compiled = {"b.cfg": "", "maps/hosts.map": "", "README.md": ""}
-    text = df.docker_files(model, target, compiled)[df.DOCKERFILE]
+    text = df.docker_files(model, target, compiled, str(tmp_path / "out"))[df.DOCKERFILE]
     copies = [json.loads(l[len("COPY "):]) for l in text.splitlines() if l.startswith("COPY ")]
     rt = df.RUNTIMES[target]
     assert copies == [[rel, f"{rt.config_dir}/{rel}"] for rel in sorted(compiled)]
     cmd = [l for l in text.splitlines() if l.startswith("CMD ")]
-    assert json.loads(cmd[0][len("CMD "):]) == list(rt.command)
+    argv = json.loads(cmd[0][len("CMD "):])
+    assert argv[:2] == ["sh", "-c"] and argv[2].endswith("exec " + shlex.join(rt.command))
     assert f"{rt.config_dir}/{rt.main}" in rt.command
     # no secret is baked into the image
     assert "key" not in text.lower().replace("keys", "")
@@ -115,23 +119,26 @@ def test_dockerfile_copies_every_compiled_file(tmp_path, target):
 @pytest.mark.parametrize("rel", ["../etc/passwd", "/abs.cfg", "a b.cfg", "x$Y.cfg", 'q".cfg', "a\nRUN x"])
 def test_dockerfile_refuses_paths_it_cannot_quote(tmp_path, rel):
     with pytest.raises(ValueError):
-        df.docker_files(model_of(tmp_path), "haproxy", {rel: ""})
+        df.docker_files(model_of(tmp_path), "haproxy", {rel: ""}, str(tmp_path / "out"))
 
 
 def test_refuses_targets_without_a_container(tmp_path):
     with pytest.raises(ValueError, match="--docker is available for"):
-        df.docker_files(model_of(tmp_path), "f5", {"bigip.conf": ""})
+        df.docker_files(model_of(tmp_path), "f5", {"bigip.conf": ""}, str(tmp_path / "out"))
 
 
 def test_refuses_to_overwrite_a_compiled_file(tmp_path):
     with pytest.raises(ValueError, match="already writes"):
-        df.docker_files(model_of(tmp_path), "haproxy", {"Dockerfile": ""})
+        df.docker_files(model_of(tmp_path), "haproxy", {"Dockerfile": ""}, str(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("target", df.supported())
-def test_deterministic(tmp_path, target):
-    model = model_of(tmp_path)
-    assert df.docker_files(model, target, {"a": "1"}) == df.docker_files(model, target, {"a": "1"})
+def test_deterministic_wherever_the_checkout_lies(tmp_path, target):
+    model = model_of(tmp_path / "a")
+    one = df.docker_files(model, target, {"a": "1"}, str(tmp_path / "a" / "out"))
+    assert one == df.docker_files(model, target, {"a": "1"}, str(tmp_path / "a" / "out"))
+    assert one == df.docker_files(model_of(tmp_path / "b" / "c"), target, {"a": "1"}, str(tmp_path / "b" / "c" / "out"))
+    assert str(tmp_path) not in one[df.COMPOSE] + one[df.DOCKERFILE]
 
 
 def test_no_files_no_volumes(tmp_path):
@@ -145,7 +152,7 @@ def test_no_files_no_volumes(tmp_path):
           - {name: web, vip: v, port: 8080, routes: [{service: app}]}
     """)
     assert result.model is not None, [str(d) for d in result.diagnostics]
-    doc = yaml.safe_load(df.compose(result.model, "envoy"))
+    doc = yaml.safe_load(df.compose(result.model, "envoy", str(tmp_path / "out")))
     assert "volumes" not in doc["services"]["envoy"]
 
 
@@ -186,4 +193,59 @@ def test_absolute_paths_are_mounted_at_their_own_path(tmp_path, target):
     want = [(f"{pki}/web.key", f"{pki}/web.key"), (f"{pki}/web.pem", f"{pki}/web.pem")]
     if target == "haproxy":
         want.append((f"{pki}/web.key", f"{pki}/web.pem.key"))
-    assert df.mounts(result.model, target) == want
+    assert df.mounts(result.model, target, str(tmp_path / "out")) == want
+
+
+VIP_SCRIPT_CASES = [
+    # (VIP, /proc/net/fib_trie lines, nonlocal bind, starts)
+    ("192.0.2.20", "     |-- 192.0.2.20\n        /32 host LOCAL\n", "0", True),
+    ("192.0.2.20", "     |-- 192.0.2.200\n        /32 host LOCAL\n     |-- 192.0.2.20\n        /32 link BROADCAST\n", "0", False),
+    ("192.0.2.20", "", "1", True),     # a VRRP backup: keepalived brings the VIP, the proxy binds it early
+]
+
+
+@pytest.mark.parametrize("vip,trie,nonlocal_bind,starts", VIP_SCRIPT_CASES)
+def test_start_script_stops_with_a_clear_message_when_the_vip_is_missing(tmp_path, vip, trie, nonlocal_bind, starts):
+    # The real script, run by sh against stand-ins for the two /proc files; the proxy is `echo`.
+    (tmp_path / "trie").write_text(trie)
+    (tmp_path / "nonlocal").write_text(nonlocal_bind + "\n")
+    check = df._vip_check(vip).replace("/proc/net/fib_trie", str(tmp_path / "trie"))
+    check = check.replace("/proc/sys/net/ipv4/ip_nonlocal_bind", str(tmp_path / "nonlocal"))
+    r = subprocess.run(["sh", "-c", check + " && echo started"], capture_output=True, text=True, timeout=10)
+    assert (r.returncode == 0 and r.stdout == "started\n") is starts
+    if not starts:
+        assert r.stderr == f"lbc: VIP {vip} is not an address of this host; add it (ip address add) or let " \
+                           "keepalived hold it, then start again\n"
+
+
+def test_loopback_and_wildcard_vips_need_no_check():
+    assert df._vip_check("127.0.0.20") is None and df._vip_check("0.0.0.0") is None and df._vip_check("::1") is None
+    assert "/proc/net/if_inet6" in df._vip_check("2001:db8::1") and "20010db8000000000000000000000001 " in df._vip_check("2001:db8::1")
+
+
+@pytest.mark.parametrize("target", df.supported())
+def test_docker_compose_reads_the_files_from_any_checkout(tmp_path, target):
+    """The real docker-compose (`config` needs no engine) finds every mounted file through the
+    relative paths, and two checkouts in different places produce the same bytes."""
+    exe = shutil.which("docker-compose")
+    if not exe:
+        pytest.skip("docker-compose is not installed (.ci/deps installs it)")
+    written = []
+    for checkout in ("one", "deep/two"):
+        folder = tmp_path / checkout
+        folder.mkdir(parents=True)   # the certificates are absent, as in CI (acknowledged LBC106)
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "examples", "hacloud.yaml"), folder / "hacloud.yaml")
+        r = subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", "compile", "hacloud.yaml",
+                            "-t", target, "-o", f"out/{target}", "--docker", "-q"],
+                           cwd=str(folder), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        out = folder / "out" / target
+        written.append((out / df.COMPOSE).read_bytes() + (out / df.DOCKERFILE).read_bytes())
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
+        cfg = subprocess.run([exe, "config"], cwd=str(out), capture_output=True, text=True, timeout=60, env=env)
+        assert cfg.returncode == 0, cfg.stderr
+        sources = sorted(v["source"] for v in yaml.safe_load(cfg.stdout)["services"][target]["volumes"])
+        want = ["hacloud.example.com.key", "hacloud.example.com.pem", "internal-ca.pem"]
+        want += ["hacloud.example.com.key"] if target == "haproxy" else []   # also at <cert>.key for HAProxy
+        assert sources == sorted(str(folder / "certs" / f) for f in want), sources
+    assert written[0] == written[1]

@@ -166,7 +166,7 @@ def test_session_cookie_has_no_lifetime_unless_asked(tmp_path):
         route = hcm(config)["route_config"]["virtual_hosts"][0]["routes"][-1]
         state = route["typed_per_filter_config"]["envoy.filters.http.stateful_session"]["stateful_session"]
         return state["session_state"]["typed_config"]["cookie"]
-    assert cookie("{mode: cookie}") == {"name": "LBSRV", "path": "/", "ttl": "0s"}
+    assert cookie("{mode: cookie}") == {"name": "LBSRV", "path": "/", "ttl": "0s", "attributes": [{"name": "HttpOnly"}]}
     assert cookie("{mode: cookie, cookie: {name: S, max_age: 1h}, max_lifetime: 2s}")["ttl"] == "2s"
 
 

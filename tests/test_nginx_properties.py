@@ -22,7 +22,7 @@ TARGET = targets.get("nginx")
 
 # Every directive lbc may write; anything else in the output is an escape.
 DIRECTIVES = {
-    "include", "pid", "error_log", "worker_processes", "events", "worker_connections", "http", "stream",
+    "include", "pid", "error_log", "worker_processes", "worker_rlimit_nofile", "events", "worker_connections", "http", "stream",
     "access_log", "client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path", "uwsgi_temp_path",
     "scgi_temp_path", "server_tokens", "server_names_hash_max_size", "server_names_hash_bucket_size",
     "map_hash_max_size", "map_hash_bucket_size", "geo", "map", "upstream", "zone", "least_conn", "random", "hash",

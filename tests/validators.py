@@ -66,6 +66,8 @@ def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
     pair = _standin_pair(workdir)
     output, ok = [], True
     for rel, text in sorted(files.items()):
+        if not rel.endswith(".json"):   # the README beside it
+            continue
         config = _json.loads(text)
         _envoy_standins(config, pair, workdir)
         path = workdir / rel.replace("/", "_")

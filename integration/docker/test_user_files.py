@@ -182,6 +182,8 @@ listeners:
         assert incontainer.check_proxy(
             cid, process=PROCESS[target], listens=[Listen(VIP, http_port), Listen(VIP, https_port)],
             config_files=[f"{rt.config_dir}/{rt.main}"], key_files=[f"{rt.config_dir}/web.key"]) == []
+        if target == "nginx":   # its log files are linked to the container's output: `logs` shows traffic
+            assert "GET / HTTP/1.1" in compose("logs", "--no-color", cwd=str(out), project=project)
     except BaseException:
         print(compose("logs", "--no-color", cwd=str(out), project=project, check=False))  # shown on failure
         raise
@@ -189,3 +191,51 @@ listeners:
         compose("down", "--rmi", "all", "--volumes", "--remove-orphans", cwd=str(out), project=project, check=False)
     left = docker_env.client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
     assert left == []
+
+
+MISSING_VIP = "192.0.2.99"   # documentation range: never an address of the test host
+
+
+def test_a_missing_vip_stops_the_container_with_a_clear_message(docker_env, tmp_path):
+    """Off the balancer, the container must not loop: it says which VIP is missing and stays stopped
+    after the few tries compose.yaml allows."""
+    with open("/proc/sys/net/ipv4/ip_nonlocal_bind") as f:
+        if f.read().strip() == "1":
+            pytest.skip("this host binds foreign addresses (ip_nonlocal_bind=1): a missing VIP is not an error")
+    target = "haproxy"
+    (tmp_path / "topology.yaml").write_text(f"""\
+lbc: 1
+name: missing-vip
+vips:
+  v: {{address: {MISSING_VIP}}}
+services:
+  app: {{servers: [{{name: s1, address: {SERVERS[0]}, port: 8080}}]}}
+listeners:
+  - {{name: web, vip: v, port: 18080, routes: [{{service: app}}]}}
+""")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", "compile",
+                          str(tmp_path / "topology.yaml"), "-t", target, "-o", str(out), "--docker", "-q"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    project = containers.COMPOSE_PREFIX + "missing-vip"
+    try:
+        compose("build", "--build-arg", f"BASE={containers.IMAGES[target]}", cwd=str(out), project=project)
+        compose("up", "-d", cwd=str(out), project=project)
+        cid = compose("ps", "-q", cwd=str(out), project=project).split()[-1]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            c = docker_env.client.containers.get(cid)
+            if c.attrs["State"]["Status"] == "exited" and c.attrs["RestartCount"] >= 3:
+                break
+            time.sleep(0.5)
+        c = docker_env.client.containers.get(cid)
+        assert c.attrs["State"]["Status"] == "exited" and c.attrs["State"]["ExitCode"] == 1, c.attrs["State"]
+        assert c.attrs["RestartCount"] == 3
+        time.sleep(2)   # and it stays stopped
+        assert docker_env.client.containers.get(cid).attrs["State"]["Status"] == "exited"
+        logs = compose("logs", "--no-color", cwd=str(out), project=project)
+        assert f"lbc: VIP {MISSING_VIP} is not an address of this host" in logs
+        assert "cannot bind socket" not in logs     # stopped before the proxy started
+    finally:
+        compose("down", "--rmi", "all", "--volumes", "--remove-orphans", cwd=str(out), project=project, check=False)

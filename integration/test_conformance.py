@@ -98,16 +98,22 @@ def test_s2_weighted_random(env):
 
 @scenario("S3")
 def test_s3_least_connections(env):
+    """Shares, not every request: on a loaded machine the proxy may not yet have released the slot of
+    the previous short request when the next one arrives (a tie, which either server may win).
+    Round robin would give the idle server about half; least connections gives it nearly all."""
     a, b = env.backends("a", "b")
     lb = env.deploy({"app": {"balance": "least-connections", "servers": [server(a), server(b)]}}, [web()])
     addr, port = lb.addr("web")
-    slow = run_slow(addr, port, 4000)
+    slow = run_slow(addr, port, 10000)
     busy = wait_until(lambda: next((x for x in (a, b) if x.active() >= 1), None), 5, what="a busy server")
     idle = b if busy is a else a
-    got = hits(lb, 20)
+    got = collections.Counter()
+    for _ in range(40):
+        got += hits(lb, 1)
+        time.sleep(0.02)  # let the proxy account for the finished request before the next one
     assert busy.active() >= 1, "the long request ended before the check finished"
-    assert got == {idle.name: 20}, got
-    slow.join(15)
+    assert got[idle.name] >= 34, got  # >= 85%; round robin would give ~50%
+    slow.join(20)
 
 
 # ---------------------------------------------------------------- S4-S5 stickiness

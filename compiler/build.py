@@ -282,11 +282,22 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
     if len([d for d in reporter.diagnostics if d.fails]) > before:
         return None
     return Topology(
-        name=data.get("name", os.path.splitext(os.path.basename(doc.file))[0]),
+        name=data.get("name") or name_from_file(doc.file),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
         services=tuple(services.values()), listeners=tuple(listeners),
         defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir,
     )
+
+
+def name_from_file(file: str) -> str:
+    """The topology's name when it has no `name:`: its file name made to fit the schema's name
+    grammar. The name reaches comments, READMEs, Dockerfiles and compose files, so a file name may
+    not carry anything a `name:` could not (a newline in a file name would otherwise add lines)."""
+    stem = os.path.splitext(os.path.basename(file))[0]
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")
+    if not name[:1].isalpha() or not name[:1].isascii():
+        name = "topology-" + name if name else "topology"
+    return name[:63].rstrip("-_")
 
 
 def _is_ip(a: str) -> bool:

@@ -137,7 +137,7 @@ def compile_(
         sys.stdout.write(files[main])
     else:
         try:
-            write_outputs(out, files)
+            write_outputs(out, files, inputs=[file])
         except (OutputDirError, OSError) as e:
             _fail_usage(str(e))
     _print([result], fmt, quiet_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 
@@ -47,10 +48,58 @@ def _inline_refs(node, defs: dict):
     return node
 
 
+def ecma_pattern(pattern: str) -> str:
+    """The pattern with each `$` outside a character class made `\\Z`: in Python's `re`, `$` also
+    matches before a final newline, so "ok\\n" would pass `^[a-z]+$`; ECMA-262 (which JSON Schema
+    means) and every editor's checker do not. The loader refuses control characters too."""
+    out, in_class, escaped = [], False, False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        elif ch == "$" and not in_class:
+            out.append("\\Z")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance[:60]!r} does not match {pattern!r}")
+
+
+def _is_integer(checker, instance) -> bool:
+    """Only whole numbers written as such: YAML `2.0` is a float, which nginx and tmsh refuse
+    where they want an integer (JSON Schema would count it as an integer)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator():
     schema = topology_schema()
-    return jsonschema.Draft202012Validator(_inline_refs(schema, schema["$defs"]))
+    return _Validator(_inline_refs(schema, schema["$defs"]))
 
 
 def _describe(value) -> str:

@@ -9,7 +9,7 @@ from typing import Optional
 
 from .build import build_model
 from .capabilities import check_capabilities
-from .diagnostics import Diagnostic, has_errors, promote_warnings, sort_diagnostics
+from .diagnostics import Diagnostic, cap_diagnostics, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_file
 from .model import Topology
 from .output import MANIFEST as OUTPUT_MARKER, OutputDirError, write_outputs  # noqa: F401 (re-exported)
@@ -38,10 +38,10 @@ class Result:
 
     def finish(self, options: Options) -> "Result":
         # The loader and the schema check create diagnostics before a Reporter exists: add the citation here.
+        diags = cap_diagnostics(sort_diagnostics(self.diagnostics))
         diags = [replace(d, source=REGISTRY[d.id].source) if not d.source and d.id in REGISTRY else d
-                 for d in self.diagnostics]
-        diags = promote_warnings(diags) if options.strict else diags
-        self.diagnostics = sort_diagnostics(diags)
+                 for d in diags]
+        self.diagnostics = promote_warnings(diags) if options.strict else diags
         return self
 
 

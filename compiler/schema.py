@@ -14,7 +14,7 @@ from importlib import resources
 
 import jsonschema
 
-from .diagnostics import Diagnostic, Severity
+from .diagnostics import MAX_DIAGNOSTICS, Diagnostic, Severity
 from .loader import Document
 
 KEYWORD_RULES = {
@@ -103,6 +103,12 @@ def _validator():
 
 
 def _describe(value) -> str:
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, str):
+        value = value[:80]
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -132,6 +138,8 @@ def check_schema(doc: Document) -> list[Diagnostic]:
     for top in _validator().iter_errors(doc.data):
         for err in _leaf_errors(top):
             out.extend(_to_diagnostics(doc, err))
+        if len(out) > MAX_DIAGNOSTICS:  # the rest would be cut when printed; stop paying for them
+            break
     return out
 
 
@@ -146,7 +154,7 @@ def _to_diagnostics(doc: Document, err) -> list[Diagnostic]:
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in err.schema.get("properties", {}))
         diags = []
-        for key in extra:
+        for key in extra[:MAX_DIAGNOSTICS + 1]:  # more are cut when printed: no "did you mean" for them
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(allowed)}"
             diags.append(Diagnostic(rule, Severity.ERROR, f"unknown key '{key}' in {where}",

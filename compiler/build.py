@@ -261,6 +261,10 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                     ipaddress.ip_address(s.address)
                 except ValueError:
                     reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
+        fb = svc.fallback
+        if fb is not None and fb.kind == "server" and not _is_ip(fb.address):
+            reporter.report("LBC105", fb.path + ("server", "address"),
+                            f"service '{svc.name}': the fallback server's address '{fb.address}' is not an IP address")
     listeners = []
     names: dict[str, int] = {}
     for i, raw in enumerate(data["listeners"]):

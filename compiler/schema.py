@@ -83,6 +83,19 @@ def _pattern(validator, pattern, instance, schema):
         yield jsonschema.ValidationError(f"{instance[:60]!r} does not match {pattern!r}")
 
 
+def _max_ms(validator, limit, instance, schema):
+    """`x-lbc-max-ms` on durations: a bound no pattern can state across units."""
+    from .build import duration_ms  # the one parser of durations
+    if validator.is_type(instance, "string"):
+        try:
+            ms = duration_ms(instance)
+        except ValueError:
+            return  # the pattern reports it
+        if ms > limit:
+            yield jsonschema.ValidationError(f"{instance} is longer than {limit // 86_400_000} days, "
+                                             "the longest duration every target accepts")
+
+
 def _is_integer(checker, instance) -> bool:
     """Only whole numbers written as such: YAML `2.0` is a float, which nginx and tmsh refuse
     where they want an integer (JSON Schema would count it as an integer)."""
@@ -91,7 +104,7 @@ def _is_integer(checker, instance) -> bool:
 
 _Validator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
-    validators={"pattern": _pattern},
+    validators={"pattern": _pattern, "x-lbc-max-ms": _max_ms},
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
 

@@ -247,10 +247,9 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
     b = _Builder(doc, reporter, base_dir)
     vips = {}
     for name, v in data["vips"].items():
-        try:
-            ipaddress.ip_address(v["address"])
-        except ValueError:
-            reporter.report("LBC105", ("vips", name, "address"), f"VIP '{name}': '{v['address']}' is not an IP address")
+        problem = _vip_problem(v["address"])
+        if problem:
+            reporter.report("LBC105", ("vips", name, "address"), f"VIP '{name}': '{v['address']}' {problem}")
         vips[name] = Vip(name, v["address"], ("vips", name))
     certificates = {n: b.certificate(n, c) for n, c in sorted((data.get("certificates") or {}).items())}
     services = {n: b.service(n, s) for n, s in data["services"].items()}
@@ -302,6 +301,21 @@ def name_from_file(file: str) -> str:
     if not name[:1].isalpha() or not name[:1].isascii():
         name = "topology-" + name if name else "topology"
     return name[:63].rstrip("-_")
+
+
+def _vip_problem(address: str) -> Optional[str]:
+    """Why a proxy cannot bind this address, or None. IPv4-mapped IPv6 (::ffff:a.b.c.d) is an IPv4
+    address in IPv6 form that IPv6-only sockets (nginx's default) refuse; a link-local address
+    needs an interface name that the topology cannot give."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "is not an IP address"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return f"is an IPv4 address in IPv6 form: write {ip.ipv4_mapped}"
+    if ip.is_link_local or ip.is_multicast:
+        return "is a link-local or multicast address, which a listener cannot bind without an interface"
+    return None
 
 
 def _is_ip(a: str) -> bool:

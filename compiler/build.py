@@ -166,6 +166,10 @@ class _Builder:
             return []
         hosts = tuple(h.lower() for h in raw.get("hosts", ()))
         if raw.get("direct_hosts"):
+            if not any(s.direct_host for s in svc.servers):  # the route would expand to nothing
+                self.r.report("LBC101", path + ("direct_hosts",), f"no server of service '{svc.name}' has a "
+                              "`direct_host:`, so this route routes nothing", hint="give the servers `direct_host:`")
+                return []
             return [Route((s.direct_host,), svc.name, s.name, port_name, path, from_direct_hosts=True, ignore=_ignore(raw))
                     for s in svc.servers if s.direct_host]
         server = raw.get("server")

@@ -112,6 +112,12 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
                 yield ("fallback.respond", fb.path, f"listener '{lst.name}' is L4: an L4 virtual server cannot answer "
                        "with an HTTP body; use a fallback server")
     for svc in model.services:
+        st = svc.stickiness
+        for ms, key in ((st.cookie_max_age_ms if st.mode == "cookie" else None, ("cookie", "max_age")),
+                        (st.idle_timeout_ms if st.mode == "source-ip" else None, ("idle_timeout",))):
+            if ms is not None and _seconds(ms) > PERSIST_MAX_S:
+                yield ("stickiness.cookie-max-age" if key[0] == "cookie" else "stickiness.source-ip", st.path + key,
+                       f"BIG-IP persistence (as AS3 declares it) lasts at most {PERSIST_MAX_S} s (7 days)")
         if svc.health is not None:
             # BIG-IP monitor properties count seconds up to a day; lbc derives two of them (monitor_times)
             too_long = [f"{k.replace('_', '-')} {v} s" for k, v in monitor_times(svc.health).items()
@@ -310,6 +316,7 @@ def monitor_ere_literal(text: str) -> str:
 
 
 MONITOR_MAX_S = 86_400     # BIG-IP's (and AS3's) bound on a monitor's interval, timeout and time-until-up
+PERSIST_MAX_S = 604_800    # AS3's bound on a persistence profile's cookie ttl and source-address duration
 IDLE_MAX_S = 86_400        # AS3's bound on a TCP profile's idle timeout (tmsh would take more; one rule for both)
 
 

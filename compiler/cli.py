@@ -90,7 +90,7 @@ def validate(
 def compile_(
     file: str = typer.Argument(..., help="Topology file."),
     target: str = typer.Option(..., "--target", "-t", help="haproxy, envoy, nginx, f5 or f5-as3 (see `lbc targets`)."),
-    out: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (replaced whole, atomically). "
+    out: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (lbc replaces only files it wrote; each atomically). "
                                       "Default: print the main file to standard output."),
     strict: bool = StrictOpt, check_files: bool = CheckFilesOpt, fmt: Format = FormatOpt,
     emit: Optional[str] = typer.Option(None, "--emit", help="Print an intermediate stage instead: model."),

@@ -496,17 +496,20 @@ def test_s21_many_hosts(env):
     # machine falls on both configs alike; compare the total time each took for the same requests.
     ka_one = client.KeepAlive(*one.addr("one"), host=hosts[-1], source=CLIENT)
     ka_many = client.KeepAlive(*many.addr("many"), host=hosts[-1], source=CLIENT)
+    # Other load only ever adds time, and on a busy 2-core machine it comes in bursts that can
+    # cover many chunks of one config: compare the faster half of each config's chunks.
     try:
         _seconds(ka_one, 100), _seconds(ka_many, 100)          # warm up
-        spent = {"one": 0.0, "many": 0.0}
+        chunks: dict[str, list[float]] = {"one": [], "many": []}
         for i in range(40):
             order = ("one", "many") if i % 4 in (0, 3) else ("many", "one")
             for name in order:
-                spent[name] += _seconds(ka_one if name == "one" else ka_many, 50)
+                chunks[name].append(_seconds(ka_one if name == "one" else ka_many, 50))
     finally:
         ka_one.close()
         ka_many.close()
-    rate_one, rate_many = 2000 / spent["one"], 2000 / spent["many"]
+    spent = {name: sum(sorted(times)[:20]) for name, times in chunks.items()}
+    rate_one, rate_many = 1000 / spent["one"], 1000 / spent["many"]
     print(f"S21: 1 host {rate_one:.0f} req/s, 10,000 hosts {rate_many:.0f} req/s (last host), "
           f"ratio {rate_many / rate_one:.2f}")
     assert rate_many >= 0.9 * rate_one, spent

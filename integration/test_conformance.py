@@ -473,6 +473,9 @@ def test_s20_stickiness_max_lifetime(env):
     print(f"S20: re-balanced {time.monotonic() - t0:.1f} s after the cookie was issued")
 
 
+FASTEST = 10  # S21 compares the fastest quarter of each config's 40 chunks
+
+
 def _seconds(ka: client.KeepAlive, n: int) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
@@ -497,7 +500,7 @@ def test_s21_many_hosts(env):
     ka_one = client.KeepAlive(*one.addr("one"), host=hosts[-1], source=CLIENT)
     ka_many = client.KeepAlive(*many.addr("many"), host=hosts[-1], source=CLIENT)
     # Other load only ever adds time, and on a busy 2-core machine it comes in bursts that can
-    # cover many chunks of one config: compare the faster half of each config's chunks.
+    # cover many chunks of one config: compare the fastest quarter of each config's chunks.
     try:
         _seconds(ka_one, 100), _seconds(ka_many, 100)          # warm up
         chunks: dict[str, list[float]] = {"one": [], "many": []}
@@ -508,8 +511,8 @@ def test_s21_many_hosts(env):
     finally:
         ka_one.close()
         ka_many.close()
-    spent = {name: sum(sorted(times)[:20]) for name, times in chunks.items()}
-    rate_one, rate_many = 1000 / spent["one"], 1000 / spent["many"]
+    spent = {name: sum(sorted(times)[:FASTEST]) for name, times in chunks.items()}
+    rate_one, rate_many = FASTEST * 50 / spent["one"], FASTEST * 50 / spent["many"]
     print(f"S21: 1 host {rate_one:.0f} req/s, 10,000 hosts {rate_many:.0f} req/s (last host), "
           f"ratio {rate_many / rate_one:.2f}")
     assert rate_many >= 0.9 * rate_one, spent

@@ -184,6 +184,10 @@ class _Builder:
             return []
         hosts = tuple(h.lower() for h in raw.get("hosts", ()))
         if raw.get("direct_hosts"):
+            if not any(s.direct_host for s in svc.servers):  # the route would expand to nothing
+                self.r.report("LBC101", path + ("direct_hosts",), f"no server of service '{svc.name}' has a "
+                              "`direct_host:`, so this route routes nothing", hint="give the servers `direct_host:`")
+                return []
             return [Route((s.direct_host,), svc.name, s.name, port_name, path, from_direct_hosts=True, ignore=_ignore(raw))
                     for s in svc.servers if s.direct_host]
         server = raw.get("server")
@@ -265,10 +269,9 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
     b = _Builder(doc, reporter, base_dir)
     vips = {}
     for name, v in data["vips"].items():
-        try:
-            ipaddress.ip_address(v["address"])
-        except ValueError:
-            reporter.report("LBC105", ("vips", name, "address"), f"VIP '{name}': '{v['address']}' is not an IP address")
+        problem = _vip_problem(v["address"])
+        if problem:
+            reporter.report("LBC105", ("vips", name, "address"), f"VIP '{name}': '{v['address']}' {problem}")
         vips[name] = Vip(name, v["address"], ("vips", name))
     certificates = {n: b.certificate(n, c) for n, c in sorted((data.get("certificates") or {}).items())}
     services = {n: b.service(n, s) for n, s in data["services"].items()}
@@ -279,6 +282,10 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                     ipaddress.ip_address(s.address)
                 except ValueError:
                     reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
+        fb = svc.fallback
+        if fb is not None and fb.kind == "server" and not _is_ip(fb.address):
+            reporter.report("LBC105", fb.path + ("server", "address"),
+                            f"service '{svc.name}': the fallback server's address '{fb.address}' is not an IP address")
     listeners = []
     names: dict[str, int] = {}
     for i, raw in enumerate(data["listeners"]):
@@ -303,7 +310,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
     for name, svc in services.items():
         services[name] = b.flynet_check_host(svc, listeners)
     return Topology(
-        name=data.get("name", os.path.splitext(os.path.basename(doc.file))[0]),
+        name=data.get("name") or name_from_file(doc.file),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
         services=tuple(services.values()), listeners=tuple(listeners),
         defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir, balancers=balancers,
@@ -366,6 +373,32 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
         instances.append(VrrpInstance(vname, vip.address, rid, advert, v.get("preempt", True), v.get("auth_pass"),
                                       v.get("unicast", False), members, vpath, _ignore(v)))
     return Balancers(tuple(nodes), tuple(instances), raw.get("state_sync", True), raw.get("sync_port", 10000))
+
+
+def name_from_file(file: str) -> str:
+    """The topology's name when it has no `name:`: its file name made to fit the schema's name
+    grammar. The name reaches comments, READMEs, Dockerfiles and compose files, so a file name may
+    not carry anything a `name:` could not (a newline in a file name would otherwise add lines)."""
+    stem = os.path.splitext(os.path.basename(file))[0]
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")
+    if not name[:1].isalpha() or not name[:1].isascii():
+        name = "topology-" + name if name else "topology"
+    return name[:63].rstrip("-_")
+
+
+def _vip_problem(address: str) -> Optional[str]:
+    """Why a proxy cannot bind this address, or None. IPv4-mapped IPv6 (::ffff:a.b.c.d) is an IPv4
+    address in IPv6 form that IPv6-only sockets (nginx's default) refuse; a link-local address
+    needs an interface name that the topology cannot give."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "is not an IP address"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return f"is an IPv4 address in IPv6 form: write {ip.ipv4_mapped}"
+    if ip.is_link_local or ip.is_multicast:
+        return "is a link-local or multicast address, which a listener cannot bind without an interface"
+    return None
 
 
 def _is_ip(a: str) -> bool:

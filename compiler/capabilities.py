@@ -167,6 +167,8 @@ def check_capabilities(model: Topology, target, reporter: Reporter) -> None:
         seen.add(feature)
     # A target may also refuse a feature only in some combinations (e.g. nginx: priority groups at L4
     # with a hash balance): refusals(model) yields (feature, path, why).
+    # A feature may also be a limit of one target only (not in FEATURES): the note says it all.
     for feature, path, note in getattr(target, "refusals", lambda m: ())(model):
-        reporter.report("LBC801", path, f"target {target.name} cannot express {FEATURES[feature]} ({feature}) "
-                        f"here: {note}", target=target.name)
+        what = f"{FEATURES[feature]} ({feature})" if feature in FEATURES else "this"
+        reporter.report("LBC801", path, f"target {target.name} cannot express {what} here: {note}",
+                        target=target.name)

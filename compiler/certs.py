@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Optional
 
+from .safeio import read_regular
+
 MAX_PEM_BYTES = 1024 * 1024
 _KEY_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S)
 
@@ -28,9 +30,8 @@ def _read(path: Optional[str]) -> Optional[bytes]:
     if not path:
         return None
     try:
-        with open(path, "rb") as f:
-            return f.read(MAX_PEM_BYTES)
-    except OSError:
+        return read_regular(path, MAX_PEM_BYTES)[:MAX_PEM_BYTES]
+    except OSError:  # absent, unreadable, or not a regular file (a FIFO would block forever)
         return None
 
 

@@ -193,8 +193,9 @@ def _stdout_file(files: dict[str, str], tgt) -> str:
 def compile_(
     file: str = typer.Argument(..., help="Topology file; - reads it from standard input."),
     target: str = typer.Option(..., "--target", "-t", help="haproxy, envoy, nginx, f5 or f5-as3 (see `lbc targets`)."),
-    out: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (replaced whole, atomically). "
-                                      "Default: print the main file to standard output, when it needs no other."),
+    out: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (lbc replaces only files it "
+                                      "wrote, each atomically). Default: print the main file to standard output, "
+                                      "when it needs no other."),
     strict: bool = StrictOpt, check_files: bool = CheckFilesOpt, fmt: Format = FormatOpt,
     emit: Optional[str] = typer.Option(None, "--emit", help="Print an intermediate stage instead: model."),
     explain_defaults: bool = typer.Option(False, "--explain-defaults",
@@ -253,7 +254,7 @@ def compile_(
     else:
         try:
             with _progress(f"writing {out}", report):
-                write_outputs(out, files)
+                write_outputs(out, files, inputs=[] if file == STDIN else [file])
         except (OutputDirError, OSError) as e:
             _fail_usage(str(e))
         report.emit([result], [])

@@ -75,9 +75,26 @@ class Diagnostic:
         return d
 
 
+MAX_DIAGNOSTICS = 200  # per file: beyond this a file is not a topology with mistakes, and printing costs
+
+
 def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     unique = {(d.sort_key(), d.severity.rank): d for d in diags}
     return [unique[k] for k in sorted(unique)]
+
+
+def cap_diagnostics(diags: list[Diagnostic], limit: int = MAX_DIAGNOSTICS) -> list[Diagnostic]:
+    """The first `limit` diagnostics (errors first), and one more saying how many were left out.
+    The note is as severe as the worst one it stands for, so capping never changes the outcome."""
+    if len(diags) <= limit:
+        return diags
+    ranked = sorted(diags, key=lambda d: (not d.fails, d.severity is not Severity.WARNING))
+    kept, dropped = ranked[:limit], ranked[limit:]
+    worst = min((d.severity for d in dropped if not d.acknowledged), key=lambda s: s.rank, default=Severity.INFO)
+    first = diags[0].location
+    return sorted(kept, key=lambda d: d.sort_key()) + [
+        Diagnostic("LBC003", worst, f"{len(dropped)} more diagnostics not shown (at most {limit} per file)",
+                   Location(first.file, 0, 0), hint="fix the ones shown and run again")]
 
 
 def promote_warnings(diags: Sequence[Diagnostic]) -> list[Diagnostic]:
@@ -92,11 +109,21 @@ def has_errors(diags: Iterable[Diagnostic]) -> bool:
 
 # ---------------------------------------------------------------- formatters
 
-def _source_line(sources: dict[str, list[str]], loc: Location) -> str | None:
+MAX_QUOTED = 120  # characters of a source line shown under a diagnostic (a 5 MB line is shown as 120)
+
+
+def _source_line(sources: dict[str, list[str]], loc: Location) -> tuple[str, int] | None:
+    """The source line to quote (at most MAX_QUOTED characters around the column) and the caret's
+    column in it."""
     lines = sources.get(loc.file)
     if not lines or not (1 <= loc.line <= len(lines)):
         return None
-    return lines[loc.line - 1].rstrip("\n")
+    line, col = lines[loc.line - 1].rstrip("\n"), max(loc.col, 1)
+    if len(line) > MAX_QUOTED:
+        start = max(0, min(col - 1 - MAX_QUOTED // 2, len(line) - MAX_QUOTED))
+        line, col = line[start:start + MAX_QUOTED], col - start
+    # the file may hold control characters outside strings; never send them to a terminal
+    return "".join(c if c.isprintable() or c == "\t" else "?" for c in line), col
 
 
 def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], color: bool = False,
@@ -124,15 +151,16 @@ def format_text(diags: Sequence[Diagnostic], sources: dict[str, list[str]], colo
             out.append(f"{paint('1', str(d.location))}: {label} (acknowledged: {d.acknowledged}): {d.message}")
             continue
         out.append(f"{paint('1', str(d.location))}: {paint(sev_color[d.severity.value], label)}: {d.message}")
-        src = _source_line(sources, d.location)
-        if src is not None:
+        quoted = _source_line(sources, d.location)
+        if quoted is not None:
+            src, col = quoted
             gutter = str(d.location.line)
             out.append(f"{' ' * len(gutter)} |")
             out.append(f"{gutter} | {src}")
             width = 1
             if d.location.end_line == d.location.line and d.location.end_col > d.location.col:
-                width = d.location.end_col - d.location.col
-            out.append(f"{' ' * len(gutter)} | {' ' * (d.location.col - 1)}{paint(sev_color[d.severity.value], '^' * width)}")
+                width = min(d.location.end_col - d.location.col, len(src) - col + 1)
+            out.append(f"{' ' * len(gutter)} | {' ' * (col - 1)}{paint(sev_color[d.severity.value], '^' * max(width, 1))}")
         for r in d.related:
             out.append(f"  note: {r.location}: {r.note}")
         if d.hint:

@@ -8,11 +8,13 @@ duplicate keys, caps alias expansion, and records where every value and key came
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
 
 from .diagnostics import Diagnostic, Location, Severity
+from .safeio import NotRegularFile, read_regular
 
 try:  # the C loader is ~5x faster; fall back to pure Python where libyaml is missing
     from yaml import CSafeLoader as _Loader
@@ -25,6 +27,27 @@ MAX_ALIASES = 1000
 # Aliases may repeat content, but the expanded document may not be much bigger than the file.
 EXPANSION_FACTOR = 4
 EXPANSION_SLACK = 10_000
+
+# No string in a topology may hold a control character: a newline, CR or NUL is what turns a value
+# into a new directive in every config language lbc writes, and U+2028/2029 and U+0085 end lines in
+# JavaScript and YAML 1.1 readers. Bidirectional overrides make a value read differently from what
+# it is. Checked here, on every key and value, so no field (present or future) can miss it; the
+# schema's patterns then see only single-line text.
+_FORBIDDEN_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+# YAML 1.1 reads 010 as 8, 0x10 as 16, 1:30 as 90 and 1_000 as 1000: a reader sees something else.
+# Only plain decimal integers are numbers; Python refuses int() of more than 4,300 digits anyway.
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,17})")
+_PLAIN_FLOAT = re.compile(r"[-+]?[0-9]{1,18}\.[0-9]{1,18}")
+
+
+def forbidden_char(text: str) -> str | None:
+    """A description of the first character a topology string may not hold, or None."""
+    m = _FORBIDDEN_CHARS.search(text)
+    if m is None:
+        return None
+    names = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL"}
+    return names.get(m.group(), f"the control character U+{ord(m.group()):04X}") + f" (at character {m.start() + 1})"
 
 
 class LoadError(Exception):
@@ -93,13 +116,16 @@ class _Walker:
 
     _scalar = yaml.constructor.SafeConstructor()
 
-    def __init__(self, doc: Document, budget: int):
+    def __init__(self, doc: Document, budget: int, byte_budget: int):
         self.doc = doc
         self.budget = budget
+        self.byte_budget = byte_budget  # characters of scalar text after alias expansion
 
     def walk(self, node, path: tuple):
         self.budget -= 1
-        if self.budget < 0:
+        if isinstance(node, yaml.ScalarNode):
+            self.byte_budget -= len(node.value)
+        if self.budget < 0 or self.byte_budget < 0:
             raise LoadError(_diag("LBC003", "YAML aliases expand this document far beyond its size (alias bomb?)",
                                   self.doc.file, node.start_mark, "write the values out instead of nesting aliases"))
         self.doc.value_spans.setdefault(path, _span(node))
@@ -131,6 +157,20 @@ class _Walker:
         return self._scalar_value(node)
 
     def _scalar_value(self, node):
+        bad = forbidden_char(node.value)
+        if bad:
+            raise LoadError(_diag("LBC013", f"this value contains {bad}", self.doc.file, node.start_mark,
+                                  "topology values are single-line text without control characters"))
+        if node.tag == "tag:yaml.org,2002:int" and not _PLAIN_INT.fullmatch(node.value):
+            if re.fullmatch(r"[-+]?[1-9][0-9]*", node.value):
+                raise LoadError(_diag("LBC013", f"a number of {len(node.value)} digits is too large", self.doc.file,
+                                      node.start_mark, "no topology setting needs more than 18 digits"))
+            raise LoadError(_diag("LBC013", f"'{node.value[:40]}' is not a plain decimal number", self.doc.file,
+                                  node.start_mark, "YAML 1.1 reads leading zeros as octal and 1:30 as 90: write the "
+                                  "number in decimal without leading zeros, or quote it if it is text"))
+        if node.tag == "tag:yaml.org,2002:float" and not _PLAIN_FLOAT.fullmatch(node.value):
+            raise LoadError(_diag("LBC013", f"'{node.value[:40]}' is not a plain decimal number", self.doc.file,
+                                  node.start_mark, "write numbers as digits (1.2), not .inf, .nan, 1e3 or 1:30"))
         value = self._scalar.construct_object(node)
         # Only JSON types reach the schema: YAML 1.1 timestamps and binaries stay text.
         if value is None or isinstance(value, (str, int, float, bool)):
@@ -149,9 +189,13 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
         if node is None:
             raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file is empty", Location(file, 1, 1),
                                        hint="start from an example: lbc validate examples/flynet.yaml"))
-        doc.data = _Walker(doc, EXPANSION_FACTOR * events + EXPANSION_SLACK).walk(node, ())
+        walker = _Walker(doc, EXPANSION_FACTOR * events + EXPANSION_SLACK,
+                         EXPANSION_FACTOR * len(text) + EXPANSION_SLACK)
+        doc.data = walker.walk(node, ())
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
+        if "nesting depth" in str(e.problem):  # libyaml's own limit (1,000) can come before ours
+            raise LoadError(_diag("LBC003", f"nesting deeper than {max_depth} levels", file, mark)) from None
         raise LoadError(_diag("LBC002", f"YAML syntax: {e.problem or e.context}", file, mark)) from None
     except yaml.YAMLError as e:
         raise LoadError(Diagnostic("LBC002", Severity.ERROR, f"YAML syntax: {e}", Location(file, 1, 1))) from None
@@ -162,9 +206,13 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
 
 def load_file(path: str, *, max_bytes: int = MAX_BYTES, display_name: str | None = None) -> Document:
     """Read and parse a topology file. OSError propagates (the CLI reports it as an I/O error)."""
-    with open(path, "rb") as f:
-        raw = f.read(max_bytes + 1)
-    return load_bytes(raw, display_name or path, max_bytes=max_bytes)
+    name = display_name or path
+    try:
+        raw = read_regular(path, max_bytes)
+    except NotRegularFile:
+        raise LoadError(Diagnostic("LBC001", Severity.ERROR, "not a regular file (a FIFO, device or folder)",
+                                   Location(name, 0, 0), hint="give a topology file, or - for standard input")) from None
+    return load_bytes(raw, name, max_bytes=max_bytes)
 
 
 def load_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_BYTES) -> Document:

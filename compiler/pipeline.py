@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .build import build_model
 from .capabilities import check_capabilities
-from .diagnostics import Diagnostic, has_errors, promote_warnings, sort_diagnostics
+from .diagnostics import Diagnostic, cap_diagnostics, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
 from .model import Topology
 from .nodes import per_node, render_nodes
+from .output import MANIFEST as OUTPUT_MARKER, OutputDirError, write_outputs  # noqa: F401 (re-exported)
 from .rules import REGISTRY, Reporter, all_rules, run_model_rules
 from .schema import check_schema
 
-OUTPUT_MARKER = ".lbc-output"
 
 
 @dataclass
@@ -41,10 +39,10 @@ class Result:
 
     def finish(self, options: Options) -> "Result":
         # The loader and the schema check create diagnostics before a Reporter exists: add the citation here.
+        diags = cap_diagnostics(sort_diagnostics(self.diagnostics))
         diags = [replace(d, source=REGISTRY[d.id].source) if not d.source and d.id in REGISTRY else d
-                 for d in self.diagnostics]
-        diags = promote_warnings(diags) if options.strict else diags
-        self.diagnostics = sort_diagnostics(diags)
+                 for d in diags]
+        self.diagnostics = promote_warnings(diags) if options.strict else diags
         return self
 
 
@@ -101,49 +99,3 @@ def render(model: Topology, target) -> dict[str, str]:
         if norm.startswith("..") or os.path.isabs(norm) or norm == OUTPUT_MARKER:
             raise ValueError(f"target {target.name} produced a bad output path {rel!r}")
     return files
-
-
-class OutputDirError(Exception):
-    pass
-
-
-def write_outputs(out_dir: str, files: dict[str, str]) -> None:
-    """Write all files or none: build a sibling folder, then swap it in place of out_dir.
-
-    out_dir belongs to lbc: it is replaced whole, so stale files of an earlier compile vanish.
-    A folder that lbc did not write is never replaced.
-    """
-    out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir):
-        if not os.path.isdir(out_dir):
-            raise OutputDirError(f"{out_dir} exists and is not a folder")
-        if os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, OUTPUT_MARKER)):
-            raise OutputDirError(f"{out_dir} is not empty and was not written by lbc; choose an empty or new folder")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".lbc-tmp-", dir=parent)
-    try:
-        for rel, text in sorted(files.items()):
-            dest = os.path.join(tmp, rel)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            with open(dest, "w", encoding="utf-8", newline="\n") as f:
-                f.write(text)
-        with open(os.path.join(tmp, OUTPUT_MARKER), "w") as f:
-            f.write("This folder is written by lbc compile and replaced whole on every compile.\n")
-        os.chmod(tmp, 0o755)
-        old = None
-        if os.path.exists(out_dir):
-            old = tempfile.mkdtemp(prefix=".lbc-old-", dir=parent)
-            os.rename(out_dir, os.path.join(old, "out"))
-        try:
-            os.rename(tmp, out_dir)
-        except OSError:
-            if old:
-                os.rename(os.path.join(old, "out"), out_dir)
-            raise
-        tmp = None
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp and os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 
 import jsonschema
 
-from .diagnostics import Diagnostic, Severity
+from .diagnostics import MAX_DIAGNOSTICS, Diagnostic, Severity
 from .loader import Document
 
 KEYWORD_RULES = {
@@ -47,13 +48,80 @@ def _inline_refs(node, defs: dict):
     return node
 
 
+def ecma_pattern(pattern: str) -> str:
+    """The pattern with each `$` outside a character class made `\\Z`: in Python's `re`, `$` also
+    matches before a final newline, so "ok\\n" would pass `^[a-z]+$`; ECMA-262 (which JSON Schema
+    means) and every editor's checker do not. The loader refuses control characters too."""
+    out, in_class, escaped = [], False, False
+    for ch in pattern:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif ch == "[" and not in_class:
+            in_class = True
+            out.append(ch)
+        elif ch == "]" and in_class:
+            in_class = False
+            out.append(ch)
+        elif ch == "$" and not in_class:
+            out.append("\\Z")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance[:60]!r} does not match {pattern!r}")
+
+
+def _max_ms(validator, limit, instance, schema):
+    """`x-lbc-max-ms` on durations: a bound no pattern can state across units."""
+    from .build import duration_ms  # the one parser of durations
+    if validator.is_type(instance, "string"):
+        try:
+            ms = duration_ms(instance)
+        except ValueError:
+            return  # the pattern reports it
+        if ms > limit:
+            yield jsonschema.ValidationError(f"{instance} is longer than {limit // 86_400_000} days, "
+                                             "the longest duration every target accepts")
+
+
+def _is_integer(checker, instance) -> bool:
+    """Only whole numbers written as such: YAML `2.0` is a float, which nginx and tmsh refuse
+    where they want an integer (JSON Schema would count it as an integer)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern, "x-lbc-max-ms": _max_ms},
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
 @lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator():
     schema = topology_schema()
-    return jsonschema.Draft202012Validator(_inline_refs(schema, schema["$defs"]))
+    return _Validator(_inline_refs(schema, schema["$defs"]))
 
 
 def _describe(value) -> str:
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, str):
+        value = value[:80]
     text = json.dumps(value, ensure_ascii=True)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -83,6 +151,8 @@ def check_schema(doc: Document) -> list[Diagnostic]:
     for top in _validator().iter_errors(doc.data):
         for err in _leaf_errors(top):
             out.extend(_to_diagnostics(doc, err))
+        if len(out) > MAX_DIAGNOSTICS:  # the rest would be cut when printed; stop paying for them
+            break
     return out
 
 
@@ -97,7 +167,7 @@ def _to_diagnostics(doc: Document, err) -> list[Diagnostic]:
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in err.schema.get("properties", {}))
         diags = []
-        for key in extra:
+        for key in extra[:MAX_DIAGNOSTICS + 1]:  # more are cut when printed: no "did you mean" for them
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(allowed)}"
             diags.append(Diagnostic(rule, Severity.ERROR, f"unknown key '{key}' in {where}",

@@ -100,16 +100,22 @@ def test_s2_weighted_random(env):
 
 @scenario("S3")
 def test_s3_least_connections(env):
+    """Shares, not every request: on a loaded machine the proxy may not yet have released the slot of
+    the previous short request when the next one arrives (a tie, which either server may win).
+    Round robin would give the idle server about half; least connections gives it nearly all."""
     a, b = env.backends("a", "b")
     lb = env.deploy({"app": {"balance": "least-connections", "servers": [server(a), server(b)]}}, [web()])
     addr, port = lb.addr("web")
-    slow = run_slow(addr, port, 4000)
+    slow = run_slow(addr, port, 10000)
     busy = wait_until(lambda: next((x for x in (a, b) if x.active() >= 1), None), 5, what="a busy server")
     idle = b if busy is a else a
-    got = hits(lb, 20)
+    got = collections.Counter()
+    for _ in range(40):
+        got += hits(lb, 1)
+        time.sleep(0.02)  # let the proxy account for the finished request before the next one
     assert busy.active() >= 1, "the long request ended before the check finished"
-    assert got == {idle.name: 20}, got
-    slow.join(15)
+    assert got[idle.name] >= 34, got  # >= 85%; round robin would give ~50%
+    slow.join(20)
 
 
 # ---------------------------------------------------------------- S4-S5 stickiness
@@ -479,6 +485,9 @@ def test_s20_stickiness_max_lifetime(env):
     print(f"S20: re-balanced {time.monotonic() - t0:.1f} s after the cookie was issued")
 
 
+FASTEST = 10  # S21 compares the fastest quarter of each config's 40 chunks
+
+
 def _seconds(ka: client.KeepAlive, n: int) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
@@ -502,17 +511,20 @@ def test_s21_many_hosts(env):
     # machine falls on both configs alike; compare the total time each took for the same requests.
     ka_one = client.KeepAlive(*one.addr("one"), host=hosts[-1], source=CLIENT)
     ka_many = client.KeepAlive(*many.addr("many"), host=hosts[-1], source=CLIENT)
+    # Other load only ever adds time, and on a busy 2-core machine it comes in bursts that can
+    # cover many chunks of one config: compare the fastest quarter of each config's chunks.
     try:
         _seconds(ka_one, 100), _seconds(ka_many, 100)          # warm up
-        spent = {"one": 0.0, "many": 0.0}
+        chunks: dict[str, list[float]] = {"one": [], "many": []}
         for i in range(40):
             order = ("one", "many") if i % 4 in (0, 3) else ("many", "one")
             for name in order:
-                spent[name] += _seconds(ka_one if name == "one" else ka_many, 50)
+                chunks[name].append(_seconds(ka_one if name == "one" else ka_many, 50))
     finally:
         ka_one.close()
         ka_many.close()
-    rate_one, rate_many = 2000 / spent["one"], 2000 / spent["many"]
+    spent = {name: sum(sorted(times)[:FASTEST]) for name, times in chunks.items()}
+    rate_one, rate_many = FASTEST * 50 / spent["one"], FASTEST * 50 / spent["many"]
     print(f"S21: 1 host {rate_one:.0f} req/s, 10,000 hosts {rate_many:.0f} req/s (last host), "
           f"ratio {rate_many / rate_one:.2f}")
     assert rate_many >= 0.9 * rate_one, spent

@@ -571,6 +571,12 @@ def dynamic_files(model: Topology, config_dir: str) -> dict[str, str]:
 
 def refusals(model: Topology):
     """Features Envoy expresses in general but not in these combinations (LBC801)."""
+    for l in model.listeners:
+        # the admin interface lbc writes binds ADMIN_ADDRESS:ADMIN_PORT; a listener there (or on the
+        # wildcard address) would fail to bind when Envoy starts, which --mode validate does not see
+        if l.port == ADMIN_PORT and l.address in (ADMIN_ADDRESS, "0.0.0.0", "::"):
+            yield ("admin-port", l.path + ("port",), f"listener '{l.name}' binds {l.address}:{l.port}, where "
+                   f"lbc's Envoy admin interface listens ({ADMIN_ADDRESS}:{ADMIN_PORT}); choose another port")
     routed = {r.service for l in model.listeners for r in l.routes}
     for svc in model.services:
         if svc.name not in routed:

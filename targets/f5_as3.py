@@ -161,7 +161,7 @@ def declaration(plan: Plan) -> dict:
             "class": "ADC",
             "schemaVersion": SCHEMA_VERSION,
             "id": f"lbc-{tenant}",
-            "label": f"lbc: {tenant}",
+            "label": f"lbc: {tenant}"[:64],   # AS3 labels hold at most 64 characters
             tenant: {"class": "Tenant", APP: app},
         },
     }
@@ -311,6 +311,12 @@ class F5AS3Target:
 
     def refusals(self, model: Topology):
         yield from f5_lower.refusals(model)
+        # AS3 names the objects of an application after lbc's names, and its schema wants each to end
+        # with a letter, digit, '_' or '.' (a name ending in '-' cannot be declared)
+        named = [(s.name, s.path) for s in model.services] + [(l.name, l.path + ("name",)) for l in model.listeners]
+        for name, path in named:
+            if name.endswith("-"):
+                yield ("as3-name", path, f"AS3 object names cannot end with '-' ('{name}'); rename it")
         for svc in model.services:
             if svc.health is None:
                 continue

@@ -102,9 +102,21 @@ def capabilities(overrides: Optional[dict[str, Support]] = None) -> dict[str, Su
     return caps
 
 
+def listener_idle_ms(lst) -> int:
+    """The TCP profile's idle timeout: the longest of the listener's client, server (and tunnel) timeouts."""
+    idle = max(lst.timeouts.client_ms, lst.timeouts.server_ms)
+    if lst.websocket or not lst.is_l7:
+        idle = max(idle, lst.timeouts.tunnel_ms)
+    return idle
+
+
 def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     """Combinations BIG-IP (as lbc lowers it) cannot express; each becomes an LBC801."""
     for lst in model.listeners:
+        idle = _seconds(listener_idle_ms(lst))
+        if idle > IDLE_MAX_S:
+            yield ("idle-timeout", lst.path + ("timeouts",), f"listener '{lst.name}' would keep idle connections "
+                   f"{idle} s; BIG-IP's TCP profile (as AS3 declares it) allows at most {IDLE_MAX_S} s")
         for r in lst.routes:
             svc = model.service(r.service)
             fb = svc.fallback
@@ -112,6 +124,21 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
                 yield ("fallback.respond", fb.path, f"listener '{lst.name}' is L4: an L4 virtual server cannot answer "
                        "with an HTTP body; use a fallback server")
     for svc in model.services:
+        st = svc.stickiness
+        for ms, key in ((st.cookie_max_age_ms if st.mode == "cookie" else None, ("cookie", "max_age")),
+                        (st.idle_timeout_ms if st.mode == "source-ip" else None, ("idle_timeout",))):
+            if ms is not None and _seconds(ms) > PERSIST_MAX_S:
+                yield ("stickiness.cookie-max-age" if key[0] == "cookie" else "stickiness.source-ip", st.path + key,
+                       f"BIG-IP persistence (as AS3 declares it) lasts at most {PERSIST_MAX_S} s (7 days)")
+        if svc.health is not None:
+            # BIG-IP monitor properties count seconds up to a day; lbc derives two of them (monitor_times)
+            too_long = [f"{k.replace('_', '-')} {v} s" for k, v in monitor_times(svc.health).items()
+                        if v > MONITOR_MAX_S]
+            if too_long:
+                yield ("health.tcp" if svc.health.kind == "tcp" else "health.http", svc.health.path + ("interval",),
+                       f"a BIG-IP monitor counts at most {MONITOR_MAX_S} s, and this check needs "
+                       f"{', '.join(too_long)} (timeout = interval x fall + 1 s, time-until-up = interval x "
+                       "(rise - 1)); use a shorter interval")
         fb = svc.fallback
         if fb and fb.kind == "respond" and not tcl_representable(fb.body):
             yield ("fallback.respond", fb.path + ("respond", "body"), "iRules run Tcl 8.4, whose strings cannot hold "
@@ -301,6 +328,11 @@ def monitor_ere_literal(text: str) -> str:
     return "".join(out)
 
 
+MONITOR_MAX_S = 86_400     # BIG-IP's (and AS3's) bound on a monitor's interval, timeout and time-until-up
+PERSIST_MAX_S = 604_800    # AS3's bound on a persistence profile's cookie ttl and source-address duration
+IDLE_MAX_S = 86_400        # AS3's bound on a TCP profile's idle timeout (tmsh would take more; one rule for both)
+
+
 def monitor_times(h) -> dict[str, int]:
     """A monitor's interval, timeout (fall probes missed, plus a second) and time-until-up, in seconds."""
     interval = _seconds(h.interval_ms)
@@ -485,11 +517,8 @@ class _Lower:
             http = f"{local}.http"
             self.http[http] = HttpProfile(http, lst.forwarded_headers,
                                           ("https" if secure else "http") if lst.forwarded_headers else None)
-        idle = max(lst.timeouts.client_ms, lst.timeouts.server_ms)
-        if lst.websocket or not lst.is_l7:
-            idle = max(idle, lst.timeouts.tunnel_ms)
         tcp = f"{local}.tcp"
-        self.tcp[tcp] = TcpProfile(tcp, _seconds(idle))
+        self.tcp[tcp] = TcpProfile(tcp, _seconds(listener_idle_ms(lst)))
 
         # routes -> iRule actions
         def action(r: Route) -> Action:

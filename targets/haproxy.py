@@ -403,8 +403,9 @@ class Lowering:
                                                       f"session, listener {l.name}")
             self.common(be, l, mode)
             if fb.kind == "respond":
+                # HAProxy refuses `string ''`: an empty body is a response without one (nor a content type)
                 be.lines.append(f"http-request return status {fb.status} content-type {quote(fb.content_type)} "
-                                f"string {quote(fb.body)}")
+                                f"string {quote(fb.body)}" if fb.body else f"http-request return status {fb.status}")
             else:
                 be.servers = [f"server fallback {_addr(fb.address, fb.port)}"]
             self.backends.append(be)

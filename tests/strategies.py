@@ -147,3 +147,222 @@ def topologies(draw):
             "certificates": {"c": {"cert": "certs/c.pem", "key": "certs/c.key", "names": CERT_NAMES,
                                    "ignore": {"LBC106": "property test: files are stand-ins"}}},
             "services": svcs, "listeners": listeners}
+
+
+# ---------------------------------------------------------------- schema-wide draws
+# `wide_topologies()` draws every value from the schema's own bounds and patterns (numbers from
+# minimum to maximum, names, hosts, paths, cookie names and content types from the patterns, any
+# printable text, IPv4/IPv6/host-name addresses, durations of every size), so a topology that lbc
+# accepts but a proxy refuses turns up here; tests/test_property_wide.py runs the real validators.
+
+import json as _json
+import os as _os
+
+
+def _schema() -> dict:
+    from lbc.schema import _inline_refs, topology_schema
+    s = topology_schema()
+    return _inline_refs(s, s["$defs"])
+
+
+_S = _schema()
+_SVC = _S["properties"]["services"]["additionalProperties"]["properties"]
+_SRV = _SVC["servers"]["items"]["properties"]
+_DEFS = _json.load(open(_os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))),
+                                      "schemas", "topology.schema.json")))["$defs"]
+
+
+def _one_in(draw, n: int) -> bool:
+    """True about once in n draws (a uniform choice: hypothesis favours the bounds of integers())."""
+    return draw(st.sampled_from(range(n))) == n // 2
+
+
+def _between(node: dict) -> st.SearchStrategy:
+    lo, hi = node.get("minimum", 0), node.get("maximum", 10**9)
+    return st.sampled_from(range(6)).flatmap(lambda k: st.sampled_from(sorted({lo, hi})) if k == 3
+                                             else st.integers(lo, hi))
+
+
+def _matching(pattern: str, max_size: int = 253) -> st.SearchStrategy:
+    from lbc.schema import ecma_pattern
+    return st.from_regex(ecma_pattern(pattern), fullmatch=True).filter(lambda s: len(s) <= max_size)
+
+
+W_NAME = _matching(_DEFS["name"]["pattern"])
+W_HOST = _matching(_DEFS["host"]["pattern"])
+W_EXACT_HOST = _matching(_DEFS["exact_host"]["pattern"])
+W_PORT = _between(_DEFS["port"])
+W_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
+                               blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
+                 min_size=1, max_size=1024)
+_SMALL_DURATION = st.one_of(
+    st.builds(lambda n, u: f"{n}{u}", st.integers(1, 1000), st.sampled_from(["ms", "s", "m"])),
+    st.builds(lambda n, u: f"{n}{u}", st.integers(1, 24), st.sampled_from(["h", "d"])))
+_EDGE_DURATION = st.one_of(
+    st.sampled_from(["1ms", "999ms", "1s", "24d", "576h", "34560m", "2073600s", "2073600000ms", "25d", "2147483s"]),
+    st.builds(lambda n, u: f"{n}{u}", st.integers(1, 999_999_999), st.sampled_from(["ms", "s", "m", "h", "d"])))
+# a topology has up to a dozen durations: one in twenty is an edge value, so most topologies stay valid
+W_DURATION = st.sampled_from(range(20)).flatmap(lambda k: _EDGE_DURATION if k == 10 else _SMALL_DURATION)
+
+
+W_IPV4 = st.builds(lambda a, b, c: f"127.{a}.{b}.{c}", st.integers(0, 255), st.integers(0, 255), st.integers(1, 254))
+W_IPV6 = st.sampled_from(["::1", "fd00::1", "fd00::a:1", "2001:db8::10", "::ffff:127.0.0.1", "::ffff:7f00:2",
+                          "fe80::1", "::"])
+W_ADDRESS = st.one_of(W_IPV4, W_IPV4, W_IPV6, _matching(_DEFS["address"]["pattern"]).filter(
+    lambda h: not h[-1:].isdigit() and ":" not in h))
+W_VIP = st.one_of(W_IPV4, W_IPV6, st.just("127.0.0.1"), st.just("0.0.0.0"))
+
+
+@st.composite
+def _wide_service(draw, certs_hosts: list):
+    n = draw(st.integers(1, 4))
+    named = _one_in(draw, 3 + 1)
+    mode = draw(st.sampled_from(_SVC["stickiness"]["properties"]["mode"]["enum"]))
+    servers, names = [], draw(st.lists(W_NAME, min_size=n, max_size=n, unique_by=str.lower))
+    for name in names:
+        s: dict = {"name": name, "address": draw(W_ADDRESS)}
+        if named:
+            s["ports"] = {"create": draw(W_PORT), "control": draw(W_PORT)}
+        else:
+            s["port"] = draw(W_PORT)
+        for key in ("weight", "priority", "max_sessions"):
+            if _one_in(draw, 2 if key == "weight" else 6):
+                s[key] = draw(_between(_SRV[key]) if key != "priority" or _one_in(draw, 5 + 1)
+                              else st.integers(1, 3))
+        if _one_in(draw, 3 + 1):
+            s["state"] = draw(st.sampled_from(_SRV["state"]["enum"]))
+        if mode == "application" and not _one_in(draw, 20):
+            s["direct_host"] = draw(W_HOST)
+            certs_hosts.append(s["direct_host"])
+        servers.append(s)
+    svc: dict = {"servers": servers}
+    if _one_in(draw, 5 + 1):
+        svc["profile"] = draw(st.sampled_from(_SVC["profile"]["enum"]))
+    if draw(st.booleans()):
+        svc["balance"] = draw(st.sampled_from(_SVC["balance"]["enum"]))
+    stick: dict = {"mode": mode}
+    if mode == "cookie" and draw(st.booleans()):
+        stick["cookie"] = {"name": draw(_matching(_SVC["stickiness"]["properties"]["cookie"]["properties"]["name"]
+                                                  ["pattern"]))}
+        if draw(st.booleans()):
+            stick["cookie"]["max_age"] = draw(W_DURATION)
+    if mode == "cookie" and _one_in(draw, 8 + 1):
+        stick["max_lifetime"] = draw(W_DURATION)
+    if _one_in(draw, 2 + 1):
+        stick["idle_timeout"] = draw(W_DURATION)
+    svc["stickiness"] = stick
+    hp = _SVC["health"]["properties"]
+    kind = draw(st.sampled_from([None, "tcp", "http"]))
+    if kind:
+        h: dict = {"tcp": True} if kind == "tcp" else {"http": {"path": draw(_matching(
+            hp["http"]["properties"]["path"]["pattern"], 1024))}}
+        if kind == "http":
+            if draw(st.booleans()):
+                h["http"]["expect_body"] = draw(W_TEXT)
+            if draw(st.booleans()):
+                h["http"]["host"] = draw(W_EXACT_HOST)
+            if draw(st.booleans()):
+                h["http"]["expect_status"] = draw(_between(hp["http"]["properties"]["expect_status"]))
+        for key in ("interval", "timeout"):
+            if draw(st.booleans()):
+                h[key] = draw(W_DURATION)
+        for key in ("rise", "fall"):
+            if draw(st.booleans()):
+                h[key] = draw(_between(hp[key]))
+        if named and draw(st.booleans()):
+            h["port"] = "control"
+        svc["health"] = h
+    fb = draw(st.sampled_from([None, "respond", "server"]))
+    rp = _SVC["fallback"]["properties"]["respond"]["properties"]
+    if fb == "respond":
+        svc["fallback"] = {"respond": {"body": draw(st.one_of(st.just(""), W_TEXT))}}
+        if draw(st.booleans()):
+            svc["fallback"]["respond"]["status"] = draw(_between(rp["status"]))
+        if draw(st.booleans()):
+            svc["fallback"]["respond"]["content_type"] = draw(_matching(rp["content_type"]["pattern"], 200))
+    elif fb == "server":
+        svc["fallback"] = {"server": {"address": draw(st.one_of(W_IPV4, W_IPV6)), "port": draw(W_PORT)}}
+    if _one_in(draw, 3 + 1):
+        svc["upstream_tls"] = {"ca": "certs/ca.pem"}
+        for key in ("verify_name", "sni"):
+            if draw(st.booleans()):
+                svc["upstream_tls"][key] = draw(W_EXACT_HOST)
+        if _one_in(draw, 3 + 1):
+            svc["upstream_tls"]["verify"] = False
+    if _one_in(draw, 3 + 1):
+        svc["proxy_protocol"] = draw(st.sampled_from(_SVC["proxy_protocol"]["enum"]))
+    if _one_in(draw, 4 + 1):
+        svc["redispatch"] = draw(st.booleans())
+    if _one_in(draw, 4 + 1):
+        svc["capacity"] = {"peak_sessions": draw(st.integers(0, 10**6)), "peak_users": draw(st.integers(0, 10**6))}
+    return svc
+
+
+@st.composite
+def wide_topologies(draw):
+    certs_hosts: list[str] = []
+    names = draw(st.lists(W_NAME, min_size=1, max_size=3, unique_by=str.lower))
+    svcs = {n: draw(_wide_service(certs_hosts)) for n in names}
+    listeners = []
+    vip = draw(W_VIP)
+    lnames = draw(st.lists(W_NAME, min_size=1, max_size=2, unique_by=str.lower))
+    for i, lname in enumerate(lnames):
+        kind = draw(st.sampled_from(["http", "tcp", "passthrough", "terminate", "bridge"]))
+        routes: list[dict] = []
+        seen: set[str] = {s["direct_host"].lower() for svc in svcs.values() for s in svc["servers"] if "direct_host" in s}
+        for _ in range(draw(st.integers(0, 3)) if kind != "tcp" else 0):
+            name = draw(st.sampled_from(names))
+            hosts = draw(st.lists(W_HOST, min_size=1, max_size=3, unique_by=str.lower))
+            hosts = [h for h in hosts if h.lower() not in seen] or [f"r{len(seen)}.example.com"]
+            seen.update(h.lower() for h in hosts)
+            certs_hosts.extend(hosts)
+            route: dict = {"hosts": hosts, "service": name}
+            if "ports" in svcs[name]["servers"][0]:
+                route["port"] = "create"
+            if _one_in(draw, 3 + 1):
+                route["server"] = svcs[name]["servers"][0]["name"]
+            routes.append(route)
+        for name in names:
+            if kind != "tcp" and svcs[name]["stickiness"]["mode"] == "application" and draw(st.booleans()):
+                route = {"direct_hosts": True, "service": name}
+                if "ports" in svcs[name]["servers"][0]:
+                    route["port"] = "control"
+                routes.append(route)
+        if not routes or draw(st.booleans()):
+            name = draw(st.sampled_from(names))
+            route = {"service": name}
+            if "ports" in svcs[name]["servers"][0]:
+                route["port"] = "create"
+            routes.append(route)
+        port = draw(st.one_of(W_PORT, st.just(9901))) if i == 0 else listeners[0]["port"] + 1 \
+            if listeners[0]["port"] < 65535 else 1
+        l: dict = {"name": lname, "vip": "v", "port": port, "routes": routes}
+        if kind == "tcp":
+            l["protocol"] = "tcp"
+        elif kind == "passthrough":
+            l["tls"] = {"mode": "passthrough"}
+        elif kind in ("terminate", "bridge"):
+            l["tls"] = {"mode": kind, "certificates": ["c"]}
+            if _one_in(draw, 3 + 1):
+                l["tls"]["client_auth"] = draw(st.sampled_from(["request", "require"]))
+                l["tls"]["client_ca"] = "certs/client-ca.pem"
+            if draw(st.booleans()):
+                l["tls"]["min_version"] = draw(st.sampled_from(["1.2", "1.3"]))
+        if kind not in ("tcp", "passthrough"):
+            for key in ("websocket", "buffering", "forwarded_headers"):
+                if _one_in(draw, 2 + 1):
+                    l[key] = draw(st.booleans())
+        if draw(st.booleans()):
+            l["timeouts"] = {k: draw(W_DURATION) for k in draw(st.lists(
+                st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
+        if kind == "bridge" and draw(st.integers(0, 5)):  # mostly with what bridging needs (LBC206)
+            for r in routes:
+                svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})
+        listeners.append(l)
+    doc: dict = {"lbc": 1, "vips": {"v": {"address": vip}}, "services": svcs, "listeners": listeners}
+    if draw(st.booleans()):
+        doc["name"] = draw(W_NAME)
+    doc["certificates"] = {"c": {"cert": "certs/c.pem", "key": "certs/c.key",
+                                 "names": sorted(set(h.lower() for h in certs_hosts)) or ["a.example.com"],
+                                 "ignore": {"LBC106": "property test: files are stand-ins"}}}
+    return doc

@@ -96,7 +96,7 @@ def test_write_outputs_is_all_or_nothing(tmp_path):
     write_outputs(str(out), {"a.cfg": "two\n"})
     assert (out / "a.cfg").read_text() == "two\n" and not (out / "maps").exists()
     # a write that fails midway leaves the previous output as it was
-    with pytest.raises(TypeError):
+    with pytest.raises(AttributeError):
         write_outputs(str(out), {"a.cfg": "three\n", "b.cfg": None})
     assert (out / "a.cfg").read_text() == "two\n"
     assert sorted(os.listdir(tmp_path)) == ["out"]

@@ -80,7 +80,7 @@ def test_admin_listens_on_loopback_only(tmp_path):
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
 
 
-HOSTILE = 'No "sessions" {x} ; # $var %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a> \u0085 \u00a0 \u2028'
+HOSTILE = 'No "sessions" {x} ; # $var %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a> \u00a0'  # U+0085, U+2028: refused by the loader
 
 
 @needs_envoy

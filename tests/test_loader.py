@@ -143,3 +143,42 @@ def test_yaml_11_surprises_do_not_crash(tmp_path):
     # `on`, dates and binary-looking scalars arrive as JSON types or text, then the schema judges them
     r = check_text(tmp_path, MINIMAL.replace("name: http", "name: 2024-01-01"))
     assert ids(r) == ["LBC013"]
+
+
+@pytest.mark.parametrize("text,words", [
+    ('name: "ok\\n"\n', "a newline"), ('name: "a\\rb"\n', "a carriage return"), ('name: "a\\tb"\n', "a tab"),
+    ('name: "a\\u2028b"\n', "U+2028"), ('name: "a\\u202eb"\n', "U+202E"), ('name: "a\\x85b"\n', "U+0085"),
+    ('"k\\ny": 1\n', "a newline"), ("name: |\n  two\n  lines\n", "a newline"),
+])
+def test_no_string_may_hold_a_control_character(text, words):
+    with pytest.raises(LoadError) as e:
+        load_text("lbc: 1\n" + text, "t.yaml")
+    d = e.value.diagnostic
+    assert d.id == "LBC013" and words in d.message and d.location.line >= 2
+
+
+@pytest.mark.parametrize("value,number", [("8080", 8080), ("-1", -1), ("0", 0), ("1.2", 1.2)])
+def test_plain_numbers_load(value, number):
+    assert load_text(f"x: {value}\n", "t.yaml").data == {"x": number}
+
+
+@pytest.mark.parametrize("value", ["010", "0x10", "0b10", "1_000", "1:30", "1:30.5", ".inf", ".nan", "6.0e+3",
+                                   "9" * 30])
+def test_numbers_a_reader_would_misread_are_refused(value):
+    with pytest.raises(LoadError) as e:
+        load_text(f"x: {value}\n", "t.yaml")
+    assert e.value.diagnostic.location.line == 1
+
+
+def test_quoted_numbers_stay_text():
+    assert load_text('x: "010"\n', "t.yaml").data == {"x": "010"}
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path):
+    import os
+    from lbc.loader import load_file
+    fifo = tmp_path / "t.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(LoadError) as e:
+        load_file(str(fifo))
+    assert "not a regular file" in e.value.diagnostic.message

@@ -96,6 +96,16 @@ def nginx_command(workdir, *args: str) -> list[str]:
 
 
 _NGINX_LISTEN = _re.compile(r'\blisten "([^"]+)"')
+_NGINX_SERVER_NAME = _re.compile(r'^\s*server "\[?([^"\]]+?)\]?:[0-9]+"', _re.M)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 _UNSHARE = ["unshare", "-n"] if _os.geteuid() == 0 else ["unshare", "-rn"]
 _netns: dict = {}
 
@@ -141,7 +151,17 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
     if netns:
         script = ("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind && "
                   "{ echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind || true; } 2>/dev/null && exec \"$@\"")
-        argv = [*_UNSHARE, "sh", "-c", script, "sh", *argv]
+        # nginx resolves server host names when it reads the file; the names of a topology resolve
+        # where it is deployed, not here: inside the namespace they get a stand-in address
+        names = sorted({m.group(1) for m in _NGINX_SERVER_NAME.finditer(files.get("nginx.conf", ""))
+                        if not _is_ip(m.group(1))})
+        if names and _os.geteuid() == 0:
+            hosts = workdir / "standin-hosts"
+            hosts.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {n}\n" for n in names))
+            script = f"mount --bind {hosts} /etc/hosts && " + script
+            argv = [*_UNSHARE, "-m", "sh", "-c", script, "sh", *argv]
+        else:
+            argv = [*_UNSHARE, "sh", "-c", script, "sh", *argv]
     r = _subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=workdir)
     note = "" if netns else f"(no network namespace: listen sockets swapped for loopback ports {sockets})\n"
     return r.returncode == 0, note + r.stdout + r.stderr

@@ -1,6 +1,7 @@
 """LBC106-LBC108: files the topology names, services nothing reaches, acknowledgements of no rule."""
 from __future__ import annotations
 
+import os
 
 from .. import certs
 from ..diagnostics import Severity
@@ -27,7 +28,8 @@ def check_files(model, ctx):
     for path, where, what in named_files(model):
         local = model.local_file(path)
         if not certs.exists(local):
-            yield Finding(where, f"{what}: file {local} does not exist",
+            state = "is not a regular file" if os.path.lexists(local) else "does not exist"
+            yield Finding(where, f"{what}: file {local} {state}",
                           severity=Severity.ERROR if strict else None)
 
 

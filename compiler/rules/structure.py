@@ -89,9 +89,12 @@ for _r in [
              "express safely are accepted, and the nearest allowed value is suggested.",
          bad=variant("    servers:", "    balance: round-robbin\n    servers:"),
          good=variant("    servers:", "    balance: round-robin\n    servers:")),
-    Rule("LBC014", "bad-duration", E, "A duration is not a whole number with a unit (ms, s, m, h, d).",
-         "Write durations like 500ms, 5s, 30m, 1h.", LBC_LANGUAGE,
-         why="A bare number is seconds in one proxy and milliseconds in another; a unit removes the doubt.",
+    Rule("LBC014", "bad-duration", E, "A duration is not a whole number above zero with a unit (ms, s, m, h, d), "
+         "or is longer than 24 days.",
+         "Write durations like 500ms, 5s, 30m, 1h; at most 24d.", LBC_LANGUAGE,
+         why="A bare number is seconds in one proxy and milliseconds in another; a unit removes the doubt. "
+             "HAProxy's timers end at 2^31-1 ms (about 24.8 days): a longer check interval or stick-table "
+             "expiry makes `haproxy -c` fail, so lbc refuses it first.",
          bad=variant("    servers:", "    health: {tcp: true, interval: 5sec}\n    servers:"),
          good=variant("    servers:", "    health: {tcp: true, interval: 5s}\n    servers:")),
     Rule("LBC015", "language-version", E, "The file does not declare `lbc: 1`.",

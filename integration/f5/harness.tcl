@@ -115,11 +115,12 @@ proc ::sim::lint {text} {
     if {![info complete $text]} { lappend problems "the rule is not complete Tcl (unbalanced braces or quotes)" }
     set b [blank $text]
     if {[string first "\{*\}" $b] >= 0} { lappend problems "{*} expansion is Tcl 8.5" }
+    # whole words only: a host name label such as `ni` in a.ni.example.com is not an operator
     foreach w {in ni} {
-        if {[regexp "\\m$w\\M" $b]} { lappend problems "the `$w` operator is Tcl 8.5" }
+        if {[regexp "(^|\\s)${w}(\\s|\$)" $b]} { lappend problems "the `$w` operator is Tcl 8.5" }
     }
     foreach w {dict lassign lmap try throw apply lrepeat lreverse chan coroutine yield yieldto tailcall zlib} {
-        if {[regexp "\\m$w\\M" $b]} { lappend problems "`$w` is Tcl 8.5 or later" }
+        if {[regexp "(^|\\s|\\\[|;)${w}(\\s|\\]|;|\$)" $b]} { lappend problems "`$w` is Tcl 8.5 or later" }
     }
     foreach w {starts_with ends_with contains equals matches_glob matches_regex} {
         if {[regexp "\\m$w\\M" $b]} { lappend problems "`$w` is an iRule-only operator (tclsh cannot run it)" }

@@ -75,7 +75,7 @@ class Diagnostic:
         return d
 
 
-MAX_DIAGNOSTICS = 200  # per file: beyond this a file is not a topology with mistakes, and printing costs
+MAX_DIAGNOSTICS = 10_000  # per file: beyond this a file is not a topology with mistakes; bounds memory and time
 
 
 def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:

@@ -221,7 +221,7 @@ def test_an_unreadable_file_does_not_hide_the_others(tmp_path):
     r = lbc("validate", missing, bad, str(tmp_path))
     assert r.returncode == 2
     assert f"lbc: cannot read {missing}: No such file or directory" in r.stderr
-    assert f"lbc: cannot read {tmp_path}: Is a directory" in r.stderr
+    assert f"{tmp_path}: error[LBC001]: not a regular file" in r.stderr   # a folder is refused, with its name
     assert "error[LBC013]" in r.stderr                      # the readable file was still checked
     doc = json.loads(lbc("validate", missing, bad, "-f", "json").stdout)
     assert doc["unreadable"] == [{"file": missing, "reason": "No such file or directory"}]

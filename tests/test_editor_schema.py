@@ -72,7 +72,7 @@ def test_pattern_errors_speak_lbcs_words(server_js, tmp_path):
     got = editor(server_js, tmp_path, TOPOLOGY)
     by_line = {d["range"]["start"]["line"]: d["message"] for d in got["diagnostics"]}
     assert by_line[2].startswith("An IPv4 address such as 192.0.2.10"), by_line
-    assert by_line[8].startswith("A whole number with a unit: ms, s, m, h or d"), by_line
+    assert by_line[8].startswith("A whole number above zero with a unit: ms, s, m, h or d"), by_line
     assert not any("does not match the pattern" in m for m in by_line.values()), by_line
 
 

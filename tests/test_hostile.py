@@ -28,7 +28,7 @@ from lbc.pipeline import Options, check_file, render
 from lbc.schema import _inline_refs, topology_schema
 
 from structure import shape
-from validators import VALIDATORS
+from validators import VALIDATORS, validate_output
 
 HOSTILE = [
     # line breaks and control characters: the classic way out of a quoted value
@@ -85,6 +85,13 @@ VARIANTS = {
     "pinned-route": ("listeners", 0, "routes", 0, {"hosts": ["a.example.com"], "service": "web", "server": "w1",
                                                    "port": "default"}),
     "capacity": ("services", "web", "capacity", {"peak_sessions": 10, "peak_users": 10}),
+    "pair": ("balancers", {
+        "nodes": {"lb1": {"address": "127.0.0.2", "interface": "eth0", "priority": 150, "listeners": ["https"],
+                          "pid_file": "/run/lbc-proxy.pid", "ignore": {"LBC106": "test fixture"}},
+                  "lb2": {"address": "127.0.0.3", "interface": "eth0", "priority": 100}},
+        "vrrp": {"public": {"router_id": 51, "advert_interval": "1s", "auth_pass": "pair51", "nodes": ["lb1", "lb2"],
+                            "ignore": {"LBC106": "test fixture"}}},
+        "ignore": {"LBC106": "test fixture"}}),
 }
 
 
@@ -275,7 +282,7 @@ def test_hostile_strings_are_refused_or_inert(tmp_path_factory):
         for one in docs_one:
             work = tmp_path_factory.mktemp(f"v-{t}")
             r = _check(work, one, target=tgt)
-            ok, output = VALIDATORS[t](render(r.model, tgt), work)
+            ok, output = validate_output(t, render(r.model, tgt), work)
             if not ok:
                 return f"{t} refused the output for {HOSTILE[h_i]!r}: {output[-600:]}"
         return None

@@ -297,3 +297,19 @@ def validate_keepalived(text: str, workdir) -> tuple[bool, str]:
 
 def keepalived_checkable() -> bool:
     return bool(_shutil.which("keepalived")) and _netns_available()
+
+
+def validate_output(target: str, files: dict, workdir) -> tuple[bool, str]:
+    """The target's validator on a compile's files; with balancer nodes, on every node's folder, and
+    keepalived's own check on every node's keepalived.conf where it can run."""
+    for node, proxy_files in node_folders(files).items():
+        folder = workdir / (node or "out")
+        folder.mkdir(exist_ok=True)
+        ok, output = VALIDATORS[target](proxy_files, folder)
+        if not ok:
+            return ok, output
+        if node and keepalived_checkable():
+            ok, output = validate_keepalived(files[f"{node}/keepalived.conf"], folder)
+            if not ok:
+                return ok, output
+    return True, ""

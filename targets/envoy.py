@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import os
 from typing import Optional
 
+from lbc import jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
 
@@ -132,7 +132,7 @@ CAPABILITIES: dict[str, Support] = {
 
 def serialise(config: dict) -> str:
     """The only way text is produced: JSON, ASCII only (every other character \\u-escaped)."""
-    return json.dumps(config, indent=1, ensure_ascii=True) + "\n"
+    return jsonout.dumps(config)
 
 
 def seconds(ms: int) -> str:

@@ -103,7 +103,8 @@ CAPABILITIES: dict[str, Support] = {
     "tls.sni-routing": Support(NATIVE, "ssl_preread + map $ssl_preread_server_name"),
     "tls.multi-certificate": Support(NATIVE, "one server{} per certificate, chosen by SNI (L7 only; L4 refused)"),
     "tls.client-auth": Support(NATIVE, "ssl_verify_client"),
-    "listener.websocket": Support(NATIVE, "Upgrade/Connection passed; nginx has one read timeout for requests and "
+    "listener.websocket": Support(NATIVE, "Upgrade/Connection passed (Connection \"\" otherwise: upstream keepalive); "
+                                          "nginx has one read timeout for requests and "
                                           "upgraded connections, so the longer of timeouts.server and "
                                           "timeouts.tunnel is used"),
     "listener.no-buffering": Support(NATIVE, "proxy_buffering off"),

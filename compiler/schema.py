@@ -16,8 +16,6 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-import jsonschema
-
 try:
     import jsonschema_rs
 except ImportError:  # pragma: no cover - a platform without its wheel: the complete path alone
@@ -88,6 +86,7 @@ def _compiled(pattern: str) -> re.Pattern:
 
 
 def _pattern(validator, pattern, instance, schema):
+    import jsonschema
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance[:60]!r} does not match {pattern!r}")
 
@@ -101,6 +100,7 @@ def _max_ms(validator, limit, instance, schema):
         except ValueError:
             return  # the pattern reports it
         if ms > limit:
+            import jsonschema
             yield jsonschema.ValidationError(f"{instance} is longer than {limit // 86_400_000} days, "
                                              "the longest duration every target accepts")
 
@@ -111,17 +111,17 @@ def _is_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    validators={"pattern": _pattern, "x-lbc-max-ms": _max_ms},
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
-
-
 @lru_cache(maxsize=1)
 def _validator():
+    """The complete validator (imported only when a file needs it: jsonschema costs ~45 ms to import)."""
+    import jsonschema
+    extended = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        validators={"pattern": _pattern, "x-lbc-max-ms": _max_ms},
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
     schema = topology_schema()
-    return _Validator(_inline_refs(schema, schema["$defs"]))
+    return extended(_inline_refs(schema, schema["$defs"]))
 
 
 class _WholeNumber:

@@ -59,7 +59,7 @@ def commands(lbc: str, topo: str, out: str) -> dict[str, list[str]]:
     return cmds
 
 
-def measure(lbc: str, sizes: list[int], reps: int, only: list[str] | None) -> dict:
+def measure(lbc: str, sizes: list[int], reps: int, only: list[str] | None, before: str | None = None) -> dict:
     results: dict = {}
     folder = tempfile.mkdtemp(prefix="lbc-scale-")
     try:
@@ -70,6 +70,9 @@ def measure(lbc: str, sizes: list[int], reps: int, only: list[str] | None) -> di
             cmds = commands(lbc, topo, os.path.join(folder, "out"))
             if only:
                 cmds = {k: v for k, v in cmds.items() if k in only}
+            if before:  # another lbc (e.g. an older checkout) interleaved with this one: a fair ratio
+                cmds = {f"{label}{k}": v for k, argv in cmds.items()
+                        for label, v in (("before: ", [before] + argv[1:]), ("", argv))}
             runs: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
             for r in range(reps):
                 order = list(cmds) if r % 2 == 0 else list(reversed(cmds))  # ABBA
@@ -106,9 +109,10 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", help="comma-separated command names, e.g. 'validate,compile envoy'")
+    ap.add_argument("--before", help="another lbc executable to run interleaved with --lbc (rows 'before: ...')")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
-    results = measure(a.lbc, sizes, a.reps, a.only.split(",") if a.only else None)
+    results = measure(a.lbc, sizes, a.reps, a.only.split(",") if a.only else None, a.before)
     print(table(results, sizes, a.reps))
     return 0
 

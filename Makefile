@@ -11,7 +11,7 @@ export PATH := $(abspath $(dir $(PYTHON))):$(PATH)
 PYTEST ?= $(PYTHON) -m pytest
 TARGET ?= haproxy
 
-.PHONY: help install test-deps test test-fast golden docs conformance conformance-docker conformance-docker-ci images bench clean
+.PHONY: help install test-deps test test-min test-fast golden docs conformance conformance-docker conformance-docker-ci images bench clean
 
 help:
 	@echo "make install            install lbc (editable) into .venv and compile an example"
@@ -22,7 +22,8 @@ help:
 	@echo "make conformance TARGET=haproxy|envoy|nginx|f5"
 	@echo "make conformance-docker TARGET=haproxy|envoy|nginx"
 	@echo "make conformance-docker-ci   the Docker subset (S1 S4 S6 S10 S13 S15, every open-source target)"
-	@echo "make bench              compile and proxy benchmarks"
+	@echo "make bench              validate/compile time and RSS at 1k/10k/50k hosts, proxy CPU per request"
+	@echo "make test-min           the fast tests that matter on the lowest dependency versions pyproject allows"
 
 $(PYTHON):
 	$(SYSTEM_PYTHON) -m venv $(VENV)
@@ -41,6 +42,7 @@ test-deps:
 test:
 	$(PYTEST) -q -p no:cacheprovider tests integration
 	$(MAKE) conformance-docker-ci
+	$(MAKE) test-min
 
 test-fast:
 	$(PYTEST) -q -p no:cacheprovider tests -m "not integration"
@@ -67,8 +69,16 @@ conformance-docker-ci:
 images:
 	$(PYTHON) integration/docker/images.py
 
+# The issue-18 table: whole-process validate/compile at BENCH_SIZES (medians, RSS), then proxy CPU
+# per request of lbc's output vs hand-written configs (needs wrk, haproxy, nginx, envoy).
+BENCH_SIZES ?= 1000,10000,50000
 bench:
-	$(PYTHON) bench/run.py
+	$(PYTHON) bench/scale.py --lbc $(LBC) --sizes $(BENCH_SIZES) --reps 3
+	$(PYTHON) bench/serve.py --lbc $(LBC)
+
+# The dependency lower bounds of pyproject.toml, installed exactly in .venv-min (see .ci/min-versions).
+test-min:
+	./.ci/min-versions
 
 clean:
 	rm -rf out build *.egg-info .pytest_cache

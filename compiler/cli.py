@@ -6,6 +6,7 @@ document, a schema); text diagnostics always go to standard error.
 from __future__ import annotations
 
 import difflib
+import gc
 import json
 import os
 import signal
@@ -98,10 +99,15 @@ def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>")
     so that the other files are still checked."""
     try:
         if path == STDIN:
-            return check_file(stdin_name, options, target, data=sys.stdin.buffer.read())
-        return check_file(path, options, target)
+            result = check_file(stdin_name, options, target, data=sys.stdin.buffer.read())
+        else:
+            result = check_file(path, options, target)
     except OSError as e:
         return Unreadable(path, e.strerror or str(e))
+    # The model lives until exit: keep the collector from walking it again in every later
+    # collection (0.5-0.7 s of a 10,000-service render). A one-shot process; the library does not.
+    gc.freeze()
+    return result
 
 
 def _check(path: str, options: Options, target=None) -> Result:
@@ -428,3 +434,21 @@ def main() -> None:
         app(prog_name="lbc")
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
+    except SystemExit as e:
+        _exit_now(e)
+        raise
+
+
+def _exit_now(e: SystemExit) -> None:
+    """Exit without tearing the heap down object by object (0.8 s after a 10,000-service file):
+    lbc has flushed and closed what it wrote, so there is nothing left to finish. Anything unusual
+    (a message as the status, a stream that cannot be flushed) takes the normal exit."""
+    code = 0 if e.code is None else e.code
+    if not isinstance(code, int):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(code)

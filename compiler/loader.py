@@ -111,12 +111,19 @@ def _prescan(text: str, file: str, max_depth: int, max_aliases: int) -> int:
     return events
 
 
+# The scalar constructors, called directly (the str one is the most common; see _Walker._construct).
+_CONSTRUCTORS = {tag: ctor for tag, ctor in yaml.constructor.SafeConstructor.yaml_constructors.items()
+                 if tag in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                            "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")}
+
+
 class _Walker:
     """Node tree -> plain data, with positions, duplicate-key and expansion checks."""
 
-    _scalar = yaml.constructor.SafeConstructor()
-
     def __init__(self, doc: Document, budget: int, byte_budget: int):
+        # One constructor per load: PyYAML's keeps every node it converted (a shared one kept every
+        # scalar node of every file a process ever loaded reachable).
+        self._scalar = yaml.constructor.SafeConstructor()
         self.doc = doc
         self.budget = budget
         self.byte_budget = byte_budget  # characters of scalar text after alias expansion
@@ -156,6 +163,14 @@ class _Walker:
             return [self.walk(item, path + (i,)) for i, item in enumerate(node.value)]
         return self._scalar_value(node)
 
+    def _construct(self, node):
+        """PyYAML's value of a scalar node, without its cache of converted nodes (not needed:
+        every node is walked once, aliases included)."""
+        ctor = _CONSTRUCTORS.get(node.tag)
+        if ctor is None:
+            return self._scalar.construct_object(node)  # unknown tags: PyYAML's own error
+        return ctor(self._scalar, node)
+
     def _scalar_value(self, node):
         bad = forbidden_char(node.value)
         if bad:
@@ -171,7 +186,7 @@ class _Walker:
         if node.tag == "tag:yaml.org,2002:float" and not _PLAIN_FLOAT.fullmatch(node.value):
             raise LoadError(_diag("LBC013", f"'{node.value[:40]}' is not a plain decimal number", self.doc.file,
                                   node.start_mark, "write numbers as digits (1.2), not .inf, .nan, 1e3 or 1:30"))
-        value = self._scalar.construct_object(node)
+        value = self._construct(node)
         # Only JSON types reach the schema: YAML 1.1 timestamps and binaries stay text.
         if value is None or isinstance(value, (str, int, float, bool)):
             return value

@@ -3,6 +3,10 @@
 The JSON Schema is the one source of structural truth. Each schema keyword maps to one
 diagnostic ID; a subschema can name a more specific rule with `x-lbc-rule` (e.g. host names
 report LBC104). Unknown keys get a "did you mean" suggestion.
+
+Two validators check the same schema: jsonschema-rs, ~50x faster, only answers "valid or not";
+for a file it refuses, the complete jsonschema path below finds every error and its location, so
+diagnostics are identical whichever path runs (tests/test_schema_paths.py compares both).
 """
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-import jsonschema
+try:
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - a platform without its wheel: the complete path alone
+    jsonschema_rs = None
 
 from .diagnostics import MAX_DIAGNOSTICS, Diagnostic, Severity
 from .loader import Document
@@ -79,6 +86,7 @@ def _compiled(pattern: str) -> re.Pattern:
 
 
 def _pattern(validator, pattern, instance, schema):
+    import jsonschema
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance[:60]!r} does not match {pattern!r}")
 
@@ -92,6 +100,7 @@ def _max_ms(validator, limit, instance, schema):
         except ValueError:
             return  # the pattern reports it
         if ms > limit:
+            import jsonschema
             yield jsonschema.ValidationError(f"{instance} is longer than {limit // 86_400_000} days, "
                                              "the longest duration every target accepts")
 
@@ -102,17 +111,72 @@ def _is_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    validators={"pattern": _pattern, "x-lbc-max-ms": _max_ms},
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
+@lru_cache(maxsize=1)
+def _validator():
+    """The complete validator (imported only when a file needs it: jsonschema costs ~45 ms to import)."""
+    import jsonschema
+    extended = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        validators={"pattern": _pattern, "x-lbc-max-ms": _max_ms},
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
+    schema = topology_schema()
+    return extended(_inline_refs(schema, schema["$defs"]))
+
+
+class _WholeNumber:
+    """jsonschema-rs counts 2.0 as an integer (as the JSON Schema spec does); lbc does not (`_is_integer`)."""
+
+    def __init__(self, parent_schema, value, schema_path):
+        pass
+
+    def validate(self, instance):
+        if isinstance(instance, float):
+            raise ValueError(f"{instance} is not a whole number")
+
+
+class _MaxMs:
+    """`x-lbc-max-ms` for the fast path; the same test as `_max_ms`."""
+
+    def __init__(self, parent_schema, value, schema_path):
+        self.limit = value
+
+    def validate(self, instance):
+        from .build import duration_ms
+        if isinstance(instance, str):
+            try:
+                ms = duration_ms(instance)
+            except ValueError:
+                return  # the pattern refuses it
+            if ms > self.limit:
+                raise ValueError(f"{instance} is too long")
+
+
+def _mark_integers(node):
+    """The schema with `x-lbc-whole` beside every `"type": "integer"` (see _WholeNumber)."""
+    if isinstance(node, dict):
+        out = {k: _mark_integers(v) for k, v in node.items()}
+        if node.get("type") == "integer" or (isinstance(node.get("type"), list) and "integer" in node["type"]):
+            out["x-lbc-whole"] = True
+        return out
+    if isinstance(node, list):
+        return [_mark_integers(v) for v in node]
+    return node
 
 
 @lru_cache(maxsize=1)
-def _validator():
+def _fast_validator():
+    if jsonschema_rs is None:
+        return None
     schema = topology_schema()
-    return _Validator(_inline_refs(schema, schema["$defs"]))
+    return jsonschema_rs.Draft202012Validator(_mark_integers(_inline_refs(schema, schema["$defs"])),
+                                              keywords={"x-lbc-whole": _WholeNumber, "x-lbc-max-ms": _MaxMs})
+
+
+def fast_valid(data) -> bool:
+    """True when the fast validator accepts `data` (False also when it is not installed)."""
+    fast = _fast_validator()
+    return fast is not None and fast.is_valid(data)
 
 
 def _describe(value) -> str:
@@ -147,6 +211,13 @@ def _one_of_message(error) -> tuple[str, str]:
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
+    if fast_valid(doc.data):
+        return []
+    return complete_check(doc)
+
+
+def complete_check(doc: Document) -> list[Diagnostic]:
+    """Every schema error of `doc`, located (the path a refused file takes)."""
     out: list[Diagnostic] = []
     for top in _validator().iter_errors(doc.data):
         for err in _leaf_errors(top):

@@ -14,11 +14,10 @@ named inside the iRules.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from typing import Optional
 
-from lbc import appsettings
+from lbc import appsettings, jsonout
 from lbc.capabilities import NATIVE, Support
 from lbc.model import Topology
 
@@ -335,7 +334,7 @@ class F5AS3Target:
         section += appsettings.markdown(model)
         files = "\n".join([""] + section) if section else ""
         return {
-            "as3.json": json.dumps(declaration(plan), indent=2, sort_keys=True, ensure_ascii=True) + "\n",
+            "as3.json": jsonout.dumps(declaration(plan), sort_keys=True),
             "README.md": _README.format(tenant=tenant, app=APP, files=files),
         }
 

@@ -478,10 +478,7 @@ class _Lower:
         local = lst.name
         tls = lst.tls
         secure = tls.mode in ("terminate", "bridge")
-        services = []
-        for r in lst.routes:
-            if r.service not in services:
-                services.append(r.service)
+        services = list(dict.fromkeys(r.service for r in lst.routes))  # first-seen order; a list scan was quadratic
 
         # persistence: one profile on the virtual; per-route `persist` only when the services differ
         persists = {n: self.persistence(m.service(n), secure) for n in services}

@@ -369,3 +369,22 @@ def test_every_output_folder_has_a_readme_naming_the_files_it_needs(tmp_path):
             assert "README.md" in files, (name, e)
             for path, _ in deployed_files(result.model):
                 assert path in files["README.md"], (name, e, path)
+
+
+def test_the_exit_without_teardown_loses_no_output(tmp_path):
+    # lbc ends with os._exit after flushing (no heap teardown): every byte of a large config still
+    # arrives through a pipe, diagnostics too, and the status is the command's.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+    import gen
+    from lbc import targets
+    from lbc.pipeline import Options, check_file, render
+    topo = tmp_path / "big.yaml"
+    topo.write_text(yaml.safe_dump(gen.topology(500, 500), sort_keys=False))
+    r = lbc("compile", str(topo), "-t", "envoy")
+    assert r.returncode == 0, r.stderr
+    expected = render(check_file(str(topo), Options(), targets.get("envoy")).model, targets.get("envoy"))["envoy.json"]
+    assert r.stdout == expected
+    assert r.stderr.rstrip().splitlines()[-1].startswith("0 error(s), ")  # the summary, last
+    topo.write_text(topo.read_text().replace("lbc: 1", "lbc: 1\ncolour: red", 1))
+    r = lbc("validate", str(topo))
+    assert r.returncode == 1 and "unknown key 'colour'" in r.stderr

@@ -163,8 +163,8 @@ def test_health_check_fall_counts_for_wrong_statuses(tmp_path):
 def test_session_cookie_has_no_lifetime_unless_asked(tmp_path):
     def cookie(stickiness):
         _, config = compile_text(tmp_path, SERVERS + f"    stickiness: {stickiness}\n")
-        route = hcm(config)["route_config"]["virtual_hosts"][0]["routes"][-1]
-        state = route["typed_per_filter_config"]["envoy.filters.http.stateful_session"]["stateful_session"]
+        vhost = hcm(config)["route_config"]["virtual_hosts"][0]   # one setting for all its routes
+        state = vhost["typed_per_filter_config"]["envoy.filters.http.stateful_session"]["stateful_session"]
         return state["session_state"]["typed_config"]["cookie"]
     assert cookie("{mode: cookie}") == {"name": "LBSRV", "path": "/", "ttl": "0s", "attributes": [{"name": "HttpOnly"}]}
     assert cookie("{mode: cookie, cookie: {name: S, max_age: 1h}, max_lifetime: 2s}")["ttl"] == "2s"
@@ -238,8 +238,9 @@ def test_flynet_cookie_sessions_survive_a_failed_body_check(tmp_path):
     result, config = compile_text(tmp_path, service, "    routes: [{hosts: [fv.example.com], service: web}]")
     c = cluster(config)
     assert "UNHEALTHY" in c["common_lb_config"]["override_host_status"]["statuses"]
-    route = hcm(config)["route_config"]["virtual_hosts"][0]["routes"][-1]["route"]
-    assert "connect-failure" in route["retry_policy"]["retry_on"]
+    vhost = hcm(config)["route_config"]["virtual_hosts"][0]
+    assert "connect-failure" in vhost["retry_policy"]["retry_on"]
+    assert all("retry_policy" not in r["route"] for r in vhost["routes"])
     result, config = compile_text(tmp_path, service.replace("profile: flynet", "profile: generic")
                                   + "    health: {http: {path: /h, expect_body: ACTIVE}}\n")
     assert "UNHEALTHY" not in cluster(config)["common_lb_config"]["override_host_status"]["statuses"]

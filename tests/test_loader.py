@@ -182,3 +182,21 @@ def test_a_fifo_is_refused_without_waiting(tmp_path):
     with pytest.raises(LoadError) as e:
         load_file(str(fifo))
     assert "not a regular file" in e.value.diagnostic.message
+
+
+def test_a_load_keeps_no_yaml_node_alive():
+    # A long-running process (the test suite, a watch mode) must not keep every file's node tree:
+    # PyYAML's constructor caches each node it converts, and a shared one kept them all.
+    import gc
+
+    import yaml as _yaml
+    text = "".join(f"k{i}: [a, {i}, 1.5, true, null, {{x: y}}]\n" for i in range(200))
+
+    def live_nodes() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, _yaml.Node))
+
+    before = live_nodes()
+    docs = [load_text(text, f"f{i}.yaml") for i in range(5)]  # the documents themselves stay alive
+    assert docs[4].data["k199"] == ["a", 199, 1.5, True, None, {"x": "y"}]
+    assert live_nodes() - before == 0

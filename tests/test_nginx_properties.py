@@ -32,7 +32,7 @@ DIRECTIVES = {
     "proxy_send_timeout", "proxy_http_version", "proxy_set_header", "proxy_buffering", "proxy_ssl",
     "proxy_ssl_server_name", "proxy_ssl_name", "proxy_ssl_verify", "proxy_ssl_verify_depth",
     "proxy_ssl_trusted_certificate", "recursive_error_pages", "default_type", "proxy_pass", "error_page",
-    "add_header", "ssl_preread", "proxy_timeout", "proxy_protocol",
+    "add_header", "ssl_preread", "proxy_timeout", "proxy_protocol", "keepalive",
 }
 BLOCK_BODIES = {"map", "geo"}     # their entries are key/value pairs, not directives
 

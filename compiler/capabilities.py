@@ -80,7 +80,7 @@ register(Rule("LBC802", "target-emulated", Severity.INFO,
 
 def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
     """(feature, path of the topology value that asks for it), in a stable order."""
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         if svc.name not in routed:
             continue
@@ -124,7 +124,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
         mode = l.tls.mode
         if mode != "none":
             yield f"tls.{mode}", l.tls.path + ("mode",)
-        if mode in ("terminate", "bridge") and len(l.tls.certificates) > 1:
+        if l.decrypts and len(l.tls.certificates) > 1:
             yield "tls.multi-certificate", l.tls.path + ("certificates",)
         if mode != "passthrough" and l.tls.client_auth != "none":
             yield "tls.client-auth", l.tls.path + ("client_auth",)
@@ -132,7 +132,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield ("tls.sni-routing" if mode == "passthrough" else "routing.hosts"), l.path + ("routes",)
         if any(r.server for r in l.routes):
             yield "routing.pinned-server", next(r.path for r in l.routes if r.server)
-        if l.is_l7:
+        if l.reads_http:
             if l.websocket:
                 yield "listener.websocket", l.path
             if not l.buffering:
@@ -147,7 +147,7 @@ def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:
     if b is None:
         return
     yield "ha.vrrp", b.path
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         if svc.name in routed and svc.stickiness.mode == "source-ip" and b.state_sync:
             yield "ha.state-sync", svc.stickiness.path + ("mode",)

@@ -101,7 +101,7 @@ def mounted_files(model: Topology) -> list[str]:
     compiled config names them."""
     paths: set[str] = set()
     for lst in model.listeners:
-        if lst.tls.mode in ("terminate", "bridge"):
+        if lst.decrypts:
             for name in lst.tls.certificates:
                 cert = model.certificate(name)
                 paths.update(p for p in (cert.cert, cert.key) if p)

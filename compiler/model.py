@@ -17,6 +17,8 @@ from typing import Optional
 
 Path = tuple
 
+DECRYPTING = ("terminate", "bridge")     # the TLS modes where the balancer opens the TLS
+
 
 @dataclass(frozen=True)
 class Server:
@@ -33,6 +35,14 @@ class Server:
 
     def port(self, name: str) -> int:
         return dict(self.ports)[name]
+
+    @property
+    def admission(self) -> str:
+        """What the server takes, the one answer every target lowers: "active" (new sessions),
+        "hold" (no new sessions, sticky ones continue: `state: hold` or weight 0), "down" (nothing)."""
+        if self.state == "down":
+            return "down"
+        return "hold" if self.state == "hold" or self.weight == 0 else "active"
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,11 @@ class ListenerTLS:
     min_version: str                     # "1.0" .. "1.3"
     path: Path = ()
 
+    @property
+    def decrypts(self) -> bool:
+        """The balancer opens the TLS (terminate, bridge): it holds the certificates and sees the bytes."""
+        return self.mode in DECRYPTING
+
 
 @dataclass(frozen=True)
 class Route:
@@ -180,8 +195,24 @@ class Listener:
     ignore: tuple[tuple[str, str], ...] = ()
 
     @property
-    def is_l7(self) -> bool:
-        return self.protocol == "http"
+    def reads_http(self) -> bool:
+        """The balancer parses HTTP on this listener (L7). The one place this is decided: `protocol:
+        http` alone is not enough, passthrough never reads the bytes whatever the listener declares."""
+        return self.protocol == "http" and self.tls.mode != "passthrough"
+
+    @property
+    def decrypts(self) -> bool:
+        return self.tls.decrypts
+
+    @property
+    def sees_host_names(self) -> bool:
+        """The balancer can route this listener's traffic by host name (Host header or SNI)."""
+        return self.reads_http or self.tls.mode != "none"
+
+    @property
+    def routed_services(self) -> tuple[str, ...]:
+        """The services this listener sends traffic to, each once, in document order."""
+        return tuple(dict.fromkeys(r.service for r in self.routes))
 
     @property
     def default_route(self) -> Optional[Route]:
@@ -281,8 +312,28 @@ class Topology:
     def vip(self, name: str) -> Vip:
         return self._by_name["vip"][name]
 
+    # Built once per model: rules ask for every service, and a scan per question would cost
+    # services x routes (10^8 for a 10,000-service topology).
+    @cached_property
+    def _routes_by_service(self) -> dict[str, tuple[tuple[Listener, Route], ...]]:
+        idx: dict[str, list[tuple[Listener, Route]]] = {}
+        for l in self.listeners:
+            for r in l.routes:
+                idx.setdefault(r.service, []).append((l, r))
+        return {k: tuple(v) for k, v in idx.items()}
+
+    def routes_to(self, service: str) -> tuple[tuple[Listener, Route], ...]:
+        """Every (listener, route) that sends traffic to the service, in document order."""
+        return self._routes_by_service.get(service, ())
+
     def listeners_of(self, service: str) -> tuple[Listener, ...]:
-        return tuple(l for l in self.listeners if any(r.service == service for r in l.routes))
+        """The listeners that route to the service, each once, in document order."""
+        return tuple({l.name: l for l, _r in self.routes_to(service)}.values())
+
+    @property
+    def routed_services(self) -> tuple[str, ...]:
+        """The services some listener routes to, in the order the routes name them first."""
+        return tuple(self._routes_by_service)
 
     def checks_over_tls(self, svc: Service) -> bool:
         """An HTTP check of a service behind TLS passthrough: its servers speak TLS on that port, so

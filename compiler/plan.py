@@ -124,7 +124,7 @@ def shares(svc: Service) -> list[Group]:
     groups = []
     for p in svc.tiers:
         tier = svc.tier(p)
-        taking = [s for s in tier if s.state == "active" and s.weight > 0]
+        taking = [s for s in tier if s.admission == "active"]
         total = sum(s.weight for s in taking)
         rows = tuple(Share(s.name, s.weight, s.state, (s.weight / total) if s in taking and total else 0.0,
                            s.max_sessions) for s in tier)

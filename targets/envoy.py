@@ -270,9 +270,9 @@ class _Clusters:
         if hc:
             ep["health_check_config"] = hc
         out: dict = {"endpoint": ep}
-        if s.state == "down":
+        if s.admission == "down":
             out["health_status"] = "UNHEALTHY"
-        elif not pinned and (s.state == "hold" or s.weight == 0):
+        elif not pinned and s.admission == "hold":
             out["health_status"] = "DRAINING"   # no new sessions; sticky ones continue
         if s.weight > 1:
             out["load_balancing_weight"] = s.weight
@@ -354,7 +354,7 @@ def _downstream_tls(model: Topology, listener: Listener) -> dict:
         certs.append({"certificate_chain": {"filename": c.cert}, "private_key": {"filename": c.key or c.cert}})
     common: dict = {"tls_params": {"tls_minimum_protocol_version": TLS_VERSIONS[t.min_version]},
                     "tls_certificates": certs}
-    if listener.is_l7:
+    if listener.reads_http:
         common["alpn_protocols"] = ["http/1.1"]   # WebSocket upgrades and streaming as HTTP/1.1
     ctx: dict = {"common_tls_context": common}
     if t.client_auth != "none":
@@ -394,8 +394,8 @@ class _Builder:
 
     def listener(self, l: Listener) -> dict:
         out: dict = {"name": l.name, "address": socket_address(l.address, l.port)}
-        tls = _downstream_tls(self.model, l) if l.tls.mode in ("terminate", "bridge") else None
-        if l.is_l7 and l.tls.mode != "passthrough":
+        tls = _downstream_tls(self.model, l) if l.decrypts else None
+        if l.reads_http:
             chain = {"filters": [self.hcm(l)]}
             if tls:
                 chain["transport_socket"] = tls
@@ -429,7 +429,7 @@ class _Builder:
         return typed("envoy.filters.network.tcp_proxy", TCP_PROXY, **cfg)
 
     def hcm(self, l: Listener) -> dict:
-        services = [self.model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
+        services = [self.model.service(n) for n in l.routed_services]
         cfg: dict = {"stat_prefix": l.name, "codec_type": "AUTO",
                      "strip_any_host_port": True,     # Host "name:port" matches the virtual host "name"
                      "use_remote_address": l.forwarded_headers}   # appends X-Forwarded-For, sets X-Forwarded-Proto
@@ -487,7 +487,7 @@ class _Builder:
         if svc.redispatch and not r.server:
             route["retry_policy"] = _retry_policy(svc)
         entry: dict = {"match": {"prefix": "/"}, "route": route}
-        session = None if r.server else _session_cookie(svc, l.tls.mode in ("terminate", "bridge"))
+        session = None if r.server else _session_cookie(svc, l.decrypts)
         if session:
             entry["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
                 "@type": SESSION_ROUTE, "stateful_session": session}}
@@ -577,7 +577,7 @@ def refusals(model: Topology):
         if l.port == ADMIN_PORT and l.address in (ADMIN_ADDRESS, "0.0.0.0", "::"):
             yield ("admin-port", l.path + ("port",), f"listener '{l.name}' binds {l.address}:{l.port}, where "
                    f"lbc's Envoy admin interface listens ({ADMIN_ADDRESS}:{ADMIN_PORT}); choose another port")
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         if svc.name not in routed:
             continue
@@ -607,13 +607,13 @@ def refusals(model: Topology):
                    "Envoy keeps cookie clients on a server whatever its check says, so only re-dispatch on a failed "
                    "connection moves them off a dead one: leave `redispatch` on")
     for l in model.listeners:
-        l4 = not l.is_l7 or l.tls.mode == "passthrough"
-        for name in dict.fromkeys(r.service for r in l.routes):
+        l4 = not l.reads_http
+        for name in l.routed_services:
             fb = model.service(name).fallback
             if l4 and fb and fb.kind == "respond":
                 yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs "
                        "an HTTP listener (use fallback.server)")
-        if l.tls.mode == "none" and not l.is_l7:
+        if not l.sees_host_names:
             if any(r.hosts for r in l.routes) or l.default_route is None:
                 yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no "
                        "host name to route on (no Host header, no SNI); give it one route without hosts")

@@ -105,7 +105,7 @@ def capabilities(overrides: Optional[dict[str, Support]] = None) -> dict[str, Su
 def listener_idle_ms(lst) -> int:
     """The TCP profile's idle timeout: the longest of the listener's client, server (and tunnel) timeouts."""
     idle = max(lst.timeouts.client_ms, lst.timeouts.server_ms)
-    if lst.websocket or not lst.is_l7:
+    if lst.websocket or not lst.reads_http:
         idle = max(idle, lst.timeouts.tunnel_ms)
     return idle
 
@@ -120,7 +120,7 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         for r in lst.routes:
             svc = model.service(r.service)
             fb = svc.fallback
-            if fb and fb.kind == "respond" and not lst.is_l7:
+            if fb and fb.kind == "respond" and not lst.reads_http:
                 yield ("fallback.respond", fb.path, f"listener '{lst.name}' is L4: an L4 virtual server cannot answer "
                        "with an HTTP body; use a fallback server")
     for svc in model.services:
@@ -414,7 +414,7 @@ class _Lower:
         for s in svc.servers:
             port = s.port(port_name)
             addr, fqdn = member_address(s.address)
-            state = "offline" if s.state == "down" else "disabled" if (s.state == "hold" or s.weight == 0) else "enabled"
+            state = {"down": "offline", "hold": "disabled", "active": "enabled"}[s.admission]
             members.append(Member(
                 server=s.name, address=addr, port=port, fqdn=fqdn,
                 ratio=s.weight if unequal and s.weight > 0 else None,
@@ -477,11 +477,8 @@ class _Lower:
         m = self.m
         local = lst.name
         tls = lst.tls
-        secure = tls.mode in ("terminate", "bridge")
-        services = []
-        for r in lst.routes:
-            if r.service not in services:
-                services.append(r.service)
+        secure = lst.decrypts
+        services = lst.routed_services
 
         # persistence: one profile on the virtual; per-route `persist` only when the services differ
         persists = {n: self.persistence(m.service(n), secure) for n in services}
@@ -513,7 +510,7 @@ class _Lower:
         mixed_ssl = len(distinct_ssl) > 1
 
         http = None
-        if lst.is_l7:
+        if lst.reads_http:
             http = f"{local}.http"
             self.http[http] = HttpProfile(http, lst.forwarded_headers,
                                           ("https" if secure else "http") if lst.forwarded_headers else None)
@@ -546,7 +543,7 @@ class _Lower:
             if wc:
                 wildcard.append(Branch(wc, a))
         exact, wildcard = _merge(exact), _merge(wildcard)
-        l7 = lst.is_l7
+        l7 = lst.reads_http
         sni = tls.mode == "passthrough" and bool(exact or wildcard)
         lb_failed = []
         for n in services:

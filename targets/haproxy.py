@@ -115,13 +115,9 @@ CAPABILITIES: dict[str, Support] = {
 }
 
 
-def _l4(l: Listener) -> bool:
-    return not l.is_l7 or l.tls.mode == "passthrough"
-
-
 def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     """Combinations HAProxy cannot express (LBC801)."""
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         st = svc.stickiness
         if st.max_lifetime_ms is not None and st.mode != "cookie" and svc.name in routed:
@@ -134,10 +130,10 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     for l in model.listeners:
         for r in l.routes:
             fb = model.service(r.service).fallback
-            if _l4(l) and fb and fb.kind == "respond":
+            if not l.reads_http and fb and fb.kind == "respond":
                 yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs an "
                        "HTTP listener (use fallback.server)")
-        if l.tls.mode == "none" and not l.is_l7 and (any(r.hosts for r in l.routes) or l.default_route is None):
+        if not l.sees_host_names and (any(r.hosts for r in l.routes) or l.default_route is None):
             yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no host "
                    "name to route on (no Host header, no SNI); give it one route without hosts")
 
@@ -210,7 +206,7 @@ class Lowering:
 
     # ---------------------------------------------------------------- per listener
     def listener(self, l: Listener) -> None:
-        mode = "http" if l.is_l7 and l.tls.mode != "passthrough" else "tcp"
+        mode = "http" if l.reads_http else "tcp"
         fe = FrontendCfg(ident(l.name), mode, comment=f"listener {l.name}: {l.address}:{l.port}, "
                                                         f"{l.protocol}, TLS {l.tls.mode}")
         fe.lines.append(f"bind {_addr(l.address, l.port)}{self.bind_tls(l, mode)}")
@@ -221,9 +217,9 @@ class Lowering:
                 fe.lines.append("option http-no-delay")
             if l.forwarded_headers:
                 fe.lines.append("option forwardfor")
-                proto = "https" if l.tls.mode in ("terminate", "bridge") else "http"
+                proto = "https" if l.decrypts else "http"
                 fe.lines.append(f"http-request set-header X-Forwarded-Proto {proto}")
-            if l.tls.client_auth != "none" and l.tls.mode in ("terminate", "bridge"):
+            if l.tls.client_auth != "none" and l.decrypts:
                 fe.lines.append("http-request del-header X-SSL-Client-DN")
                 fe.lines.append("http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }")
             if not l.websocket:
@@ -294,7 +290,7 @@ class Lowering:
         self.frontends.append(fe)
 
     def bind_tls(self, l: Listener, mode: str) -> str:
-        if l.tls.mode not in ("terminate", "bridge"):
+        if not l.decrypts:
             return ""
         parts = [" ssl"]
         for name in l.tls.certificates:
@@ -359,7 +355,7 @@ class Lowering:
             st = svc.stickiness
             if st.mode == "cookie" and mode == "http":
                 cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
-                if l.tls.mode in ("terminate", "bridge"):
+                if l.decrypts:
                     cookie += " secure"
                 if st.max_lifetime_ms is not None:
                     cookie += f" maxlife {_ms(st.max_lifetime_ms)}"
@@ -505,7 +501,7 @@ def key_links(model: Topology) -> list[tuple[str, str]]:
     from `<certificate file>.key`."""
     out = {}
     for l in model.listeners:
-        if l.tls.mode not in ("terminate", "bridge"):
+        if not l.decrypts:
             continue
         for name in l.tls.certificates:
             c = model.certificate(name)

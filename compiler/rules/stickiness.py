@@ -3,8 +3,8 @@ from __future__ import annotations
 
 
 from . import Finding, Rule, register
-from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted, listeners_to,
-                     reads_http, routes_to, sees_host_names, y)
+from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted,
+                     y)
 
 
 
@@ -106,9 +106,9 @@ def check_cookie_needs_l7(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "cookie":
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             # passthrough is LBC202's finding, an undecrypted HTTPS port LBC203's
-            if reads_http(l) or l.tls.mode == "passthrough" or https_not_decrypted(l):
+            if l.reads_http or l.tls.mode == "passthrough" or https_not_decrypted(l):
                 continue
             where, said = cookie_stickiness(model, svc)
             yield Finding(
@@ -165,7 +165,7 @@ def check_source_ip(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "source-ip":
             continue
-        l7 = [l for l in listeners_to(model, svc.name) if reads_http(l)]
+        l7 = [l for l in model.listeners_of(svc.name) if l.reads_http]
         if l7:
             yield Finding(svc.stickiness.path + ("mode",), f"service '{svc.name}' sticks by source IP on L7 "
                           f"listener '{l7[0].name}', where a cookie is possible: clients whose provider changes "
@@ -304,8 +304,8 @@ def check_application_needs_host_visibility(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "application":
             continue
-        for l, r in routes_to(model, svc.name):
-            if r.hosts and not sees_host_names(l):
+        for l, r in model.routes_to(svc.name):
+            if r.hosts and not l.sees_host_names:
                 yield Finding(r.path, f"listener '{l.name}' routes host names to service '{svc.name}' "
                               "(application stickiness) at L4 without TLS: it can see neither a Host header nor "
                               "an SNI name", hint="make the listener `protocol: http` (L7), or pass TLS through "

@@ -595,9 +595,6 @@ def refusals(model: Topology):
                 yield ("priority.tiers", svc.path + ("servers",), "in Envoy a priority group yields to the next "
                        "only when its servers are down, not when they are full (max_sessions)")
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode != "cookie":
-            yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
-                   "only cookie stickiness can expire in Envoy; a hash of the client address has no clock")
         if svc.drains_on_body and st.mode != "cookie":
             yield ("health.drain-on-body", svc.health.path + ("http", "expect_body"),
                    f"Envoy keeps a client on a server its check failed only by the session cookie; with {st.mode} "
@@ -606,17 +603,8 @@ def refusals(model: Topology):
             yield ("health.drain-on-body", svc.path + ("redispatch",),
                    "Envoy keeps cookie clients on a server whatever its check says, so only re-dispatch on a failed "
                    "connection moves them off a dead one: leave `redispatch` on")
-    for l in model.listeners:
-        l4 = not l.reads_http
-        for name in l.routed_services:
-            fb = model.service(name).fallback
-            if l4 and fb and fb.kind == "respond":
-                yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs "
-                       "an HTTP listener (use fallback.server)")
-        if not l.sees_host_names:
-            if any(r.hosts for r in l.routes) or l.default_route is None:
-                yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no "
-                       "host name to route on (no Host header, no SNI); give it one route without hosts")
+    # a fixed answer at L4 (LBC409), host routes on plain TCP (LBC606, LBC307) and a lifetime without a
+    # cookie (LBC310) are refused by the language for every target
 
 
 def _readme(model: Topology) -> str:

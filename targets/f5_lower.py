@@ -117,12 +117,6 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         if idle > IDLE_MAX_S:
             yield ("idle-timeout", lst.path + ("timeouts",), f"listener '{lst.name}' would keep idle connections "
                    f"{idle} s; BIG-IP's TCP profile (as AS3 declares it) allows at most {IDLE_MAX_S} s")
-        for r in lst.routes:
-            svc = model.service(r.service)
-            fb = svc.fallback
-            if fb and fb.kind == "respond" and not lst.reads_http:
-                yield ("fallback.respond", fb.path, f"listener '{lst.name}' is L4: an L4 virtual server cannot answer "
-                       "with an HTTP body; use a fallback server")
     for svc in model.services:
         st = svc.stickiness
         for ms, key in ((st.cookie_max_age_ms if st.mode == "cookie" else None, ("cookie", "max_age")),

@@ -120,22 +120,12 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     routed = set(model.routed_services)
     for svc in model.services:
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode != "cookie" and svc.name in routed:
-            yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
-                   "HAProxy dates only its cookies; a stick table entry lives until it is idle")
         if svc.drains_on_body and st.mode != "cookie" and svc.name in routed:
             yield ("health.drain-on-body", svc.health.path + ("http", "expect_body"),
                    f"HAProxy keeps a client on a server its check took out only by cookie; with {st.mode} "
                    "stickiness the clients of a full server would move (use cookie stickiness)")
-    for l in model.listeners:
-        for r in l.routes:
-            fb = model.service(r.service).fallback
-            if not l.reads_http and fb and fb.kind == "respond":
-                yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs an "
-                       "HTTP listener (use fallback.server)")
-        if not l.sees_host_names and (any(r.hosts for r in l.routes) or l.default_route is None):
-            yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no host "
-                   "name to route on (no Host header, no SNI); give it one route without hosts")
+    # a fixed answer at L4 (LBC409), host routes on plain TCP (LBC606, LBC307) and a lifetime without a
+    # cookie (LBC310) are refused by the language for every target
 
 
 # ------------------------------------------------------------------ the lowered form (what the template prints)

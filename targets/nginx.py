@@ -464,9 +464,6 @@ def _l7_refusals(svc: Service):
 def _l4_refusals(svc: Service):
     if svc.stickiness.mode == "cookie":
         yield "stickiness.cookie", svc.stickiness.path + ("mode",), "a TCP stream has no cookies"
-    fb = svc.fallback
-    if fb and fb.kind == "respond":
-        yield "fallback.respond", fb.path, "at L4 nginx can only close the connection"
     steps = _levels(svc)
     if steps > 2 or (steps == 2 and _method(svc) not in ("", "least_conn")):
         why = ("stream has no error_page, so groups and a fallback server need `backup`: two steps at most, and not "
@@ -474,7 +471,7 @@ def _l4_refusals(svc: Service):
         if len(svc.tiers) > 1:
             yield "priority.tiers", svc.path + ("servers",), why
         else:
-            yield "fallback.server", fb.path, why
+            yield "fallback.server", svc.fallback.path, why
 
 
 def _l4_listener_refusals(l: Listener, services: list[Service]):
@@ -486,8 +483,6 @@ def _l4_listener_refusals(l: Listener, services: list[Service]):
     if l.decrypts and len(l.tls.certificates) > 1:
         yield ("tls.multi-certificate", l.tls.path + ("certificates",),
                "the stream module of nginx 1.22 cannot choose a certificate by SNI")
-    if l.tls.mode == "none" and any(r.hosts for r in l.routes):
-        yield "routing.hosts", l.path + ("routes",), "a plain TCP stream carries no host name"
 
 
 # ------------------------------------------------------------------ render

@@ -212,11 +212,6 @@ def test_session_limit_with_least_connections(tmp_path):
 
 
 @pytest.mark.parametrize("service,listener,feature", [
-    (SERVERS + "    stickiness: {mode: source-ip, max_lifetime: 2s}\n", "    routes: [{service: web}]",
-     "stickiness.max-lifetime"),
-    (SERVERS + "    fallback: {respond: {body: sorry}}\n", "    protocol: tcp\n    routes: [{service: web}]",
-     "fallback.respond"),
-    (SERVERS, "    protocol: tcp\n    routes: [{hosts: [a.example.com], service: web}]", "routing.hosts"),
     (LIMITED.format(balance="round-robin", a=10, b=10), "    routes: [{service: web}]", "server.max-sessions"),
     (LIMITED.format(balance="least-connections", a=1, b=100), "    routes: [{service: web}]", "server.max-sessions"),
     (LIMITED.format(balance="least-connections", a=10, b=10) + "    stickiness: {mode: source-ip}\n",

@@ -106,3 +106,45 @@ def test_every_target_lowers_http_passthrough_as_tcp_passthrough(tmp_path, name)
                 if line[:1] in "+-" and not line.startswith(("+++", "---")) and not _DESCRIBES.search(line)]
         assert not diff, f"{name} lowers a protocol: http passthrough listener differently in {path}:\n" + \
             "\n".join(diff)
+
+
+# Refusals of the language, not of a target: `lbc validate` reports them without --target, no `ignore:`
+# silences them, and every target gets the same rule (no target writes its own LBC801 for them).
+LANGUAGE_REFUSALS = {
+    "LBC409": ("fallback: {respond: {body: sorry}}", "protocol: tcp", "{service: web}"),
+    "LBC606": ("", "protocol: tcp", "{hosts: [a.example.com], service: web}"),
+    "LBC310": ("stickiness: {mode: source-ip, max_lifetime: 60m}", "protocol: tcp", "{service: web}"),
+}
+REFUSAL_TOPOLOGY = """\
+    lbc: 1
+    vips:
+      public: {{address: 192.0.2.10}}
+    services:
+      web:
+        servers:
+          - {{name: a, address: 10.0.0.1, port: 8080}}
+          - {{name: b, address: 10.0.0.2, port: 8080}}
+        health: {{tcp: true}}
+        {service}
+    listeners:
+      - name: web
+        vip: public
+        port: 80
+        {listener}
+        ignore: {{{rule}: acknowledged}}
+        routes: [{route}]
+"""
+
+
+@pytest.mark.parametrize("rule", sorted(LANGUAGE_REFUSALS))
+@pytest.mark.parametrize("target", [None] + targets.available())
+def test_language_refusals_are_rules_for_every_target(tmp_path, rule, target):
+    service, listener, route = LANGUAGE_REFUSALS[rule]
+    result = check_text(tmp_path, REFUSAL_TOPOLOGY.format(service=service, listener=listener, route=route, rule=rule),
+                        target=targets.get(target) if target else None)
+    found = [d for d in result.diagnostics if d.id == rule]
+    assert found and not found[0].acknowledged and result.failed, ids(result)
+    feature = {"LBC409": "fallback.respond", "LBC606": "routing.hosts", "LBC310": "stickiness.max-lifetime"}[rule]
+    own = [d.message for d in result.diagnostics if d.id == "LBC801" and " here: " in d.message
+           and feature in d.message]
+    assert own == [], own

@@ -129,8 +129,6 @@ REFUSED = [
      "      - {name: s1, address: 127.0.0.61, port: 9001}\n"
      "      - {name: s2, address: 127.0.0.62, port: 9001, priority: 2}\n",
      "  - {name: l, vip: v, port: 9000, protocol: tcp, routes: [{service: web}]}\n", "priority.tiers"),
-    ("respond-at-l4", SERVERS + "    fallback: {respond: {body: sorry}}\n",
-     "  - {name: l, vip: v, port: 9000, protocol: tcp, routes: [{service: web}]}\n", "fallback.respond"),
     ("redirect-respond", SERVERS + "    fallback: {respond: {status: 302, body: sorry}}\n", HTTP, "fallback.respond"),
     ("cookie-host-name-server", "    stickiness: {mode: cookie}\n    servers:\n"
      "      - {name: s1, address: app1.internal, port: 9001}\n"

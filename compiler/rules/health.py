@@ -343,6 +343,7 @@ register(Rule(
                      "      - {name: vhi-c, address: 10.0.4.13, port: 9681, priority: 2, weight: 100}\n"
                      "    fallback: {server: {address: 10.0.4.99, port: 9681}}\n"),
     check=check_fallback_at_l4,
+    acknowledgeable=False,   # no target can send an HTTP answer where it reads no HTTP
 ))
 
 

@@ -157,7 +157,7 @@ def check_dashboard(model, ctx):
     for svc in model.services:
         if svc.profile != "lightstreamer":
             continue
-        for l, r in model.routes_to(svc.name):
+        for _l, r in model.routes_to(svc.name):
             if r.server is not None:
                 continue
             for k, h in enumerate(r.hosts):
@@ -269,6 +269,7 @@ register(Rule(
     bad=LS_L4.replace("      - {service: push}\n", "      - {hosts: [push.example.com], service: push}\n"),
     good=LS_L4,
     check=check_host_routes_visible,
+    acknowledgeable=False,   # no target can route on a name it never sees
 ))
 
 
@@ -296,3 +297,4 @@ register(Rule(
     good=LS_L4,
     check=check_client_address_at_l4,
 ))
+

@@ -197,7 +197,7 @@ LIGHTSTREAMER_EXPIRY = ("a Lightstreamer session outlives it: the next rebind or
 def check_max_lifetime(model, ctx):
     for svc in model.services:
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode in ("cookie", "source-ip"):
+        if st.max_lifetime_ms is not None and st.mode == "cookie":   # source-ip: LBC310
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': stickiness ends after "
                           f"{duration(st.max_lifetime_ms)} however active the client is; each expiry interrupts "
                           "its session, which the client must recover")
@@ -327,6 +327,7 @@ register(Rule(
     good=LS_APP.replace("    stickiness: {mode: application}\n",
                         "    stickiness: {mode: application}\n    proxy_protocol: v2\n"),
     check=check_application_needs_host_visibility,
+    acknowledgeable=False,   # no target can route on a name it never sees
 ))
 
 
@@ -411,4 +412,34 @@ register(Rule(
                     "    stickiness: {mode: source-ip}\n"),
     good=VHI,
     check=check_verastream_affinity,
+))
+
+
+# ------------------------------------------------------------------ LBC310
+def check_max_lifetime_needs_cookie(model, ctx):
+    routed = set(model.routed_services)
+    for svc in model.services:
+        st = svc.stickiness
+        if st.mode == "source-ip" and st.max_lifetime_ms is not None and svc.name in routed:
+            yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': max_lifetime needs cookie stickiness; "
+                          "a source-IP affinity entry has no date and lives until it is idle (idle_timeout)")
+
+
+register(Rule(
+    "LBC310", "max-lifetime-needs-cookie", E,
+    "`max_lifetime` with source-IP stickiness: only a cookie can carry the date a session started.",
+    "Use `idle_timeout` to end source-IP affinity, or cookie stickiness with `max_lifetime` on an HTTP listener.",
+    "lbc topology language; " + cite("004", "§4 Stickiness Expiration"),
+    why="A hard lifetime needs the date the affinity began. A cookie can carry it (HAProxy's `maxlife`, "
+        "Envoy's cookie TTL), but source-IP affinity is a table entry keyed by the address, or a hash of it: "
+        "HAProxy and BIG-IP expire those entries when they are idle, Envoy's hash has no clock at all. No "
+        "target can end a source-IP affinity after a fixed time however busy the client is.",
+    bad=variant("stickiness: {mode: cookie}", "stickiness: {mode: source-ip, max_lifetime: 60m}",
+                "    port: 80\n", "    port: 80\n    protocol: tcp\n",
+                "- {hosts: [www.example.com], service: web}", "- {service: web}"),
+    good=variant("stickiness: {mode: cookie}", "stickiness: {mode: source-ip, idle_timeout: 60m}",
+                 "    port: 80\n", "    port: 80\n    protocol: tcp\n",
+                 "- {hosts: [www.example.com], service: web}", "- {service: web}"),
+    check=check_max_lifetime_needs_cookie,
+    acknowledgeable=False,
 ))

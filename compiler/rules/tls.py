@@ -708,7 +708,7 @@ def check_create_control_consistency(model, ctx):
             continue
         first, _ = create[0]
         want = _tls_terms(first)
-        for l, r in _per_listener(control):
+        for l, _r in _per_listener(control):
             if l.name == first.name:
                 continue
             got = _tls_terms(l)

@@ -191,7 +191,7 @@ def check_references(decl: dict, installed: set[str] = frozenset()) -> list[str]
             objs = {k: v for k, v in app.items() if isinstance(v, dict) and "class" in v}
             prefix = f"/{tname}/{aname}/"
 
-            def resolve(target: str, want: str, where: str) -> None:
+            def resolve(target: str, want: str, where: str, prefix=prefix, objs=objs) -> None:
                 name = target[len(prefix):] if target.startswith(prefix) else target
                 obj = objs.get(name)
                 if obj is None:

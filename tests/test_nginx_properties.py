@@ -178,7 +178,7 @@ def test_random_topology_is_refused_or_exactly_what_nginx_runs(doc, tmp_path_fac
 
     tree = parse(files["nginx.conf"])
     seen = {"listen": set(), "server_name": set(), "servers": set(), "return": set()}
-    for parent, args, children in walk(tree):
+    for parent, args, _children in walk(tree):
         assert args[0] in DIRECTIVES, f"unexpected directive {args}"
         if args[0] == "include":
             assert args[1:] == ["modules.conf"]

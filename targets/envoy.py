@@ -31,7 +31,7 @@ import hashlib
 import ipaddress
 import json
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
@@ -194,7 +194,7 @@ class _Clusters:
             c["load_balancing_policy"] = {"policies": [{"typed_extension_config": typed(
                 "envoy.load_balancing_policies.least_request", LEAST_REQUEST, selection_method="FULL_SCAN")}]}
         # round-robin, and weighted-random (RANDOM would ignore weights): Envoy's default ROUND_ROBIN
-        lb = {"healthy_panic_threshold": {"value": 0}}
+        lb: dict[str, Any] = {"healthy_panic_threshold": {"value": 0}}
         if svc.stickiness.mode == "cookie" and not pinned:
             kept = ["UNKNOWN", "HEALTHY", "DRAINING"]
             if svc.drains_on_body:
@@ -212,7 +212,7 @@ class _Clusters:
         # A new client connection never rides a server connection that died with its server (a
         # retry-safe connect failure instead), as HAProxy's default connection reuse.
         c["connection_pool_per_downstream_connection"] = True
-        meta = {"service": svc.name}
+        meta: dict[str, Any] = {"service": svc.name}
         if svc.fallback and svc.fallback.kind == "respond":
             meta["fallback"] = self.ids[svc.name]   # matched by the listener's local reply
         c["metadata"] = {"filter_metadata": {"lbc": meta}}
@@ -248,7 +248,7 @@ class _Clusters:
             groups.append(group)
         fb = svc.fallback
         if fb and fb.kind == "server":
-            ep = {"endpoint": {"address": socket_address(fb.address, fb.port),
+            ep: dict[str, Any] = {"endpoint": {"address": socket_address(fb.address, fb.port),
                                "health_check_config": {"disable_active_health_check": True}}}
             if not hashing:
                 # DEGRADED: used only when no server is healthy, and never kept by a sticky
@@ -381,7 +381,7 @@ def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
         return None
     lifetimes = [ms for ms in (st.cookie_max_age_ms, st.max_lifetime_ms) if ms is not None]
     # ttl 0s: a session cookie (no Max-Age); a lifetime is enforced by Envoy and sent as Max-Age.
-    cookie = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
+    cookie: dict[str, Any] = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
     # The same attributes in every target: HttpOnly always, Secure where the client speaks TLS.
     cookie["attributes"] = [{"name": "HttpOnly"}] + ([{"name": "Secure"}] if tls else [])
     return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
@@ -396,7 +396,7 @@ class _Builder:
         out: dict = {"name": l.name, "address": socket_address(l.address, l.port)}
         tls = _downstream_tls(self.model, l) if l.decrypts else None
         if l.reads_http:
-            chain = {"filters": [self.hcm(l)]}
+            chain: dict[str, Any] = {"filters": [self.hcm(l)]}
             if tls:
                 chain["transport_socket"] = tls
             out["filter_chains"] = [chain]
@@ -409,7 +409,7 @@ class _Builder:
         out["listener_filters"] = [typed("envoy.filters.listener.tls_inspector", TLS_INSPECTOR)]
         chains = []
         for hosts, r in self.grouped(l.routes):
-            chain: dict = {"name": hosts[0] if hosts else "*"}
+            chain = {"name": hosts[0] if hosts else "*"}
             if hosts:
                 chain["filter_chain_match"] = {"server_names": hosts}
             chain["filters"] = [self.tcp_proxy(l, r)]

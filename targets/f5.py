@@ -17,7 +17,7 @@ from lbc.model import Topology
 
 from . import f5_lower
 from .f5_lower import Plan
-from .f5_tmsh import Obj, dump
+from .f5_tmsh import Block, Obj, dump
 
 _OPTIONS = {  # client-ssl options for the lowest accepted TLS version
     "1.0": ["dont-insert-empty-fragments", "no-ssl"],
@@ -40,7 +40,7 @@ def objects(plan: Plan) -> list[Obj]:
     p = _path_fn(plan.topology)
     out: list[Obj] = []
     for m in plan.monitors:
-        body = [("defaults-from", f"/Common/{m.kind}"),
+        body: Block = [("defaults-from", f"/Common/{m.kind}"),
                 ("destination", f"*:{m.alias_port}" if m.alias_port else "*:*"),
                 ("interval", str(m.interval))]
         if m.recv is not None:
@@ -77,19 +77,19 @@ def objects(plan: Plan) -> list[Obj]:
         if c.sni_default:
             body.append(("sni-default", "true"))
         out.append(Obj("ltm profile client-ssl", p(c.local), body))
-    for s in plan.server_ssl:
+    for srv in plan.server_ssl:
         body = []
-        if s.authenticate_name:
-            body.append(("authenticate-name", s.authenticate_name))
-        if s.ca_file:
-            body.append(("ca-file", p(s.ca_file)))
+        if srv.authenticate_name:
+            body.append(("authenticate-name", srv.authenticate_name))
+        if srv.ca_file:
+            body.append(("ca-file", p(srv.ca_file)))
         body += [("defaults-from", "/Common/serverssl"),
-                 ("expire-cert-response-control", "drop" if s.verify else "ignore"),
-                 ("peer-cert-mode", "require" if s.verify else "ignore")]
-        if s.server_name:
-            body.append(("server-name", s.server_name))
-        body.append(("untrusted-cert-response-control", "drop" if s.verify else "ignore"))
-        out.append(Obj("ltm profile server-ssl", p(s.local), body))
+                 ("expire-cert-response-control", "drop" if srv.verify else "ignore"),
+                 ("peer-cert-mode", "require" if srv.verify else "ignore")]
+        if srv.server_name:
+            body.append(("server-name", srv.server_name))
+        body.append(("untrusted-cert-response-control", "drop" if srv.verify else "ignore"))
+        out.append(Obj("ltm profile server-ssl", p(srv.local), body))
     for h in plan.http:
         body = [("defaults-from", "/Common/http")]
         if h.proto:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from lbc import appsettings
 from lbc.capabilities import NATIVE, Support
@@ -50,7 +50,7 @@ def declaration(plan: Plan) -> dict:
     for c in plan.client_ssl:
         name = c.cert.removesuffix(".crt") + ".certificate"
         certs[c.cert] = name
-        obj = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
+        obj: dict[str, Any] = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
         if c.key:
             obj["privateKey"] = {"bigip": common(c.key)}
         app[name] = obj
@@ -71,7 +71,7 @@ def declaration(plan: Plan) -> dict:
             app[p.local] = {"class": "Persist", "persistenceMethod": "source-address", "duration": p.timeout,
                             "hashAlgorithm": "carp" if p.carp else "default", **({"mirror": True} if p.mirror else {})}
     for s in plan.server_ssl:
-        tls = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
+        tls: dict[str, Any] = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
                "ignoreExpired": not s.verify}
         if s.ca_file:
             tls["trustCA"] = {"use": s.ca_file.removesuffix(".crt") + ".bundle"}
@@ -89,23 +89,23 @@ def declaration(plan: Plan) -> dict:
         app[t.local] = {"class": "TCP_Profile", "idleTimeout": t.idle_timeout}
     for pool in plan.pools:
         ratios = _ratios(pool.members)
-        members = []
+        members: list[dict[str, Any]] = []
         for i, mb in enumerate(pool.members):
-            m = {"servicePort": mb.port, "shareNodes": True,
-                 "adminState": {"enabled": "enable", "disabled": "disable", "offline": "offline"}[mb.state]}
+            member: dict[str, Any] = {"servicePort": mb.port, "shareNodes": True,
+                      "adminState": {"enabled": "enable", "disabled": "disable", "offline": "offline"}[mb.state]}
             if mb.fqdn:
-                m.update(addressDiscovery="fqdn", hostname=mb.address)
+                member.update(addressDiscovery="fqdn", hostname=mb.address)
             else:
-                m["serverAddresses"] = [mb.address]
+                member["serverAddresses"] = [mb.address]
             if mb.connection_limit is not None:
-                m["connectionLimit"] = mb.connection_limit
+                member["connectionLimit"] = mb.connection_limit
             if mb.priority_group is not None:
-                m["priorityGroup"] = mb.priority_group
+                member["priorityGroup"] = mb.priority_group
             if i in ratios:
-                m["ratio"] = ratios[i]
+                member["ratio"] = ratios[i]
             if mb.monitor:
-                m["monitors"] = [{"use": mb.monitor}]
-            members.append(m)
+                member["monitors"] = [{"use": mb.monitor}]
+            members.append(member)
         obj = {"class": "Pool", "loadBalancingMode": pool.lb_mode, "minimumMembersActive": pool.min_active,
                "reselectTries": pool.reselect_tries, "members": members}
         if pool.monitor:
@@ -133,7 +133,7 @@ def declaration(plan: Plan) -> dict:
                    "tls1_0Enabled": first.min_version <= "1.0", "tls1_1Enabled": first.min_version <= "1.1",
                    "tls1_2Enabled": first.min_version <= "1.2", "tls1_3Enabled": True}
             for c in profiles:
-                entry = {"certificate": certs[c.cert]}
+                entry: dict[str, Any] = {"certificate": certs[c.cert]}
                 if c.server_name:
                     entry["matchToSNI"] = c.server_name
                 if c.sni_default:
@@ -178,7 +178,7 @@ _POINTERS = {
 _BUILTIN_BIGIP = {"/Common/websocket"}
 
 
-def check_references(decl: dict, installed: set[str] = frozenset()) -> list[str]:
+def check_references(decl: dict, installed: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Pointers the AS3 schema does not resolve: `use` and plain-name pointers, `bigip` paths
     (built in, or installed per the README), and pools/members inside iRules."""
     problems: list[str] = []

@@ -16,7 +16,7 @@ import ipaddress
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Route, Server, Service, Topology
@@ -376,7 +376,7 @@ class _Lower:
         local = f"{svc.name}.monitor" if alias is None else f"{svc.name}.{alias}.monitor"
         if local in self.monitors:
             return local
-        common = dict(**monitor_times(h), alias_port=alias)
+        common: dict[str, Any] = dict(**monitor_times(h), alias_port=alias)
         if h.kind == "tcp":
             self.monitors[local] = Monitor(local, "tcp", **common)
             return local
@@ -481,7 +481,7 @@ class _Lower:
         default_persist = next((persists[n] for n in services if persists[n]), None)
 
         # TLS profiles
-        client_ssl = []
+        client_ssl: list[str] = []
         if secure:
             # several certificates: one client-ssl profile per certificate name (server-name takes one
             # name, a wildcard allowed), the first the sni-default; one certificate: one profile
@@ -538,8 +538,8 @@ class _Lower:
                 wildcard.append(Branch(wc, a))
         exact, wildcard = _merge(exact), _merge(wildcard)
         l7 = lst.reads_http
-        sni = tls.mode == "passthrough" and bool(exact or wildcard)
-        lb_failed = []
+        sni_routing = tls.mode == "passthrough" and bool(exact or wildcard)
+        lb_failed: list[tuple[str, Failure]] = []
         for n in services:
             svc = m.service(n)
             f = self.failure(svc, lst)
@@ -555,11 +555,11 @@ class _Lower:
                                     if m.service(r.service).proxy_protocol != "none"}))
         routing = bool(exact or wildcard or mixed_persist or mixed_ssl
                        or (default and (default.member or default.failure)))
-        if not l7 and not sni and default is None:
+        if not l7 and not sni_routing and default is None:
             routing = False
-        spec = RuleSpec(l7=l7, sni=sni, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
+        spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules = ()
+        rules: tuple[str, ...] = ()
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules = (f"{local}.irule",)

@@ -220,7 +220,7 @@ class Lowering:
             key = (r.service, r.port_name)
             if key not in targets:
                 targets[key] = self.target(l, mode, self.model.service(r.service), r.port_name)
-        pins = {(r.service, r.port_name): set() for r in l.routes}
+        pins: dict[tuple[str, str], set[str]] = {(r.service, r.port_name): set() for r in l.routes}
         for r in l.routes:
             if r.server:
                 pins[(r.service, r.port_name)].add(r.server)
@@ -308,9 +308,9 @@ class Lowering:
         acl = f"{{ var(txn.lbc_target) -m str {t.base} }}"
         out = []
         svc = t.service
-        for s in pinned:        # a pinned host follows its server's group while the server is up
-            b = t.backend_of(s)
-            out.append(f"use_backend {b} if {acl} {{ var(txn.lbc_pin) -m str {s} }} {{ srv_is_up({b}/{s}) }}")
+        for name in pinned:     # a pinned host follows its server's group while the server is up
+            b = t.backend_of(name)
+            out.append(f"use_backend {b} if {acl} {{ var(txn.lbc_pin) -m str {name} }} {{ srv_is_up({b}/{name}) }}")
         st = svc.stickiness
         if st.mode == "cookie" and mode == "http":
             for s in svc.servers:
@@ -371,9 +371,9 @@ class Lowering:
                 if mode == "http":
                     be.lines.append("retry-on conn-failure empty-response response-timeout")
             in_group = {s.name for s in servers}
-            for s in pinned:
-                if s in in_group:
-                    be.lines.append(f"use-server {ident(s)} if {{ var(txn.lbc_pin) -m str {s} }}")
+            for name in pinned:
+                if name in in_group:
+                    be.lines.append(f"use-server {ident(name)} if {{ var(txn.lbc_pin) -m str {name} }}")
             be.servers = [self.server_line(svc, s, t.port_name, l, mode) for s in servers]
             self.backends.append(be)
         if t.live:

@@ -508,7 +508,8 @@ def _proxy_settings(l: Listener) -> tuple:
 
 def render(model: Topology) -> dict[str, str]:
     http, stream = _Block("http"), _Block("stream")
-    http_servers, stream_servers = [], []
+    http_servers: list[dict] = []
+    stream_servers: list[dict] = []
     for l in model.listeners:
         if l.reads_http:
             http_servers.append({"listener": l, "blocks": _http_server(model, l, http)})

@@ -35,6 +35,7 @@ from typing import Any, Optional
 
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
+from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
 ADMIN_PORT = 9901
@@ -628,7 +629,7 @@ def _readme(model: Topology) -> str:
 
 class EnvoyTarget:
     name = "envoy"
-    main_file = "envoy.json"
+    main_file = spec("envoy").main_file
     for_people = ("README.md",)
     summary = "Envoy 1.40: one v3 bootstrap (static listeners and clusters) in envoy.json"
     capabilities = CAPABILITIES

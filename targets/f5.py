@@ -18,6 +18,7 @@ from lbc.model import Topology
 from . import f5_lower
 from .f5_lower import Plan
 from .f5_tmsh import Block, Obj, dump
+from lbc.targets import spec
 
 _OPTIONS = {  # client-ssl options for the lowest accepted TLS version
     "1.0": ["dont-insert-empty-fragments", "no-ssl"],
@@ -187,7 +188,7 @@ def _readme(plan: Plan, model: Topology) -> str:
 
 class F5Target:
     name = "f5"
-    main_file = "bigip.conf"
+    main_file = spec("f5").main_file
     for_people = ("README.md", "irules/")   # the iRule files are copies of what bigip.conf holds
     summary = "F5 BIG-IP LTM: bigip.conf for tmsh (load sys config merge) with iRules"
     capabilities = f5_lower.capabilities()

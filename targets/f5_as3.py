@@ -25,6 +25,7 @@ from lbc.model import Topology
 from . import f5_lower
 from .f5_lower import Plan
 from .f5_tmsh import RULE_POOL
+from lbc.targets import spec
 
 APP = "lbc"
 SCHEMA_VERSION = "3.50.0"   # the oldest AS3 release lbc's declarations are written against
@@ -298,7 +299,7 @@ named inside the iRules). No BIG-IP ran it: see docs/f5.md in the lbc repository
 
 class F5AS3Target:
     name = "f5-as3"
-    main_file = "as3.json"
+    main_file = spec("f5-as3").main_file
     for_people = ("README.md",)
     summary = "F5 BIG-IP AS3 declaration (JSON), the same configuration as the f5 target"
     capabilities = f5_lower.capabilities({

@@ -31,6 +31,7 @@ from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Listener, Route, Server, Service, Topology
 from lbc.targets.readme import application_notes, deployed_files
+from lbc.targets import spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _IDENT = re.compile(r"^[A-Za-z0-9_.:/-]+$")       # names and hosts (schema-restricted) used unquoted
@@ -548,7 +549,7 @@ def render(model: Topology) -> dict[str, str]:
 
 class HAProxyTarget:
     name = "haproxy"
-    main_file = "haproxy.cfg"
+    main_file = spec("haproxy").main_file
     for_people = ("README.md",)
     summary = "HAProxy 2.6+: haproxy.cfg, host maps and a deployment README"
     capabilities = CAPABILITIES

@@ -22,6 +22,7 @@ import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Server, Service, Topology
+from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
 STREAM_MODULE_DEFAULT = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -567,7 +568,7 @@ def _readme(model: Topology, stream: bool) -> str:
 
 class _Nginx:
     name = "nginx"
-    main_file = "nginx.conf"
+    main_file = spec("nginx").main_file
     for_people = ("README.md",)
     summary = "open-source nginx 1.22+ (http + stream with ssl_preread); passive health checks only"
     capabilities = CAPABILITIES

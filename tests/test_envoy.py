@@ -52,11 +52,6 @@ def hcm(config: dict) -> dict:
     return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 
 
-def test_every_feature_is_declared():
-    from lbc.capabilities import FEATURES
-    assert set(envoy.CAPABILITIES) == set(FEATURES)
-
-
 @needs_envoy
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_example_passes_envoy_validate(example, tmp_path):

@@ -14,7 +14,6 @@ import time
 import pytest
 
 from lbc import targets
-from lbc.capabilities import FEATURES
 from lbc.targets import nginx
 
 from helpers import EXAMPLES, check_text, example_path, ids
@@ -137,10 +136,6 @@ REFUSED = [
      "  - {name: l, vip: v, port: 8443, tls: {mode: bridge, certificates: [a]}, "
      "routes: [{hosts: [a.example.com], service: web}]}\n", "tls.bridge"),
 ]
-
-
-def test_every_feature_is_declared():
-    assert set(nginx.CAPABILITIES) == set(FEATURES)
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=[c[0] for c in ACCEPTED])

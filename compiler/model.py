@@ -13,11 +13,32 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
-from typing import Optional
+from typing import Literal, NoReturn, Optional, get_args
 
 Path = tuple
 
-DECRYPTING = ("terminate", "bridge")     # the TLS modes where the balancer opens the TLS
+# The modes of the language as types: a back end that matches on one ends with assert_never, so a
+# mode added here fails the type check (make lint) wherever it is not handled yet.
+ListenerProtocol = Literal["http", "tcp"]
+TlsMode = Literal["none", "terminate", "bridge", "passthrough"]
+StickinessMode = Literal["none", "cookie", "source-ip", "application"]
+Balance = Literal["round-robin", "least-connections", "weighted-random", "source-hash"]
+HealthKind = Literal["http", "tcp"]
+FallbackKind = Literal["respond", "server"]
+ServerState = Literal["active", "hold", "down"]
+Admission = Literal["active", "hold", "down"]
+ClientAuth = Literal["none", "request", "require"]
+ProxyProtocol = Literal["none", "v1", "v2"]
+MODES = {t: get_args(t) for t in (ListenerProtocol, TlsMode, StickinessMode, Balance, HealthKind, FallbackKind,
+                                  ServerState, ClientAuth, ProxyProtocol)}
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The end of an exhaustive `match` on a mode: mypy reports the modes that reach it."""
+    raise AssertionError(f"unhandled mode {value!r}")
+
+
+DECRYPTING: tuple[TlsMode, ...] = ("terminate", "bridge")     # the TLS modes where the balancer opens the TLS
 
 
 @dataclass(frozen=True)
@@ -29,7 +50,7 @@ class Server:
     priority: int                        # 1 is served first
     max_sessions: Optional[int]
     direct_host: Optional[str]
-    state: str                           # active | hold | down
+    state: ServerState
     path: Path
     ignore: tuple[tuple[str, str], ...] = ()
 
@@ -37,7 +58,7 @@ class Server:
         return dict(self.ports)[name]
 
     @property
-    def admission(self) -> str:
+    def admission(self) -> Admission:
         """What the server takes, the one answer every target lowers: "active" (new sessions),
         "hold" (no new sessions, sticky ones continue: `state: hold` or weight 0), "down" (nothing)."""
         if self.state == "down":
@@ -47,7 +68,7 @@ class Server:
 
 @dataclass(frozen=True)
 class HealthCheck:
-    kind: str                            # http | tcp
+    kind: HealthKind
     interval_ms: int
     timeout_ms: int
     rise: int
@@ -62,7 +83,7 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class Stickiness:
-    mode: str                            # none | cookie | source-ip | application
+    mode: StickinessMode
     cookie_name: str = "LBSRV"
     cookie_max_age_ms: Optional[int] = None   # None: a session cookie
     idle_timeout_ms: int = 30 * 60_000        # source-ip table expiry
@@ -73,7 +94,7 @@ class Stickiness:
 
 @dataclass(frozen=True)
 class Fallback:
-    kind: str                            # respond | server
+    kind: FallbackKind
     status: int = 503
     body: str = ""
     content_type: str = "text/plain"
@@ -95,13 +116,13 @@ class UpstreamTLS:
 class Service:
     name: str
     profile: str
-    balance: str                         # round-robin | least-connections | weighted-random | source-hash
+    balance: Balance
     servers: tuple[Server, ...]
     health: Optional[HealthCheck]
     stickiness: Stickiness
     fallback: Optional[Fallback]
     upstream_tls: Optional[UpstreamTLS]
-    proxy_protocol: str                  # none | v1 | v2
+    proxy_protocol: ProxyProtocol
     x509_client_auth: bool
     redispatch: bool
     peak_sessions: Optional[int]
@@ -146,9 +167,9 @@ class Certificate:
 
 @dataclass(frozen=True)
 class ListenerTLS:
-    mode: str                            # none | terminate | bridge | passthrough
+    mode: TlsMode
     certificates: tuple[str, ...]
-    client_auth: str                     # none | request | require
+    client_auth: ClientAuth
     client_ca: Optional[str]
     min_version: str                     # "1.0" .. "1.3"
     path: Path = ()
@@ -184,7 +205,7 @@ class Listener:
     vip: str
     address: str                         # the VIP's address
     port: int
-    protocol: str                        # http | tcp
+    protocol: ListenerProtocol
     tls: ListenerTLS
     routes: tuple[Route, ...]
     websocket: bool

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
-from lbc.model import Listener, Route, Server, Service, Topology
+from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 
 from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
 
@@ -420,12 +420,15 @@ class _Lower:
         shared = monitors.pop() if len(monitors) == 1 else None
         if len({m.monitor for m in members}) == 1:
             members = [_replace_monitor(m, None) for m in members]
-        if svc.balance == "least-connections":
-            mode = "ratio-least-connections-member" if unequal else "least-connections-member"
-        elif svc.balance == "weighted-random" or unequal:
-            mode = "ratio-member"
-        else:  # round-robin; source-hash is round-robin plus CARP persistence
-            mode = "round-robin"
+        match svc.balance:
+            case "least-connections":
+                mode = "ratio-least-connections-member" if unequal else "least-connections-member"
+            case "weighted-random":
+                mode = "ratio-member"
+            case "round-robin" | "source-hash":   # source-hash is round-robin plus CARP persistence
+                mode = "ratio-member" if unequal else "round-robin"
+            case _:
+                assert_never(svc.balance)
         self.pools[local] = Pool(local, svc.name, mode, 1 if len(tiers) > 1 else 0, shared,
                                  min(3, len(svc.servers) - 1) if svc.redispatch else 0, tuple(members))
         return local

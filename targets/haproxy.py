@@ -29,7 +29,7 @@ import jinja2
 
 from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
-from lbc.model import Listener, Route, Server, Service, Topology
+from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 from lbc.targets.readme import application_notes, deployed_files
 from lbc.targets import spec
 
@@ -343,28 +343,7 @@ class Lowering:
             be.lines.append(f"balance {_BALANCE[svc.balance]}")
             if svc.balance == "source-hash":
                 be.lines.append("hash-type consistent")
-            st = svc.stickiness
-            if st.mode == "cookie" and mode == "http":
-                cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
-                if l.decrypts:
-                    cookie += " secure"
-                if st.max_lifetime_ms is not None:
-                    cookie += f" maxlife {_ms(st.max_lifetime_ms)}"
-                if st.cookie_max_age_ms is not None:
-                    cookie += f" attr {quote(f'Max-Age={max(1, st.cookie_max_age_ms // 1000)}')}"
-                be.lines.append(cookie)
-                if t.live:
-                    # A server the body check took out (full, on hold) still serves its own clients
-                    # (option persist) while it answers at all; the cookie of one that does not is
-                    # ignored, and a failed connection is re-dispatched (force-persist would forbid that).
-                    be.lines.append("option persist")
-                    for s in servers:
-                        be.lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
-                                        f" !{{ srv_is_up({t.live}/{s.name}) }}")
-            elif st.mode == "source-ip":
-                be.lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
-                                + (f" peers {PEERS}" if _peers(self.model) else ""))
-                be.lines.append("stick on src")
+            be.lines.extend(self.stickiness(svc, l, t, servers, mode))
             be.lines.extend(self.health(svc, l, mode))
             be.lines.append("retries 3")
             if svc.redispatch:
@@ -396,6 +375,38 @@ class Lowering:
             else:
                 be.servers = [f"server fallback {_addr(fb.address, fb.port)}"]
             self.backends.append(be)
+
+    def stickiness(self, svc: Service, l: Listener, t: Target, servers, mode: str) -> list[str]:
+        """The backend lines that keep a client on its server, per stickiness mode."""
+        st = svc.stickiness
+        lines: list[str] = []
+        match st.mode:
+            case "cookie" if mode == "http":   # a cookie on a TCP listener is LBC302's error
+                cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
+                if l.decrypts:
+                    cookie += " secure"
+                if st.max_lifetime_ms is not None:
+                    cookie += f" maxlife {_ms(st.max_lifetime_ms)}"
+                if st.cookie_max_age_ms is not None:
+                    cookie += f" attr {quote(f'Max-Age={max(1, st.cookie_max_age_ms // 1000)}')}"
+                lines.append(cookie)
+                if t.live:
+                    # A server the body check took out (full, on hold) still serves its own clients
+                    # (option persist) while it answers at all; the cookie of one that does not is
+                    # ignored, and a failed connection is re-dispatched (force-persist would forbid that).
+                    lines.append("option persist")
+                    for s in servers:
+                        lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
+                                        f" !{{ srv_is_up({t.live}/{s.name}) }}")
+            case "source-ip":
+                lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
+                                + (f" peers {PEERS}" if _peers(self.model) else ""))
+                lines.append("stick on src")
+            case "cookie" | "none" | "application":   # application: the servers' host names pin, no balancer state
+                pass
+            case _:
+                assert_never(st.mode)
+        return lines
 
     def common(self, be: BackendCfg, l: Listener, mode: str) -> None:
         to = l.timeouts

@@ -148,3 +148,29 @@ def test_language_refusals_are_rules_for_every_target(tmp_path, rule, target):
     own = [d.message for d in result.diagnostics if d.id == "LBC801" and " here: " in d.message
            and feature in d.message]
     assert own == [], own
+
+
+def test_mode_types_list_exactly_the_schemas_values():
+    """The Literal types the back ends match on (lbc.model) and the schema's enums name the same modes."""
+    import json
+    from typing import get_args
+
+    from lbc import model
+    from helpers import ROOT
+    with open(f"{ROOT}/schemas/topology.schema.json", encoding="utf-8") as f:
+        schema = json.load(f)
+    enums: list[set] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "enum" in node:
+                enums.append(set(node["enum"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(schema)
+    for t in (model.ListenerProtocol, model.TlsMode, model.StickinessMode, model.Balance, model.ServerState,
+              model.ClientAuth, model.ProxyProtocol):
+        assert set(get_args(t)) in enums, get_args(t)

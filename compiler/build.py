@@ -18,7 +18,7 @@ from . import certs
 from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
                     Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
 from .profiles import profile_defaults
-from .rules import Reporter
+from .report import Reporter
 from .rules.common import cite
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .diagnostics import Severity
 from .model import Topology
-from .rules import Reporter, Rule, register
+from .report import Reporter
 
 FEATURES: dict[str, str] = {
     "balance.round-robin": "round-robin balancing",
@@ -64,18 +63,7 @@ class Support:
     note: str = ""
 
 
-register(Rule("LBC801", "target-unsupported", Severity.ERROR,
-              "The topology uses a feature the chosen target cannot express.",
-              "Choose another target (`lbc targets` shows the matrix) or drop the feature.", "lbc target capabilities",
-              why="A configuration that silently drops a feature would balance differently from what the topology says; "
-                  "lbc refuses to compile it instead.",
-              acknowledgeable=False))  # an `ignore:` cannot make the target express the feature
-register(Rule("LBC802", "target-emulated", Severity.INFO,
-              "The chosen target expresses a feature by emulation; the note says what differs.",
-              "Read the note; if the difference matters, choose a target that supports the feature natively.",
-              "lbc target capabilities",
-              why="Some targets lack a feature natively (e.g. open-source nginx has no active health checks); lbc "
-                  "emulates it as closely as the target allows and says how the behaviour differs."))
+# LBC801 and LBC802 are registered with the other rules (lbc.rules.capability).
 
 
 def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:

@@ -24,7 +24,7 @@ def named_files(model):
 
 
 def check_files(model, ctx):
-    strict = bool(getattr(ctx, "check_files", False))
+    strict = ctx.check_files
     for path, where, what in named_files(model):
         local = model.local_file(path)
         if not certs.exists(local):

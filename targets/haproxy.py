@@ -447,7 +447,7 @@ class Lowering:
                 if h.http_host:
                     parts.append(f"check-sni {ident(h.http_host)}")
         if not live:            # the live backend's servers check exactly as these do, and carry no traffic
-            if s.state == "hold":
+            if s.admission == "hold":      # state hold or weight 0
                 parts.append("weight 0")
             elif s.weight != 1:
                 parts.append(f"weight {s.weight}")

@@ -88,7 +88,7 @@ register(Rule(
 
 
 def check_unrouted(model, ctx):
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for s in model.services:
         if s.name not in routed:
             yield Finding(s.path, f"no listener routes to service '{s.name}': it is never used", key=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from lbc import appsettings
 from lbc.capabilities import NATIVE, Support
@@ -45,25 +45,61 @@ def _ratios(members) -> dict[int, int]:
 
 def declaration(plan: Plan) -> dict:
     tenant = plan.topology
-    app: dict = {"class": "Application", "template": "generic"}
     common = lambda local: f"/Common/{tenant}.{local}"   # noqa: E731  installed file objects (README)
-    certs: dict[str, str] = {}
+    certs = {c.cert: c.cert.removesuffix(".crt") + ".certificate" for c in plan.client_ssl}
+    app: dict = {"class": "Application", "template": "generic"}
+    for kind in _KINDS:   # in this order: the declaration keeps it
+        app.update(kind(plan, common, certs))
+    return {
+        "class": "AS3",
+        "action": "deploy",
+        "persist": True,
+        "declaration": {
+            "class": "ADC",
+            "schemaVersion": SCHEMA_VERSION,
+            "id": f"lbc-{tenant}",
+            "label": f"lbc: {tenant}"[:64],   # AS3 labels hold at most 64 characters
+            tenant: {"class": "Tenant", APP: app},
+        },
+    }
+
+
+def _certificates(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Certificate objects (tmsh: f5._client_ssl)."""
+    app: dict[str, Any] = {}
     for c in plan.client_ssl:
         name = c.cert.removesuffix(".crt") + ".certificate"
-        certs[c.cert] = name
         obj: dict[str, Any] = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
         if c.key:
             obj["privateKey"] = {"bigip": common(c.key)}
         app[name] = obj
+    return app
+
+
+def _ca_bundles(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 CA_Bundle objects (tmsh: f5._client_ssl, _server_ssl)."""
+    app: dict[str, Any] = {}
     bundles = {c.ca_file for c in plan.client_ssl if c.ca_file} | {s.ca_file for s in plan.server_ssl if s.ca_file}
     for b in sorted(bundles):
         app[b.removesuffix(".crt") + ".bundle"] = {"class": "CA_Bundle", "bundle": {"bigip": common(b)}}
+    return app
+
+
+def _monitors(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Monitor objects (tmsh: f5._monitors)."""
+    app: dict[str, Any] = {}
     for m in plan.monitors:
         mon = {"class": "Monitor", "monitorType": m.kind, "interval": m.interval, "timeout": m.timeout,
                "timeUntilUp": m.time_until_up, "targetPort": m.alias_port or 0}
         if m.kind != "tcp":
             mon.update(send=m.send, receive=m.recv, receiveDown=m.recv_disable or "")
         app[m.local] = mon
+    return app
+
+
+def _persistences(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Persist objects (tmsh: f5._persistences)."""
+    app: dict[str, Any] = {}
     for p in plan.persistences:
         if p.kind == "cookie":
             app[p.local] = {"class": "Persist", "persistenceMethod": "cookie", "cookieMethod": "insert",
@@ -71,6 +107,12 @@ def declaration(plan: Plan) -> dict:
         else:
             app[p.local] = {"class": "Persist", "persistenceMethod": "source-address", "duration": p.timeout,
                             "hashAlgorithm": "carp" if p.carp else "default", **({"mirror": True} if p.mirror else {})}
+    return app
+
+
+def _client_tls(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 TLS_Client (server-side TLS) objects (tmsh: f5._server_ssl)."""
+    app: dict[str, Any] = {}
     for s in plan.server_ssl:
         tls: dict[str, Any] = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
                "ignoreExpired": not s.verify}
@@ -81,13 +123,31 @@ def declaration(plan: Plan) -> dict:
         if s.server_name:
             tls["sendSNI"] = s.server_name
         app[s.local] = tls
+    return app
+
+
+def _http_profiles(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 HTTP_Profile objects (tmsh: f5._http_profiles)."""
+    app: dict[str, Any] = {}
     for h in plan.http:
         prof = {"class": "HTTP_Profile", "xForwardedFor": h.xff}
         if h.proto:
             prof["insertHeader"] = {"name": "X-Forwarded-Proto", "value": h.proto}
         app[h.local] = prof
+    return app
+
+
+def _tcp_profiles(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 TCP_Profile objects (tmsh: f5._tcp_profiles)."""
+    app: dict[str, Any] = {}
     for t in plan.tcp:
         app[t.local] = {"class": "TCP_Profile", "idleTimeout": t.idle_timeout}
+    return app
+
+
+def _pools(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Pool objects (tmsh: f5._pools)."""
+    app: dict[str, Any] = {}
     for pool in plan.pools:
         ratios = _ratios(pool.members)
         members: list[dict[str, Any]] = []
@@ -112,9 +172,21 @@ def declaration(plan: Plan) -> dict:
         if pool.monitor:
             obj["monitors"] = [{"use": pool.monitor}]
         app[pool.local] = obj
+    return app
+
+
+def _rules(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 iRule objects (tmsh: f5._rules)."""
+    app: dict[str, Any] = {}
     for r in plan.rules:
         # expand false: AS3 would otherwise treat backquotes in the rule as its own substitutions
         app[r.local] = {"class": "iRule", "iRule": r.text, "expand": False}
+    return app
+
+
+def _services(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Service_* and TLS_Server objects (tmsh: f5._virtuals, _client_ssl)."""
+    app: dict[str, Any] = {}
     for v in plan.virtuals:
         svc: dict = {"virtualAddresses": [v.address], "virtualPort": v.port, "snat": "auto",
                      "profileTCP": {"use": v.tcp},
@@ -130,7 +202,7 @@ def declaration(plan: Plan) -> dict:
             svc["serverTLS"] = server_name
             profiles = [c for c in plan.client_ssl if c.local in v.client_ssl]
             first = profiles[0]
-            tls = {"class": "TLS_Server", "certificates": [], "authenticationMode": first.peer_cert_mode,
+            tls: dict[str, Any] = {"class": "TLS_Server", "certificates": [], "authenticationMode": first.peer_cert_mode,
                    "tls1_0Enabled": first.min_version <= "1.0", "tls1_1Enabled": first.min_version <= "1.1",
                    "tls1_2Enabled": first.min_version <= "1.2", "tls1_3Enabled": True}
             for c in profiles:
@@ -154,18 +226,10 @@ def declaration(plan: Plan) -> dict:
         if v.websocket:
             svc["profileWebSocket"] = {"bigip": "/Common/websocket"}
         app[v.local] = svc
-    return {
-        "class": "AS3",
-        "action": "deploy",
-        "persist": True,
-        "declaration": {
-            "class": "ADC",
-            "schemaVersion": SCHEMA_VERSION,
-            "id": f"lbc-{tenant}",
-            "label": f"lbc: {tenant}"[:64],   # AS3 labels hold at most 64 characters
-            tenant: {"class": "Tenant", APP: app},
-        },
-    }
+    return app
+
+
+_KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools, _rules, _services)
 
 
 # ---------------------------------------------------------------- reference checks

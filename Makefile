@@ -11,12 +11,14 @@ export PATH := $(abspath $(dir $(PYTHON))):$(PATH)
 PYTEST ?= $(PYTHON) -m pytest
 TARGET ?= haproxy
 
-.PHONY: help install test-deps test test-min test-fast golden docs conformance conformance-docker conformance-docker-ci images bench clean
+.PHONY: help install test-deps test test-min test-fast lint gen-check golden docs conformance conformance-docker conformance-docker-ci images bench clean
 
 help:
 	@echo "make install            install lbc (editable) into .venv and compile an example"
 	@echo "make test-deps test     install what the tests need (apt, pip, dockerd) and run every test"
 	@echo "make test-fast          unit, rule and golden tests only (no proxies)"
+	@echo "make lint               ruff and mypy (both must be clean)"
+	@echo "make gen-check          regenerate docs/ and golden files; fail if anything changed"
 	@echo "make golden             regenerate golden files (review the diff)"
 	@echo "make docs               regenerate docs/ from the schema, the rules and the targets"
 	@echo "make conformance TARGET=haproxy|envoy|nginx|f5"
@@ -38,14 +40,27 @@ install: $(PYTHON)
 test-deps:
 	./.ci/deps
 
-# Everything: fast tests, local conformance for every target, then the Docker subset.
-test:
+# Everything: lint, generated files up to date, fast tests, local conformance for every target,
+# then the Docker subset.
+test: lint gen-check
 	$(PYTEST) -q -p no:cacheprovider tests integration
 	$(MAKE) conformance-docker-ci
 	$(MAKE) test-min
 
-test-fast:
+test-fast: lint
 	$(PYTEST) -q -p no:cacheprovider tests -m "not integration"
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) .ci/typecheck
+
+# docs/ and tests/golden/ are generated: regenerating them must change nothing that is committed
+# (and leave nothing new behind).
+gen-check: docs golden
+	@git diff --exit-code --stat -- docs tests/golden README.md || \
+		{ echo "generated files are out of date: run make docs golden and commit the result"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- docs tests/golden)" || \
+		{ git status --short -- docs tests/golden; echo "new generated files: commit them"; exit 1; }
 
 golden:
 	LBC_UPDATE_GOLDEN=1 $(PYTEST) -q -p no:cacheprovider tests/test_golden.py

@@ -199,7 +199,7 @@ def bench_haproxy(folder: str, clients: int, requests: int, rounds: int) -> None
         # falls on every config alike; each config's rate is its total requests over its total time.
         spent: dict[str, list[float]] = {k: [] for k in configs}
         with multiprocessing.get_context("fork").Pool(clients) as pool:
-            for label, (port, host, _) in configs.items():          # warm up
+            for port, host, _ in configs.values():          # warm up
                 run_chunk(pool, VIP, port, host, clients, requests)
             for i in range(rounds):
                 order = list(configs) if i % 2 == 0 else list(configs)[::-1]
@@ -210,7 +210,7 @@ def bench_haproxy(folder: str, clients: int, requests: int, rounds: int) -> None
         base = per_chunk * rounds / sum(spent["1 host"])
         print(f"\nHAProxy req/s to the last host ({clients} client processes, {rounds} alternating chunks of "
               f"{requests} keep-alive requests each per config)")
-        for label, (_, host, start) in configs.items():
+        for label, (_, _host, start) in configs.items():
             r = per_chunk * rounds / sum(spent[label])
             chunk_rates = [per_chunk / t for t in spent[label]]
             print(f"  {label:<32} {r:>7.0f} req/s (chunks {min(chunk_rates):.0f}-{max(chunk_rates):.0f})  "

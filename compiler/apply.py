@@ -195,7 +195,7 @@ class _Folder:
             f.seek(0)
             holder = f.read().strip() or "?"
             f.close()
-            raise UsageError(f"another lbc apply is running on {self.path} (pid {holder}); try again when it ends")
+            raise UsageError(f"another lbc apply is running on {self.path} (pid {holder}); try again when it ends") from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
@@ -278,7 +278,7 @@ def _run(argv: list[str], cwd: Optional[str] = None, timeout: float = CHECK_TIME
     try:
         p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        raise UsageError(f"{argv[0]}: not found (give the binary with --binary)")
+        raise UsageError(f"{argv[0]}: not found (give the binary with --binary)") from None
     except subprocess.TimeoutExpired:
         return 124, f"{' '.join(argv)} did not finish within {timeout:.0f} s"
     return p.returncode, (p.stdout + p.stderr).strip()
@@ -515,7 +515,7 @@ class _HAProxy(_MasterWorker):
                     s.bind((address, int(port)))
                 except OSError as e:
                     if e.errno == errno.EADDRINUSE:
-                        raise Refused(f"{address}:{port} is in use by another process: the reload would fail")
+                        raise Refused(f"{address}:{port} is in use by another process: the reload would fail") from e
         return None
 
     def runtime_commands(self, old: dict, new: dict) -> Optional[list[str]]:
@@ -617,7 +617,7 @@ class _Envoy(_Proxy):
             try:
                 out[admin] = self.stats(admin)
             except OSError as e:
-                raise StepFailed(f"Envoy admin {admin} does not answer: {e}")
+                raise StepFailed(f"Envoy admin {admin} does not answer: {e}") from e
         return out
 
     def activate(self, commands) -> str:
@@ -629,7 +629,7 @@ class _Envoy(_Proxy):
         for admin in self.host.admin:
             rejected_before = sum(int(v) for k, v in before[admin].items() if k.endswith("update_rejected"))
 
-            def running():
+            def running(admin=admin, rejected_before=rejected_before):   # bound now: called in this pass
                 now = self.stats(admin)
                 if sum(int(v) for k, v in now.items() if k.endswith("update_rejected")) > rejected_before:
                     raise StepFailed(f"Envoy ({admin}) rejected the update (see its log); it keeps the old one")
@@ -638,7 +638,7 @@ class _Envoy(_Proxy):
             try:
                 _wait(running, self.host.timeout, f"Envoy ({admin}) does not run the new version")
             except OSError as e:
-                raise StepFailed(f"Envoy admin {admin} stopped answering: {e}")
+                raise StepFailed(f"Envoy admin {admin} stopped answering: {e}") from e
         return f"{len(self.host.admin)} Envoy process(es) run the new version"
 
 

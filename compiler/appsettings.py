@@ -8,12 +8,12 @@ the management server "via domain". Every target's output README lists these, fr
 from __future__ import annotations
 
 from .model import Service, Topology
-from .rules.common import cite, routes_to
+from .rules.common import cite
 
 
-def _lightstreamer(model: Topology, svc: Service) -> list[str]:
-    out = []
-    routes = routes_to(model, svc.name)
+def _lightstreamer(model: Topology, svc: Service) -> list[tuple[str, tuple[str, ...]]]:
+    out: list[tuple[str, tuple[str, ...]]] = []
+    routes = model.routes_to(svc.name)
     create = sorted({r.port_name for _l, r in routes if r.server is None})
     control = sorted({r.port_name for _l, r in routes if r.server is not None})
     for s in svc.servers:
@@ -35,8 +35,8 @@ def _lightstreamer(model: Topology, svc: Service) -> list[str]:
     return out
 
 
-def _verastream(model: Topology, svc: Service) -> list[str]:
-    ends = sorted({f"{l.address}:{l.port}" for l, _r in routes_to(model, svc.name)})
+def _verastream(model: Topology, svc: Service) -> list[tuple[str, tuple[str, ...]]]:
+    ends = sorted({f"{l.address}:{l.port}" for l, _r in model.routes_to(svc.name)})
     if not ends:
         return []
     return [(f"clients (connector API, Web Builder projects, web services) connect to {', '.join(ends)} directly, "
@@ -44,7 +44,7 @@ def _verastream(model: Topology, svc: Service) -> list[str]:
              ("002", "Implementing Host Integrator Domains", "002", "What Happens At Runtime"))]
 
 
-def _flynet(model: Topology, svc: Service) -> list[str]:
+def _flynet(model: Topology, svc: Service) -> list[tuple[str, tuple[str, ...]]]:
     fb = svc.fallback
     if fb is None or fb.kind != "server":
         return []
@@ -58,9 +58,9 @@ _BY_PROFILE = {"lightstreamer": _lightstreamer, "verastream": _verastream, "flyn
 def application_settings(model: Topology) -> list[tuple[str, list[tuple[str, tuple]]]]:
     """(service, [(setting, citation refs)]) for every routed service whose application needs
     settings of its own."""
-    out = []
+    out: list[tuple[str, list[tuple[str, tuple]]]] = []
     for svc in model.services:
-        lines = _BY_PROFILE.get(svc.profile, lambda m, s: [])(model, svc) if routes_to(model, svc.name) else []
+        lines = _BY_PROFILE.get(svc.profile, lambda m, s: [])(model, svc) if model.routes_to(svc.name) else []
         if lines:
             out.append((svc.name, lines))
     return out

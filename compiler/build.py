@@ -18,7 +18,7 @@ from . import certs
 from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
                     Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
 from .profiles import profile_defaults
-from .rules import Reporter
+from .report import Reporter
 from .rules.common import cite
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -321,7 +321,8 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
     """The balancer nodes and the VIPs they share (references checked: LBC101, LBC102, LBC105, LBC013)."""
     path = ("balancers",)
     known = {l.name for l in listeners}
-    nodes, seen_addr = [], {}
+    nodes: list = []
+    seen_addr: dict[str, tuple] = {}
     for name, n in raw["nodes"].items():
         npath = path + ("nodes", name)
         for j, l in enumerate(n.get("listeners", ())):
@@ -344,7 +345,8 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
         served = tuple(n["listeners"]) if "listeners" in n else tuple(l.name for l in listeners)
         nodes.append(BalancerNode(name, n["address"], n["interface"], n["priority"], served, n.get("pid_file"),
                                   npath, _ignore(n)))
-    instances, router_ids = [], {}
+    instances: list = []
+    router_ids: dict[int, tuple] = {}
     for vname, v in raw["vrrp"].items():
         vpath = path + ("vrrp", vname)
         vip = vips.get(vname)

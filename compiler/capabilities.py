@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .diagnostics import Severity
 from .model import Topology
-from .rules import Reporter, Rule, register
+from .report import Reporter
 
 FEATURES: dict[str, str] = {
     "balance.round-robin": "round-robin balancing",
@@ -64,23 +63,12 @@ class Support:
     note: str = ""
 
 
-register(Rule("LBC801", "target-unsupported", Severity.ERROR,
-              "The topology uses a feature the chosen target cannot express.",
-              "Choose another target (`lbc targets` shows the matrix) or drop the feature.", "lbc target capabilities",
-              why="A configuration that silently drops a feature would balance differently from what the topology says; "
-                  "lbc refuses to compile it instead.",
-              acknowledgeable=False))  # an `ignore:` cannot make the target express the feature
-register(Rule("LBC802", "target-emulated", Severity.INFO,
-              "The chosen target expresses a feature by emulation; the note says what differs.",
-              "Read the note; if the difference matters, choose a target that supports the feature natively.",
-              "lbc target capabilities",
-              why="Some targets lack a feature natively (e.g. open-source nginx has no active health checks); lbc "
-                  "emulates it as closely as the target allows and says how the behaviour differs."))
+# LBC801 and LBC802 are registered with the other rules (lbc.rules.capability).
 
 
 def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
     """(feature, path of the topology value that asks for it), in a stable order."""
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         if svc.name not in routed:
             continue
@@ -124,7 +112,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
         mode = l.tls.mode
         if mode != "none":
             yield f"tls.{mode}", l.tls.path + ("mode",)
-        if mode in ("terminate", "bridge") and len(l.tls.certificates) > 1:
+        if l.decrypts and len(l.tls.certificates) > 1:
             yield "tls.multi-certificate", l.tls.path + ("certificates",)
         if mode != "passthrough" and l.tls.client_auth != "none":
             yield "tls.client-auth", l.tls.path + ("client_auth",)
@@ -132,7 +120,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield ("tls.sni-routing" if mode == "passthrough" else "routing.hosts"), l.path + ("routes",)
         if any(r.server for r in l.routes):
             yield "routing.pinned-server", next(r.path for r in l.routes if r.server)
-        if l.is_l7:
+        if l.reads_http:
             if l.websocket:
                 yield "listener.websocket", l.path
             if not l.buffering:
@@ -147,7 +135,7 @@ def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:
     if b is None:
         return
     yield "ha.vrrp", b.path
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         if svc.name in routed and svc.stickiness.mode == "source-ip" and b.state_sync:
             yield "ha.state-sync", svc.stickiness.path + ("mode",)

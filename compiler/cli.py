@@ -23,6 +23,7 @@ from .diagnostics import Diagnostic, Unreadable, format_github, format_json, for
 from .loader import MAX_BYTES
 from .pipeline import Options, OutputDirError, Result, check_file, render, write_outputs
 from .rules import REGISTRY, all_rules
+from .targets import names_text as target_names   # the specs only: no back end is imported
 
 
 def _version(value: bool) -> None:
@@ -198,7 +199,7 @@ def _stdout_file(files: dict[str, str], tgt) -> str:
 @app.command("compile")
 def compile_(
     file: str = typer.Argument(..., help="Topology file; - reads it from standard input."),
-    target: str = typer.Option(..., "--target", "-t", help="haproxy, envoy, nginx, f5 or f5-as3 (see `lbc targets`)."),
+    target: str = typer.Option(..., "--target", "-t", help=f"{target_names()} (see `lbc targets`)."),
     out: Optional[str] = typer.Option(None, "--output", "-o", help="Output folder (lbc replaces only files it "
                                       "wrote, each atomically). Default: print the main file to standard output, "
                                       "when it needs no other."),

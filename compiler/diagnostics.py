@@ -7,7 +7,7 @@ import os
 from urllib.parse import quote
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 Path = tuple  # a path into the topology document, e.g. ("services", "web", "servers", 0, "port")
 
@@ -297,7 +297,7 @@ def format_sarif(diags: Sequence[Diagnostic], rules_meta: dict[str, dict], versi
     driver = {"name": "lbc", "version": version, "semanticVersion": version, "rules": rules}
     if information_uri:
         driver["informationUri"] = information_uri
-    invocation = {"executionSuccessful": not unreadable}
+    invocation: dict[str, Any] = {"executionSuccessful": not unreadable}
     if unreadable:
         invocation["toolExecutionNotifications"] = [
             {"level": "error", "message": {"text": str(u)},

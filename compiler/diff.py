@@ -15,7 +15,7 @@ import difflib
 import json
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from .model import Listener, Route, Server, Service, Topology
 
@@ -42,7 +42,7 @@ class Change:
     where: str = ""                      # file:line:col in the new topology (the old one for removals)
 
     def to_json(self) -> dict:
-        d = {"op": self.op, "path": self.path, "consequences": self.consequences}
+        d: dict[str, Any] = {"op": self.op, "path": self.path, "consequences": self.consequences}
         if self.op != "added":
             d["old"] = self.old
         if self.op != "removed":
@@ -152,10 +152,10 @@ class _Differ:
                 self.add("removed", f"{base}.servers.{name}", _summary(s), None, [what], s.path)
         for name, s in new_servers.items():
             if name not in old_servers:
-                what = [f"adds server {name}: it takes a share of new sessions ({_share(b, s)} of its priority group)"]
+                added = [f"adds server {name}: it takes a share of new sessions ({_share(b, s)} of its priority group)"]
                 if b.stickiness.mode == "source-ip" or b.balance == "source-hash":
-                    what.append("source-IP hashing: some existing clients are mapped to the new server")
-                self.add("added", f"{base}.servers.{name}", None, _summary(s), what, s.path)
+                    added.append("source-IP hashing: some existing clients are mapped to the new server")
+                self.add("added", f"{base}.servers.{name}", None, _summary(s), added, s.path)
             else:
                 old = old_servers[name]
                 self.fields(f"{base}.servers.{name}", old, s, s.path,

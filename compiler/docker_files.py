@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import yaml
 
 from .model import Topology
+from .targets import spec
 
 DOCKERFILE = "Dockerfile"
 COMPOSE = "compose.yaml"
@@ -54,25 +55,26 @@ def _haproxy_key_mounts(model: Topology) -> list[tuple[str, str]]:
     return [(key, link) for link, key in key_links(model)]
 
 
+def _runtime(target: str, **docker) -> Runtime:
+    """The container facts of the target's spec (image, folder, command), with Docker's own settings."""
+    ts = spec(target)
+    assert ts.runtime is not None, target
+    return Runtime(ts.runtime.image, ts.runtime.config_dir, ts.main_file, ts.runtime.command, **docker)
+
+
 RUNTIMES = {
-    "haproxy": Runtime("haproxy:2.6", "/usr/local/etc/haproxy", "haproxy.cfg",
-                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"),
-                       extra_mounts=_haproxy_key_mounts),
-    "envoy": Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", "envoy.json",
-                     ("envoy", "-c", "/etc/envoy/envoy.json"),
-                     env=(("ENVOY_UID", "0"),)),   # the image's entrypoint must not switch user (no SETUID here)
-    # nginx writes its pid, logs and temp files under the prefix (-p): the tmpfs /tmp.
-    "nginx": Runtime("nginx:1.22", "/etc/nginx", "nginx.conf",
-                     ("nginx", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"),
-                     # nginx.conf names error.log and access.log under the prefix: send them to
-                     # the container's output, as the official image does for its own files
-                     logs=("ln -sf /dev/stderr /tmp/error.log", "ln -sf /dev/stdout /tmp/access.log"),
-                     # modules.conf loads the stream module the Debian way; an nginx built with it
-                     # inside (the official image) must not load it again.
-                     prepare="if [ -f modules.conf ] && nginx -V 2>&1 | grep -qE -- '--with-stream( |$)'; "
-                             "then echo '# the stream module is built into this nginx' > modules.conf; fi",
-                     # the master starts its workers as another user and hands them its temp folders
-                     caps=("NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN")),
+    "haproxy": _runtime("haproxy", extra_mounts=_haproxy_key_mounts),
+    "envoy": _runtime("envoy", env=(("ENVOY_UID", "0"),)),   # the image's entrypoint must not switch user (no SETUID here)
+    "nginx": _runtime("nginx",
+                      # nginx.conf names error.log and access.log under the prefix: send them to
+                      # the container's output, as the official image does for its own files
+                      logs=("ln -sf /dev/stderr /tmp/error.log", "ln -sf /dev/stdout /tmp/access.log"),
+                      # modules.conf loads the stream module the Debian way; an nginx built with it
+                      # inside (the official image) must not load it again.
+                      prepare="if [ -f modules.conf ] && nginx -V 2>&1 | grep -qE -- '--with-stream( |$)'; "
+                              "then echo '# the stream module is built into this nginx' > modules.conf; fi",
+                      # the master starts its workers as another user and hands them its temp folders
+                      caps=("NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN")),
 }
 
 # The Dockerfile only names files lbc wrote itself; anything else is a bug in a target.
@@ -101,7 +103,7 @@ def mounted_files(model: Topology) -> list[str]:
     compiled config names them."""
     paths: set[str] = set()
     for lst in model.listeners:
-        if lst.tls.mode in ("terminate", "bridge"):
+        if lst.decrypts:
             for name in lst.tls.certificates:
                 cert = model.certificate(name)
                 paths.update(p for p in (cert.cert, cert.key) if p)

@@ -13,9 +13,32 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
-from typing import Optional
+from typing import Literal, NoReturn, Optional, get_args
 
 Path = tuple
+
+# The modes of the language as types: a back end that matches on one ends with assert_never, so a
+# mode added here fails the type check (make lint) wherever it is not handled yet.
+ListenerProtocol = Literal["http", "tcp"]
+TlsMode = Literal["none", "terminate", "bridge", "passthrough"]
+StickinessMode = Literal["none", "cookie", "source-ip", "application"]
+Balance = Literal["round-robin", "least-connections", "weighted-random", "source-hash"]
+HealthKind = Literal["http", "tcp"]
+FallbackKind = Literal["respond", "server"]
+ServerState = Literal["active", "hold", "down"]
+Admission = Literal["active", "hold", "down"]
+ClientAuth = Literal["none", "request", "require"]
+ProxyProtocol = Literal["none", "v1", "v2"]
+MODES = {t: get_args(t) for t in (ListenerProtocol, TlsMode, StickinessMode, Balance, HealthKind, FallbackKind,
+                                  ServerState, ClientAuth, ProxyProtocol)}
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The end of an exhaustive `match` on a mode: mypy reports the modes that reach it."""
+    raise AssertionError(f"unhandled mode {value!r}")
+
+
+DECRYPTING: tuple[TlsMode, ...] = ("terminate", "bridge")     # the TLS modes where the balancer opens the TLS
 
 
 @dataclass(frozen=True)
@@ -27,17 +50,25 @@ class Server:
     priority: int                        # 1 is served first
     max_sessions: Optional[int]
     direct_host: Optional[str]
-    state: str                           # active | hold | down
+    state: ServerState
     path: Path
     ignore: tuple[tuple[str, str], ...] = ()
 
     def port(self, name: str) -> int:
         return dict(self.ports)[name]
 
+    @property
+    def admission(self) -> Admission:
+        """What the server takes, the one answer every target lowers: "active" (new sessions),
+        "hold" (no new sessions, sticky ones continue: `state: hold` or weight 0), "down" (nothing)."""
+        if self.state == "down":
+            return "down"
+        return "hold" if self.state == "hold" or self.weight == 0 else "active"
+
 
 @dataclass(frozen=True)
 class HealthCheck:
-    kind: str                            # http | tcp
+    kind: HealthKind
     interval_ms: int
     timeout_ms: int
     rise: int
@@ -52,7 +83,7 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class Stickiness:
-    mode: str                            # none | cookie | source-ip | application
+    mode: StickinessMode
     cookie_name: str = "LBSRV"
     cookie_max_age_ms: Optional[int] = None   # None: a session cookie
     idle_timeout_ms: int = 30 * 60_000        # source-ip table expiry
@@ -63,7 +94,7 @@ class Stickiness:
 
 @dataclass(frozen=True)
 class Fallback:
-    kind: str                            # respond | server
+    kind: FallbackKind
     status: int = 503
     body: str = ""
     content_type: str = "text/plain"
@@ -85,13 +116,13 @@ class UpstreamTLS:
 class Service:
     name: str
     profile: str
-    balance: str                         # round-robin | least-connections | weighted-random | source-hash
+    balance: Balance
     servers: tuple[Server, ...]
     health: Optional[HealthCheck]
     stickiness: Stickiness
     fallback: Optional[Fallback]
     upstream_tls: Optional[UpstreamTLS]
-    proxy_protocol: str                  # none | v1 | v2
+    proxy_protocol: ProxyProtocol
     x509_client_auth: bool
     redispatch: bool
     peak_sessions: Optional[int]
@@ -136,12 +167,17 @@ class Certificate:
 
 @dataclass(frozen=True)
 class ListenerTLS:
-    mode: str                            # none | terminate | bridge | passthrough
+    mode: TlsMode
     certificates: tuple[str, ...]
-    client_auth: str                     # none | request | require
+    client_auth: ClientAuth
     client_ca: Optional[str]
     min_version: str                     # "1.0" .. "1.3"
     path: Path = ()
+
+    @property
+    def decrypts(self) -> bool:
+        """The balancer opens the TLS (terminate, bridge): it holds the certificates and sees the bytes."""
+        return self.mode in DECRYPTING
 
 
 @dataclass(frozen=True)
@@ -169,7 +205,7 @@ class Listener:
     vip: str
     address: str                         # the VIP's address
     port: int
-    protocol: str                        # http | tcp
+    protocol: ListenerProtocol
     tls: ListenerTLS
     routes: tuple[Route, ...]
     websocket: bool
@@ -180,8 +216,24 @@ class Listener:
     ignore: tuple[tuple[str, str], ...] = ()
 
     @property
-    def is_l7(self) -> bool:
-        return self.protocol == "http"
+    def reads_http(self) -> bool:
+        """The balancer parses HTTP on this listener (L7). The one place this is decided: `protocol:
+        http` alone is not enough, passthrough never reads the bytes whatever the listener declares."""
+        return self.protocol == "http" and self.tls.mode != "passthrough"
+
+    @property
+    def decrypts(self) -> bool:
+        return self.tls.decrypts
+
+    @property
+    def sees_host_names(self) -> bool:
+        """The balancer can route this listener's traffic by host name (Host header or SNI)."""
+        return self.reads_http or self.tls.mode != "none"
+
+    @property
+    def routed_services(self) -> tuple[str, ...]:
+        """The services this listener sends traffic to, each once, in document order."""
+        return tuple(dict.fromkeys(r.service for r in self.routes))
 
     @property
     def default_route(self) -> Optional[Route]:
@@ -281,8 +333,28 @@ class Topology:
     def vip(self, name: str) -> Vip:
         return self._by_name["vip"][name]
 
+    # Built once per model: rules ask for every service, and a scan per question would cost
+    # services x routes (10^8 for a 10,000-service topology).
+    @cached_property
+    def _routes_by_service(self) -> dict[str, tuple[tuple[Listener, Route], ...]]:
+        idx: dict[str, list[tuple[Listener, Route]]] = {}
+        for l in self.listeners:
+            for r in l.routes:
+                idx.setdefault(r.service, []).append((l, r))
+        return {k: tuple(v) for k, v in idx.items()}
+
+    def routes_to(self, service: str) -> tuple[tuple[Listener, Route], ...]:
+        """Every (listener, route) that sends traffic to the service, in document order."""
+        return self._routes_by_service.get(service, ())
+
     def listeners_of(self, service: str) -> tuple[Listener, ...]:
-        return tuple(l for l in self.listeners if any(r.service == service for r in l.routes))
+        """The listeners that route to the service, each once, in document order."""
+        return tuple({l.name: l for l, _r in self.routes_to(service)}.values())
+
+    @property
+    def routed_services(self) -> tuple[str, ...]:
+        """The services some listener routes to, in the order the routes name them first."""
+        return tuple(self._routes_by_service)
 
     def checks_over_tls(self, svc: Service) -> bool:
         """An HTTP check of a service behind TLS passthrough: its servers speak TLS on that port, so

@@ -14,7 +14,8 @@ from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
 from .model import Topology
 from .nodes import per_node, render_nodes
 from .output import MANIFEST as OUTPUT_MARKER, OutputDirError, write_outputs  # noqa: F401 (re-exported)
-from .rules import REGISTRY, Reporter, all_rules, run_model_rules
+from .report import Reporter
+from .rules import REGISTRY, CheckContext, all_rules, run_model_rules
 from .schema import check_schema
 
 
@@ -83,7 +84,7 @@ def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> R
         return result.finish(options)
     model = build_model(doc, reporter)
     if model is not None:
-        run_model_rules(model, reporter, options)
+        run_model_rules(model, reporter, CheckContext(check_files=options.check_files))
         if target is not None:
             check_capabilities(model, target, reporter)
     result.model = model

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from .model import Service, Topology
+from .model import BalancerNode, Service, Topology
 from .rules.common import cite
 
 # Host Access for the Cloud, "Planning for Deployment" (seeds/000): one session server carries
@@ -124,7 +124,7 @@ def shares(svc: Service) -> list[Group]:
     groups = []
     for p in svc.tiers:
         tier = svc.tier(p)
-        taking = [s for s in tier if s.state == "active" and s.weight > 0]
+        taking = [s for s in tier if s.admission == "active"]
         total = sum(s.weight for s in taking)
         rows = tuple(Share(s.name, s.weight, s.state, (s.weight / total) if s in taking and total else 0.0,
                            s.max_sessions) for s in tier)
@@ -169,7 +169,7 @@ def node_roles(model: Topology) -> list[NodeRole]:
 
 
 def node_load(model: Topology, svc: Service) -> NodeLoad:
-    nodes = ()
+    nodes: tuple[BalancerNode, ...] = ()
     if model.balancers is not None:
         nodes = model.balancers.nodes_serving({l.name for l in model.listeners_of(svc.name)})
     n = len(nodes)
@@ -203,8 +203,9 @@ def format_plan(p: dict) -> str:
     lines: list[str] = [f"Plan for {p['topology']}", ""]
     if p["sizing"]:
         lines.append("Sizing (" + cite("000", "Session Server Sizing", "000", "MSS Server Sizing") + "):")
-        head = ("service", "profile", "peak", "required", "present", "load after losing one", "limit", "verdict")
-        rows = []
+        head: tuple[str, ...] = ("service", "profile", "peak", "required", "present", "load after losing one", "limit",
+                                 "verdict")
+        rows: list[tuple[str, ...]] = []
         for s in p["sizing"]:
             if s.ok:
                 verdict = "ok"

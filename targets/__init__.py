@@ -1,6 +1,7 @@
 """The back ends. One module per target; the registry below is explicit (no import magic).
 
-A target is an object with:
+Each target has a TargetSpec below (name, module, main file, binary, container runtime) and a
+module exposing TARGET, an object with:
   name          the --target value
   summary       one line for `lbc targets`
   capabilities  {feature: Support} for every feature in lbc.capabilities.FEATURES
@@ -13,7 +14,8 @@ A target is an object with:
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Optional, Protocol
 
 from lbc.capabilities import Support
 from lbc.model import Topology
@@ -29,25 +31,59 @@ class Target(Protocol):
     def render(self, model: Topology) -> dict[str, str]: ...
 
 
-# target name -> module (inside lbc.targets) exposing TARGET; imported on first use only, so that
-# `lbc validate` never pays for the back ends.
-_MODULES = {
-    "haproxy": "haproxy",
-    "envoy": "envoy",
-    "nginx": "nginx",
-    "f5": "f5",
-    "f5-as3": "f5_as3",
-}
+@dataclass(frozen=True)
+class Runtime:
+    """How the proxy runs the compiled files in a container (`lbc compile --docker`, the Docker tests)."""
+    image: str                     # the upstream image (the Dockerfile's default BASE)
+    config_dir: str                # where the compiled files go; the proxy resolves relative paths from here
+    command: tuple[str, ...]       # the proxy in the foreground, reading config_dir/main_file
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What is known about a target without importing its back end: the one place each fact lives.
+    `lbc targets`, the CLI help, the Docker files, the test validators and runners read it."""
+    name: str                      # the --target value
+    module: str                    # inside lbc.targets, exposing TARGET (imported on first use only,
+                                   # so `lbc validate` never pays for the back ends)
+    main_file: str                 # the file the proxy loads (`lbc compile` without -o prints it)
+    binary: Optional[str] = None   # the proxy's program (and process name); None: no local binary (F5)
+    runtime: Optional[Runtime] = None   # None: lbc writes no container files for it
+
+
+SPECS: dict[str, TargetSpec] = {s.name: s for s in (
+    TargetSpec("haproxy", "haproxy", "haproxy.cfg", "haproxy",
+               Runtime("haproxy:2.6", "/usr/local/etc/haproxy",
+                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"))),
+    TargetSpec("envoy", "envoy", "envoy.json", "envoy",
+               Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", ("envoy", "-c", "/etc/envoy/envoy.json"))),
+    # nginx writes its pid, logs and temp files under the prefix (-p): the container's tmpfs /tmp
+    TargetSpec("nginx", "nginx", "nginx.conf", "nginx",
+               Runtime("nginx:1.22", "/etc/nginx",
+                       ("nginx", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"))),
+    TargetSpec("f5", "f5", "bigip.conf"),
+    TargetSpec("f5-as3", "f5_as3", "as3.json"),
+)}
 
 
 def available() -> list[str]:
-    return list(_MODULES)
+    return list(SPECS)
+
+
+def spec(name: str) -> TargetSpec:
+    return SPECS[name]
 
 
 def get(name: str) -> Target:
-    if name not in _MODULES:
+    if name not in SPECS:
         raise KeyError(name)
-    return importlib.import_module(f"lbc.targets.{_MODULES[name]}").TARGET
+    return importlib.import_module(f"lbc.targets.{SPECS[name].module}").TARGET
+
+
+def names_text(names: Optional[list[str]] = None) -> str:
+    """'haproxy, envoy, nginx, f5 or f5-as3': for help texts and messages."""
+    names = available() if names is None else names
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def files_needed_beside(target: Target, files: dict[str, str]) -> list[str]:

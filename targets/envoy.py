@@ -30,11 +30,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from lbc import jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
+from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
 ADMIN_PORT = 9901
@@ -194,7 +195,7 @@ class _Clusters:
             c["load_balancing_policy"] = {"policies": [{"typed_extension_config": typed(
                 "envoy.load_balancing_policies.least_request", LEAST_REQUEST, selection_method="FULL_SCAN")}]}
         # round-robin, and weighted-random (RANDOM would ignore weights): Envoy's default ROUND_ROBIN
-        lb = {"healthy_panic_threshold": {"value": 0}}
+        lb: dict[str, Any] = {"healthy_panic_threshold": {"value": 0}}
         if svc.stickiness.mode == "cookie" and not pinned:
             kept = ["UNKNOWN", "HEALTHY", "DRAINING"]
             if svc.drains_on_body:
@@ -212,7 +213,7 @@ class _Clusters:
         # A new client connection never rides a server connection that died with its server (a
         # retry-safe connect failure instead), as HAProxy's default connection reuse.
         c["connection_pool_per_downstream_connection"] = True
-        meta = {"service": svc.name}
+        meta: dict[str, Any] = {"service": svc.name}
         if svc.fallback and svc.fallback.kind == "respond":
             meta["fallback"] = self.ids[svc.name]   # matched by the listener's local reply
         c["metadata"] = {"filter_metadata": {"lbc": meta}}
@@ -248,7 +249,7 @@ class _Clusters:
             groups.append(group)
         fb = svc.fallback
         if fb and fb.kind == "server":
-            ep = {"endpoint": {"address": socket_address(fb.address, fb.port),
+            ep: dict[str, Any] = {"endpoint": {"address": socket_address(fb.address, fb.port),
                                "health_check_config": {"disable_active_health_check": True}}}
             if not hashing:
                 # DEGRADED: used only when no server is healthy, and never kept by a sticky
@@ -270,9 +271,9 @@ class _Clusters:
         if hc:
             ep["health_check_config"] = hc
         out: dict = {"endpoint": ep}
-        if s.state == "down":
+        if s.admission == "down":
             out["health_status"] = "UNHEALTHY"
-        elif not pinned and (s.state == "hold" or s.weight == 0):
+        elif not pinned and s.admission == "hold":
             out["health_status"] = "DRAINING"   # no new sessions; sticky ones continue
         if s.weight > 1:
             out["load_balancing_weight"] = s.weight
@@ -354,7 +355,7 @@ def _downstream_tls(model: Topology, listener: Listener) -> dict:
         certs.append({"certificate_chain": {"filename": c.cert}, "private_key": {"filename": c.key or c.cert}})
     common: dict = {"tls_params": {"tls_minimum_protocol_version": TLS_VERSIONS[t.min_version]},
                     "tls_certificates": certs}
-    if listener.is_l7:
+    if listener.reads_http:
         common["alpn_protocols"] = ["http/1.1"]   # WebSocket upgrades and streaming as HTTP/1.1
     ctx: dict = {"common_tls_context": common}
     if t.client_auth != "none":
@@ -381,7 +382,7 @@ def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
         return None
     lifetimes = [ms for ms in (st.cookie_max_age_ms, st.max_lifetime_ms) if ms is not None]
     # ttl 0s: a session cookie (no Max-Age); a lifetime is enforced by Envoy and sent as Max-Age.
-    cookie = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
+    cookie: dict[str, Any] = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}
     # The same attributes in every target: HttpOnly always, Secure where the client speaks TLS.
     cookie["attributes"] = [{"name": "HttpOnly"}] + ([{"name": "Secure"}] if tls else [])
     return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
@@ -394,9 +395,9 @@ class _Builder:
 
     def listener(self, l: Listener) -> dict:
         out: dict = {"name": l.name, "address": socket_address(l.address, l.port)}
-        tls = _downstream_tls(self.model, l) if l.tls.mode in ("terminate", "bridge") else None
-        if l.is_l7 and l.tls.mode != "passthrough":
-            chain = {"filters": [self.hcm(l)]}
+        tls = _downstream_tls(self.model, l) if l.decrypts else None
+        if l.reads_http:
+            chain: dict[str, Any] = {"filters": [self.hcm(l)]}
             if tls:
                 chain["transport_socket"] = tls
             out["filter_chains"] = [chain]
@@ -409,7 +410,7 @@ class _Builder:
         out["listener_filters"] = [typed("envoy.filters.listener.tls_inspector", TLS_INSPECTOR)]
         chains = []
         for hosts, r in self.grouped(l.routes):
-            chain: dict = {"name": hosts[0] if hosts else "*"}
+            chain = {"name": hosts[0] if hosts else "*"}
             if hosts:
                 chain["filter_chain_match"] = {"server_names": hosts}
             chain["filters"] = [self.tcp_proxy(l, r)]
@@ -429,7 +430,7 @@ class _Builder:
         return typed("envoy.filters.network.tcp_proxy", TCP_PROXY, **cfg)
 
     def hcm(self, l: Listener) -> dict:
-        services = [self.model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
+        services = [self.model.service(n) for n in l.routed_services]
         cfg: dict = {"stat_prefix": l.name, "codec_type": "AUTO",
                      "strip_any_host_port": True,     # Host "name:port" matches the virtual host "name"
                      "use_remote_address": l.forwarded_headers}   # appends X-Forwarded-For, sets X-Forwarded-Proto
@@ -496,7 +497,7 @@ class _Builder:
         # (a copy per route cost Envoy start-up time and memory at 10,000 hosts).
         if svc.redispatch and not r.server:
             vhost["retry_policy"] = _retry_policy(svc)
-        session = None if r.server else _session_cookie(svc, l.tls.mode in ("terminate", "bridge"))
+        session = None if r.server else _session_cookie(svc, l.decrypts)
         if session:
             vhost["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
                 "@type": SESSION_ROUTE, "stateful_session": session}}
@@ -579,7 +580,7 @@ def refusals(model: Topology):
         if l.port == ADMIN_PORT and l.address in (ADMIN_ADDRESS, "0.0.0.0", "::"):
             yield ("admin-port", l.path + ("port",), f"listener '{l.name}' binds {l.address}:{l.port}, where "
                    f"lbc's Envoy admin interface listens ({ADMIN_ADDRESS}:{ADMIN_PORT}); choose another port")
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         if svc.name not in routed:
             continue
@@ -597,9 +598,6 @@ def refusals(model: Topology):
                 yield ("priority.tiers", svc.path + ("servers",), "in Envoy a priority group yields to the next "
                        "only when its servers are down, not when they are full (max_sessions)")
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode != "cookie":
-            yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
-                   "only cookie stickiness can expire in Envoy; a hash of the client address has no clock")
         if svc.drains_on_body and st.mode != "cookie":
             yield ("health.drain-on-body", svc.health.path + ("http", "expect_body"),
                    f"Envoy keeps a client on a server its check failed only by the session cookie; with {st.mode} "
@@ -608,17 +606,8 @@ def refusals(model: Topology):
             yield ("health.drain-on-body", svc.path + ("redispatch",),
                    "Envoy keeps cookie clients on a server whatever its check says, so only re-dispatch on a failed "
                    "connection moves them off a dead one: leave `redispatch` on")
-    for l in model.listeners:
-        l4 = not l.is_l7 or l.tls.mode == "passthrough"
-        for name in dict.fromkeys(r.service for r in l.routes):
-            fb = model.service(name).fallback
-            if l4 and fb and fb.kind == "respond":
-                yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs "
-                       "an HTTP listener (use fallback.server)")
-        if l.tls.mode == "none" and not l.is_l7:
-            if any(r.hosts for r in l.routes) or l.default_route is None:
-                yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no "
-                       "host name to route on (no Host header, no SNI); give it one route without hosts")
+    # a fixed answer at L4 (LBC409), host routes on plain TCP (LBC606, LBC307) and a lifetime without a
+    # cookie (LBC310) are refused by the language for every target
 
 
 def _readme(model: Topology) -> str:
@@ -642,7 +631,7 @@ def _readme(model: Topology) -> str:
 
 class EnvoyTarget:
     name = "envoy"
-    main_file = "envoy.json"
+    main_file = spec("envoy").main_file
     for_people = ("README.md",)
     summary = "Envoy 1.40: one v3 bootstrap (static listeners and clusters) in envoy.json"
     capabilities = CAPABILITIES

@@ -11,13 +11,15 @@ one serialiser (f5_tmsh.dump). Every object lives in /Common and is named `<topo
 from __future__ import annotations
 
 import ipaddress
+from typing import Callable
 
 from lbc import appsettings
 from lbc.model import Topology
 
 from . import f5_lower
 from .f5_lower import Plan
-from .f5_tmsh import Obj, dump
+from .f5_tmsh import Block, Obj, dump
+from lbc.targets import spec
 
 _OPTIONS = {  # client-ssl options for the lowest accepted TLS version
     "1.0": ["dont-insert-empty-fragments", "no-ssl"],
@@ -37,10 +39,16 @@ def _member_name(address: str, port: int, fqdn: bool) -> str:
 
 
 def objects(plan: Plan) -> list[Obj]:
+    """Every tmsh object of the plan, kind by kind in the order bigip.conf lists them."""
     p = _path_fn(plan.topology)
+    return [obj for kind in _KINDS for obj in kind(plan, p)]
+
+
+def _monitors(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.monitors."""
     out: list[Obj] = []
     for m in plan.monitors:
-        body = [("defaults-from", f"/Common/{m.kind}"),
+        body: Block = [("defaults-from", f"/Common/{m.kind}"),
                 ("destination", f"*:{m.alias_port}" if m.alias_port else "*:*"),
                 ("interval", str(m.interval))]
         if m.recv is not None:
@@ -51,6 +59,12 @@ def objects(plan: Plan) -> list[Obj]:
             body.append(("send", m.send))
         body += [("time-until-up", str(m.time_until_up)), ("timeout", str(m.timeout))]
         out.append(Obj(f"ltm monitor {m.kind}", p(m.local), body))
+    return out
+
+
+def _persistences(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.persistences."""
+    out: list[Obj] = []
     for s in plan.persistences:
         if s.kind == "cookie":
             out.append(Obj("ltm persistence cookie", p(s.local), [
@@ -61,9 +75,15 @@ def objects(plan: Plan) -> list[Obj]:
             out.append(Obj("ltm persistence source-addr", p(s.local), [
                 ("defaults-from", "/Common/source_addr"), ("hash-algorithm", "carp" if s.carp else "default")]
                 + ([("mirror", "enabled")] if s.mirror else []) + [("timeout", str(s.timeout))]))
+    return out
+
+
+def _client_ssl(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.client_ssl."""
+    out: list[Obj] = []
     for c in plan.client_ssl:
         chain = [("cert", p(c.cert))] + ([("key", p(c.key))] if c.key else [])
-        body = []
+        body: Block = []
         if c.peer_cert_mode != "ignore":
             body.append(("authenticate", "once"))
         if c.ca_file:
@@ -77,47 +97,71 @@ def objects(plan: Plan) -> list[Obj]:
         if c.sni_default:
             body.append(("sni-default", "true"))
         out.append(Obj("ltm profile client-ssl", p(c.local), body))
-    for s in plan.server_ssl:
-        body = []
-        if s.authenticate_name:
-            body.append(("authenticate-name", s.authenticate_name))
-        if s.ca_file:
-            body.append(("ca-file", p(s.ca_file)))
+    return out
+
+
+def _server_ssl(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.server_ssl."""
+    out: list[Obj] = []
+    for srv in plan.server_ssl:
+        body: Block = []
+        if srv.authenticate_name:
+            body.append(("authenticate-name", srv.authenticate_name))
+        if srv.ca_file:
+            body.append(("ca-file", p(srv.ca_file)))
         body += [("defaults-from", "/Common/serverssl"),
-                 ("expire-cert-response-control", "drop" if s.verify else "ignore"),
-                 ("peer-cert-mode", "require" if s.verify else "ignore")]
-        if s.server_name:
-            body.append(("server-name", s.server_name))
-        body.append(("untrusted-cert-response-control", "drop" if s.verify else "ignore"))
-        out.append(Obj("ltm profile server-ssl", p(s.local), body))
+                 ("expire-cert-response-control", "drop" if srv.verify else "ignore"),
+                 ("peer-cert-mode", "require" if srv.verify else "ignore")]
+        if srv.server_name:
+            body.append(("server-name", srv.server_name))
+        body.append(("untrusted-cert-response-control", "drop" if srv.verify else "ignore"))
+        out.append(Obj("ltm profile server-ssl", p(srv.local), body))
+    return out
+
+
+def _http_profiles(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.http."""
+    out: list[Obj] = []
     for h in plan.http:
-        body = [("defaults-from", "/Common/http")]
+        body: Block = [("defaults-from", "/Common/http")]
         if h.proto:
             body.append(("header-insert", f"X-Forwarded-Proto: {h.proto}"))
         body.append(("insert-xforwarded-for", "enabled" if h.xff else "disabled"))
         out.append(Obj("ltm profile http", p(h.local), body))
+    return out
+
+
+def _tcp_profiles(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.tcp."""
+    out: list[Obj] = []
     for t in plan.tcp:
         out.append(Obj("ltm profile tcp", p(t.local), [("defaults-from", "/Common/tcp"),
                                                        ("idle-timeout", str(t.idle_timeout))]))
+    return out
+
+
+def _pools(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.pools."""
+    out: list[Obj] = []
     for pool in plan.pools:
         members = []
         for mb in pool.members:
-            body = [("fqdn", [("autopopulate", "disabled"), ("name", mb.address)])] if mb.fqdn \
+            member: Block = [("fqdn", [("autopopulate", "disabled"), ("name", mb.address)])] if mb.fqdn \
                 else [("address", mb.address)]
             if mb.connection_limit is not None:
-                body.append(("connection-limit", str(mb.connection_limit)))
+                member.append(("connection-limit", str(mb.connection_limit)))
             if mb.monitor:
-                body.append(("monitor", p(mb.monitor)))
+                member.append(("monitor", p(mb.monitor)))
             if mb.priority_group is not None:
-                body.append(("priority-group", str(mb.priority_group)))
+                member.append(("priority-group", str(mb.priority_group)))
             if mb.ratio is not None:
-                body.append(("ratio", str(mb.ratio)))
+                member.append(("ratio", str(mb.ratio)))
             if mb.state != "enabled":
-                body.append(("session", "user-disabled"))
+                member.append(("session", "user-disabled"))
             if mb.state == "offline":
-                body.append(("state", "user-down"))
-            members.append((_member_name(mb.address, mb.port, mb.fqdn), body))
-        body = [("load-balancing-mode", pool.lb_mode), ("members", members)]
+                member.append(("state", "user-down"))
+            members.append((_member_name(mb.address, mb.port, mb.fqdn), member))
+        body: Block = [("load-balancing-mode", pool.lb_mode), ("members", members)]
         if pool.min_active:
             body.append(("min-active-members", str(pool.min_active)))
         if pool.monitor:
@@ -125,11 +169,23 @@ def objects(plan: Plan) -> list[Obj]:
         if pool.reselect_tries:
             body.append(("reselect-tries", str(pool.reselect_tries)))
         out.append(Obj("ltm pool", p(pool.local), body))
+    return out
+
+
+def _rules(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.rules."""
+    out: list[Obj] = []
     for r in plan.rules:
         out.append(Obj("ltm rule", p(r.local), raw=r.text))
+    return out
+
+
+def _virtuals(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.virtuals."""
+    out: list[Obj] = []
     for v in plan.virtuals:
         ip = ipaddress.ip_address(v.address)
-        body = [("destination", f"/Common/{v.address}{'.' if ip.version == 6 else ':'}{v.port}"),
+        body: Block = [("destination", f"/Common/{v.address}{'.' if ip.version == 6 else ':'}{v.port}"),
                 ("ip-protocol", "tcp"),
                 ("mask", "255.255.255.255" if ip.version == 4 else "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]
         if v.persist:
@@ -151,6 +207,9 @@ def objects(plan: Plan) -> list[Obj]:
                  ("translate-address", "enabled"), ("translate-port", "enabled")]
         out.append(Obj("ltm virtual", p(v.local), body))
     return out
+
+
+_KINDS = (_monitors, _persistences, _client_ssl, _server_ssl, _http_profiles, _tcp_profiles, _pools, _rules, _virtuals)
 
 
 def _readme(plan: Plan, model: Topology) -> str:
@@ -187,7 +246,7 @@ def _readme(plan: Plan, model: Topology) -> str:
 
 class F5Target:
     name = "f5"
-    main_file = "bigip.conf"
+    main_file = spec("f5").main_file
     for_people = ("README.md", "irules/")   # the iRule files are copies of what bigip.conf holds
     summary = "F5 BIG-IP LTM: bigip.conf for tmsh (load sys config merge) with iRules"
     capabilities = f5_lower.capabilities()

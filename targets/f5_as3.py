@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from lbc import appsettings, jsonout
 from lbc.capabilities import NATIVE, Support
@@ -24,6 +24,7 @@ from lbc.model import Topology
 from . import f5_lower
 from .f5_lower import Plan
 from .f5_tmsh import RULE_POOL
+from lbc.targets import spec
 
 APP = "lbc"
 SCHEMA_VERSION = "3.50.0"   # the oldest AS3 release lbc's declarations are written against
@@ -43,25 +44,61 @@ def _ratios(members) -> dict[int, int]:
 
 def declaration(plan: Plan) -> dict:
     tenant = plan.topology
-    app: dict = {"class": "Application", "template": "generic"}
     common = lambda local: f"/Common/{tenant}.{local}"   # noqa: E731  installed file objects (README)
-    certs: dict[str, str] = {}
+    certs = {c.cert: c.cert.removesuffix(".crt") + ".certificate" for c in plan.client_ssl}
+    app: dict = {"class": "Application", "template": "generic"}
+    for kind in _KINDS:   # in this order: the declaration keeps it
+        app.update(kind(plan, common, certs))
+    return {
+        "class": "AS3",
+        "action": "deploy",
+        "persist": True,
+        "declaration": {
+            "class": "ADC",
+            "schemaVersion": SCHEMA_VERSION,
+            "id": f"lbc-{tenant}",
+            "label": f"lbc: {tenant}"[:64],   # AS3 labels hold at most 64 characters
+            tenant: {"class": "Tenant", APP: app},
+        },
+    }
+
+
+def _certificates(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Certificate objects (tmsh: f5._client_ssl)."""
+    app: dict[str, Any] = {}
     for c in plan.client_ssl:
         name = c.cert.removesuffix(".crt") + ".certificate"
-        certs[c.cert] = name
-        obj = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
+        obj: dict[str, Any] = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
         if c.key:
             obj["privateKey"] = {"bigip": common(c.key)}
         app[name] = obj
+    return app
+
+
+def _ca_bundles(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 CA_Bundle objects (tmsh: f5._client_ssl, _server_ssl)."""
+    app: dict[str, Any] = {}
     bundles = {c.ca_file for c in plan.client_ssl if c.ca_file} | {s.ca_file for s in plan.server_ssl if s.ca_file}
     for b in sorted(bundles):
         app[b.removesuffix(".crt") + ".bundle"] = {"class": "CA_Bundle", "bundle": {"bigip": common(b)}}
+    return app
+
+
+def _monitors(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Monitor objects (tmsh: f5._monitors)."""
+    app: dict[str, Any] = {}
     for m in plan.monitors:
         mon = {"class": "Monitor", "monitorType": m.kind, "interval": m.interval, "timeout": m.timeout,
                "timeUntilUp": m.time_until_up, "targetPort": m.alias_port or 0}
         if m.kind != "tcp":
             mon.update(send=m.send, receive=m.recv, receiveDown=m.recv_disable or "")
         app[m.local] = mon
+    return app
+
+
+def _persistences(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Persist objects (tmsh: f5._persistences)."""
+    app: dict[str, Any] = {}
     for p in plan.persistences:
         if p.kind == "cookie":
             app[p.local] = {"class": "Persist", "persistenceMethod": "cookie", "cookieMethod": "insert",
@@ -69,8 +106,14 @@ def declaration(plan: Plan) -> dict:
         else:
             app[p.local] = {"class": "Persist", "persistenceMethod": "source-address", "duration": p.timeout,
                             "hashAlgorithm": "carp" if p.carp else "default", **({"mirror": True} if p.mirror else {})}
+    return app
+
+
+def _client_tls(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 TLS_Client (server-side TLS) objects (tmsh: f5._server_ssl)."""
+    app: dict[str, Any] = {}
     for s in plan.server_ssl:
-        tls = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
+        tls: dict[str, Any] = {"class": "TLS_Client", "validateCertificate": s.verify, "ignoreUntrusted": not s.verify,
                "ignoreExpired": not s.verify}
         if s.ca_file:
             tls["trustCA"] = {"use": s.ca_file.removesuffix(".crt") + ".bundle"}
@@ -79,40 +122,70 @@ def declaration(plan: Plan) -> dict:
         if s.server_name:
             tls["sendSNI"] = s.server_name
         app[s.local] = tls
+    return app
+
+
+def _http_profiles(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 HTTP_Profile objects (tmsh: f5._http_profiles)."""
+    app: dict[str, Any] = {}
     for h in plan.http:
         prof = {"class": "HTTP_Profile", "xForwardedFor": h.xff}
         if h.proto:
             prof["insertHeader"] = {"name": "X-Forwarded-Proto", "value": h.proto}
         app[h.local] = prof
+    return app
+
+
+def _tcp_profiles(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 TCP_Profile objects (tmsh: f5._tcp_profiles)."""
+    app: dict[str, Any] = {}
     for t in plan.tcp:
         app[t.local] = {"class": "TCP_Profile", "idleTimeout": t.idle_timeout}
+    return app
+
+
+def _pools(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Pool objects (tmsh: f5._pools)."""
+    app: dict[str, Any] = {}
     for pool in plan.pools:
         ratios = _ratios(pool.members)
-        members = []
+        members: list[dict[str, Any]] = []
         for i, mb in enumerate(pool.members):
-            m = {"servicePort": mb.port, "shareNodes": True,
-                 "adminState": {"enabled": "enable", "disabled": "disable", "offline": "offline"}[mb.state]}
+            member: dict[str, Any] = {"servicePort": mb.port, "shareNodes": True,
+                      "adminState": {"enabled": "enable", "disabled": "disable", "offline": "offline"}[mb.state]}
             if mb.fqdn:
-                m.update(addressDiscovery="fqdn", hostname=mb.address)
+                member.update(addressDiscovery="fqdn", hostname=mb.address)
             else:
-                m["serverAddresses"] = [mb.address]
+                member["serverAddresses"] = [mb.address]
             if mb.connection_limit is not None:
-                m["connectionLimit"] = mb.connection_limit
+                member["connectionLimit"] = mb.connection_limit
             if mb.priority_group is not None:
-                m["priorityGroup"] = mb.priority_group
+                member["priorityGroup"] = mb.priority_group
             if i in ratios:
-                m["ratio"] = ratios[i]
+                member["ratio"] = ratios[i]
             if mb.monitor:
-                m["monitors"] = [{"use": mb.monitor}]
-            members.append(m)
+                member["monitors"] = [{"use": mb.monitor}]
+            members.append(member)
         obj = {"class": "Pool", "loadBalancingMode": pool.lb_mode, "minimumMembersActive": pool.min_active,
                "reselectTries": pool.reselect_tries, "members": members}
         if pool.monitor:
             obj["monitors"] = [{"use": pool.monitor}]
         app[pool.local] = obj
+    return app
+
+
+def _rules(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 iRule objects (tmsh: f5._rules)."""
+    app: dict[str, Any] = {}
     for r in plan.rules:
         # expand false: AS3 would otherwise treat backquotes in the rule as its own substitutions
         app[r.local] = {"class": "iRule", "iRule": r.text, "expand": False}
+    return app
+
+
+def _services(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Service_* and TLS_Server objects (tmsh: f5._virtuals, _client_ssl)."""
+    app: dict[str, Any] = {}
     for v in plan.virtuals:
         svc: dict = {"virtualAddresses": [v.address], "virtualPort": v.port, "snat": "auto",
                      "profileTCP": {"use": v.tcp},
@@ -128,11 +201,11 @@ def declaration(plan: Plan) -> dict:
             svc["serverTLS"] = server_name
             profiles = [c for c in plan.client_ssl if c.local in v.client_ssl]
             first = profiles[0]
-            tls = {"class": "TLS_Server", "certificates": [], "authenticationMode": first.peer_cert_mode,
+            tls: dict[str, Any] = {"class": "TLS_Server", "certificates": [], "authenticationMode": first.peer_cert_mode,
                    "tls1_0Enabled": first.min_version <= "1.0", "tls1_1Enabled": first.min_version <= "1.1",
                    "tls1_2Enabled": first.min_version <= "1.2", "tls1_3Enabled": True}
             for c in profiles:
-                entry = {"certificate": certs[c.cert]}
+                entry: dict[str, Any] = {"certificate": certs[c.cert]}
                 if c.server_name:
                     entry["matchToSNI"] = c.server_name
                 if c.sni_default:
@@ -152,18 +225,10 @@ def declaration(plan: Plan) -> dict:
         if v.websocket:
             svc["profileWebSocket"] = {"bigip": "/Common/websocket"}
         app[v.local] = svc
-    return {
-        "class": "AS3",
-        "action": "deploy",
-        "persist": True,
-        "declaration": {
-            "class": "ADC",
-            "schemaVersion": SCHEMA_VERSION,
-            "id": f"lbc-{tenant}",
-            "label": f"lbc: {tenant}"[:64],   # AS3 labels hold at most 64 characters
-            tenant: {"class": "Tenant", APP: app},
-        },
-    }
+    return app
+
+
+_KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools, _rules, _services)
 
 
 # ---------------------------------------------------------------- reference checks
@@ -177,7 +242,7 @@ _POINTERS = {
 _BUILTIN_BIGIP = {"/Common/websocket"}
 
 
-def check_references(decl: dict, installed: set[str] = frozenset()) -> list[str]:
+def check_references(decl: dict, installed: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Pointers the AS3 schema does not resolve: `use` and plain-name pointers, `bigip` paths
     (built in, or installed per the README), and pools/members inside iRules."""
     problems: list[str] = []
@@ -190,7 +255,7 @@ def check_references(decl: dict, installed: set[str] = frozenset()) -> list[str]
             objs = {k: v for k, v in app.items() if isinstance(v, dict) and "class" in v}
             prefix = f"/{tname}/{aname}/"
 
-            def resolve(target: str, want: str, where: str) -> None:
+            def resolve(target: str, want: str, where: str, prefix=prefix, objs=objs) -> None:
                 name = target[len(prefix):] if target.startswith(prefix) else target
                 obj = objs.get(name)
                 if obj is None:
@@ -297,7 +362,7 @@ named inside the iRules). No BIG-IP ran it: see docs/f5.md in the lbc repository
 
 class F5AS3Target:
     name = "f5-as3"
-    main_file = "as3.json"
+    main_file = spec("f5-as3").main_file
     for_people = ("README.md",)
     summary = "F5 BIG-IP AS3 declaration (JSON), the same configuration as the f5 target"
     capabilities = f5_lower.capabilities({

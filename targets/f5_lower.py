@@ -16,10 +16,10 @@ import ipaddress
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
-from lbc.model import Listener, Route, Server, Service, Topology
+from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 
 from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
 
@@ -105,7 +105,7 @@ def capabilities(overrides: Optional[dict[str, Support]] = None) -> dict[str, Su
 def listener_idle_ms(lst) -> int:
     """The TCP profile's idle timeout: the longest of the listener's client, server (and tunnel) timeouts."""
     idle = max(lst.timeouts.client_ms, lst.timeouts.server_ms)
-    if lst.websocket or not lst.is_l7:
+    if lst.websocket or not lst.reads_http:
         idle = max(idle, lst.timeouts.tunnel_ms)
     return idle
 
@@ -117,12 +117,6 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         if idle > IDLE_MAX_S:
             yield ("idle-timeout", lst.path + ("timeouts",), f"listener '{lst.name}' would keep idle connections "
                    f"{idle} s; BIG-IP's TCP profile (as AS3 declares it) allows at most {IDLE_MAX_S} s")
-        for r in lst.routes:
-            svc = model.service(r.service)
-            fb = svc.fallback
-            if fb and fb.kind == "respond" and not lst.is_l7:
-                yield ("fallback.respond", fb.path, f"listener '{lst.name}' is L4: an L4 virtual server cannot answer "
-                       "with an HTTP body; use a fallback server")
     for svc in model.services:
         st = svc.stickiness
         for ms, key in ((st.cookie_max_age_ms if st.mode == "cookie" else None, ("cookie", "max_age")),
@@ -382,7 +376,7 @@ class _Lower:
         local = f"{svc.name}.monitor" if alias is None else f"{svc.name}.{alias}.monitor"
         if local in self.monitors:
             return local
-        common = dict(**monitor_times(h), alias_port=alias)
+        common: dict[str, Any] = dict(**monitor_times(h), alias_port=alias)
         if h.kind == "tcp":
             self.monitors[local] = Monitor(local, "tcp", **common)
             return local
@@ -414,7 +408,7 @@ class _Lower:
         for s in svc.servers:
             port = s.port(port_name)
             addr, fqdn = member_address(s.address)
-            state = "offline" if s.state == "down" else "disabled" if (s.state == "hold" or s.weight == 0) else "enabled"
+            state = {"down": "offline", "hold": "disabled", "active": "enabled"}[s.admission]
             members.append(Member(
                 server=s.name, address=addr, port=port, fqdn=fqdn,
                 ratio=s.weight if unequal and s.weight > 0 else None,
@@ -426,12 +420,15 @@ class _Lower:
         shared = monitors.pop() if len(monitors) == 1 else None
         if len({m.monitor for m in members}) == 1:
             members = [_replace_monitor(m, None) for m in members]
-        if svc.balance == "least-connections":
-            mode = "ratio-least-connections-member" if unequal else "least-connections-member"
-        elif svc.balance == "weighted-random" or unequal:
-            mode = "ratio-member"
-        else:  # round-robin; source-hash is round-robin plus CARP persistence
-            mode = "round-robin"
+        match svc.balance:
+            case "least-connections":
+                mode = "ratio-least-connections-member" if unequal else "least-connections-member"
+            case "weighted-random":
+                mode = "ratio-member"
+            case "round-robin" | "source-hash":   # source-hash is round-robin plus CARP persistence
+                mode = "ratio-member" if unequal else "round-robin"
+            case _:
+                assert_never(svc.balance)
         self.pools[local] = Pool(local, svc.name, mode, 1 if len(tiers) > 1 else 0, shared,
                                  min(3, len(svc.servers) - 1) if svc.redispatch else 0, tuple(members))
         return local
@@ -477,8 +474,8 @@ class _Lower:
         m = self.m
         local = lst.name
         tls = lst.tls
-        secure = tls.mode in ("terminate", "bridge")
-        services = list(dict.fromkeys(r.service for r in lst.routes))  # first-seen order; a list scan was quadratic
+        secure = lst.decrypts
+        services = lst.routed_services
 
         # persistence: one profile on the virtual; per-route `persist` only when the services differ
         persists = {n: self.persistence(m.service(n), secure) for n in services}
@@ -487,7 +484,7 @@ class _Lower:
         default_persist = next((persists[n] for n in services if persists[n]), None)
 
         # TLS profiles
-        client_ssl = []
+        client_ssl: list[str] = []
         if secure:
             # several certificates: one client-ssl profile per certificate name (server-name takes one
             # name, a wildcard allowed), the first the sni-default; one certificate: one profile
@@ -510,7 +507,7 @@ class _Lower:
         mixed_ssl = len(distinct_ssl) > 1
 
         http = None
-        if lst.is_l7:
+        if lst.reads_http:
             http = f"{local}.http"
             self.http[http] = HttpProfile(http, lst.forwarded_headers,
                                           ("https" if secure else "http") if lst.forwarded_headers else None)
@@ -543,9 +540,9 @@ class _Lower:
             if wc:
                 wildcard.append(Branch(wc, a))
         exact, wildcard = _merge(exact), _merge(wildcard)
-        l7 = lst.is_l7
-        sni = tls.mode == "passthrough" and bool(exact or wildcard)
-        lb_failed = []
+        l7 = lst.reads_http
+        sni_routing = tls.mode == "passthrough" and bool(exact or wildcard)
+        lb_failed: list[tuple[str, Failure]] = []
         for n in services:
             svc = m.service(n)
             f = self.failure(svc, lst)
@@ -561,11 +558,11 @@ class _Lower:
                                     if m.service(r.service).proxy_protocol != "none"}))
         routing = bool(exact or wildcard or mixed_persist or mixed_ssl
                        or (default and (default.member or default.failure)))
-        if not l7 and not sni and default is None:
+        if not l7 and not sni_routing and default is None:
             routing = False
-        spec = RuleSpec(l7=l7, sni=sni, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
+        spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules = ()
+        rules: tuple[str, ...] = ()
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules = (f"{local}.irule",)

@@ -118,7 +118,8 @@ def _words(line: str, lineno: int) -> list[tuple[str, str]]:
 def _rule_body(lines: list[str], start: int) -> tuple[str, int]:
     """The Tcl text of an `ltm rule`, up to the brace that closes it (Tcl's own counting:
     backslash-escaped braces do not count)."""
-    depth, body = 1, []
+    depth = 1
+    body: list[str] = []
     for i in range(start, len(lines)):
         line = lines[i]
         j = 0
@@ -421,7 +422,7 @@ RULE_POOL = re.compile(r"(?<![\w:./-])pool\s+(\S+?)(?:\s+member\s+(\S+)\s+([0-9]
 _RULE_PATH = re.compile(r"(?<![\w/])(/Common/[A-Za-z0-9_.:-]+)")
 
 
-def check(text: str, external_files: set[str] = frozenset()) -> list[str]:
+def check(text: str, external_files: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Problems in a bigip.conf written by lbc (empty list: it passes).
 
     external_files: certificate/key objects installed before the load (the output README's import

@@ -29,8 +29,9 @@ import jinja2
 
 from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
-from lbc.model import Listener, Route, Server, Service, Topology
+from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 from lbc.targets.readme import application_notes, deployed_files
+from lbc.targets import spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _IDENT = re.compile(r"^[A-Za-z0-9_.:/-]+$")       # names and hosts (schema-restricted) used unquoted
@@ -115,31 +116,17 @@ CAPABILITIES: dict[str, Support] = {
 }
 
 
-def _l4(l: Listener) -> bool:
-    return not l.is_l7 or l.tls.mode == "passthrough"
-
-
 def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     """Combinations HAProxy cannot express (LBC801)."""
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for svc in model.services:
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode != "cookie" and svc.name in routed:
-            yield ("stickiness.max-lifetime", st.path + ("max_lifetime",),
-                   "HAProxy dates only its cookies; a stick table entry lives until it is idle")
         if svc.drains_on_body and st.mode != "cookie" and svc.name in routed:
             yield ("health.drain-on-body", svc.health.path + ("http", "expect_body"),
                    f"HAProxy keeps a client on a server its check took out only by cookie; with {st.mode} "
                    "stickiness the clients of a full server would move (use cookie stickiness)")
-    for l in model.listeners:
-        for r in l.routes:
-            fb = model.service(r.service).fallback
-            if _l4(l) and fb and fb.kind == "respond":
-                yield ("fallback.respond", fb.path, f"listener '{l.name}' forwards TCP; a fixed answer needs an "
-                       "HTTP listener (use fallback.server)")
-        if l.tls.mode == "none" and not l.is_l7 and (any(r.hosts for r in l.routes) or l.default_route is None):
-            yield ("routing.hosts", l.path + ("routes",), f"listener '{l.name}' is plain TCP: there is no host "
-                   "name to route on (no Host header, no SNI); give it one route without hosts")
+    # a fixed answer at L4 (LBC409), host routes on plain TCP (LBC606, LBC307) and a lifetime without a
+    # cookie (LBC310) are refused by the language for every target
 
 
 # ------------------------------------------------------------------ the lowered form (what the template prints)
@@ -210,7 +197,7 @@ class Lowering:
 
     # ---------------------------------------------------------------- per listener
     def listener(self, l: Listener) -> None:
-        mode = "http" if l.is_l7 and l.tls.mode != "passthrough" else "tcp"
+        mode = "http" if l.reads_http else "tcp"
         fe = FrontendCfg(ident(l.name), mode, comment=f"listener {l.name}: {l.address}:{l.port}, "
                                                         f"{l.protocol}, TLS {l.tls.mode}")
         fe.lines.append(f"bind {_addr(l.address, l.port)}{self.bind_tls(l, mode)}")
@@ -221,9 +208,9 @@ class Lowering:
                 fe.lines.append("option http-no-delay")
             if l.forwarded_headers:
                 fe.lines.append("option forwardfor")
-                proto = "https" if l.tls.mode in ("terminate", "bridge") else "http"
+                proto = "https" if l.decrypts else "http"
                 fe.lines.append(f"http-request set-header X-Forwarded-Proto {proto}")
-            if l.tls.client_auth != "none" and l.tls.mode in ("terminate", "bridge"):
+            if l.tls.client_auth != "none" and l.decrypts:
                 fe.lines.append("http-request del-header X-SSL-Client-DN")
                 fe.lines.append("http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }")
             if not l.websocket:
@@ -234,7 +221,7 @@ class Lowering:
             key = (r.service, r.port_name)
             if key not in targets:
                 targets[key] = self.target(l, mode, self.model.service(r.service), r.port_name)
-        pins = {(r.service, r.port_name): set() for r in l.routes}
+        pins: dict[tuple[str, str], set[str]] = {(r.service, r.port_name): set() for r in l.routes}
         for r in l.routes:
             if r.server:
                 pins[(r.service, r.port_name)].add(r.server)
@@ -294,7 +281,7 @@ class Lowering:
         self.frontends.append(fe)
 
     def bind_tls(self, l: Listener, mode: str) -> str:
-        if l.tls.mode not in ("terminate", "bridge"):
+        if not l.decrypts:
             return ""
         parts = [" ssl"]
         for name in l.tls.certificates:
@@ -322,9 +309,9 @@ class Lowering:
         acl = f"{{ var(txn.lbc_target) -m str {t.base} }}"
         out = []
         svc = t.service
-        for s in pinned:        # a pinned host follows its server's group while the server is up
-            b = t.backend_of(s)
-            out.append(f"use_backend {b} if {acl} {{ var(txn.lbc_pin) -m str {s} }} {{ srv_is_up({b}/{s}) }}")
+        for name in pinned:     # a pinned host follows its server's group while the server is up
+            b = t.backend_of(name)
+            out.append(f"use_backend {b} if {acl} {{ var(txn.lbc_pin) -m str {name} }} {{ srv_is_up({b}/{name}) }}")
         st = svc.stickiness
         if st.mode == "cookie" and mode == "http":
             for s in svc.servers:
@@ -356,28 +343,7 @@ class Lowering:
             be.lines.append(f"balance {_BALANCE[svc.balance]}")
             if svc.balance == "source-hash":
                 be.lines.append("hash-type consistent")
-            st = svc.stickiness
-            if st.mode == "cookie" and mode == "http":
-                cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
-                if l.tls.mode in ("terminate", "bridge"):
-                    cookie += " secure"
-                if st.max_lifetime_ms is not None:
-                    cookie += f" maxlife {_ms(st.max_lifetime_ms)}"
-                if st.cookie_max_age_ms is not None:
-                    cookie += f" attr {quote(f'Max-Age={max(1, st.cookie_max_age_ms // 1000)}')}"
-                be.lines.append(cookie)
-                if t.live:
-                    # A server the body check took out (full, on hold) still serves its own clients
-                    # (option persist) while it answers at all; the cookie of one that does not is
-                    # ignored, and a failed connection is re-dispatched (force-persist would forbid that).
-                    be.lines.append("option persist")
-                    for s in servers:
-                        be.lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
-                                        f" !{{ srv_is_up({t.live}/{s.name}) }}")
-            elif st.mode == "source-ip":
-                be.lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
-                                + (f" peers {PEERS}" if _peers(self.model) else ""))
-                be.lines.append("stick on src")
+            be.lines.extend(self.stickiness(svc, l, t, servers, mode))
             be.lines.extend(self.health(svc, l, mode))
             be.lines.append("retries 3")
             if svc.redispatch:
@@ -385,9 +351,9 @@ class Lowering:
                 if mode == "http":
                     be.lines.append("retry-on conn-failure empty-response response-timeout")
             in_group = {s.name for s in servers}
-            for s in pinned:
-                if s in in_group:
-                    be.lines.append(f"use-server {ident(s)} if {{ var(txn.lbc_pin) -m str {s} }}")
+            for name in pinned:
+                if name in in_group:
+                    be.lines.append(f"use-server {ident(name)} if {{ var(txn.lbc_pin) -m str {name} }}")
             be.servers = [self.server_line(svc, s, t.port_name, l, mode) for s in servers]
             self.backends.append(be)
         if t.live:
@@ -409,6 +375,38 @@ class Lowering:
             else:
                 be.servers = [f"server fallback {_addr(fb.address, fb.port)}"]
             self.backends.append(be)
+
+    def stickiness(self, svc: Service, l: Listener, t: Target, servers, mode: str) -> list[str]:
+        """The backend lines that keep a client on its server, per stickiness mode."""
+        st = svc.stickiness
+        lines: list[str] = []
+        match st.mode:
+            case "cookie" if mode == "http":   # a cookie on a TCP listener is LBC302's error
+                cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
+                if l.decrypts:
+                    cookie += " secure"
+                if st.max_lifetime_ms is not None:
+                    cookie += f" maxlife {_ms(st.max_lifetime_ms)}"
+                if st.cookie_max_age_ms is not None:
+                    cookie += f" attr {quote(f'Max-Age={max(1, st.cookie_max_age_ms // 1000)}')}"
+                lines.append(cookie)
+                if t.live:
+                    # A server the body check took out (full, on hold) still serves its own clients
+                    # (option persist) while it answers at all; the cookie of one that does not is
+                    # ignored, and a failed connection is re-dispatched (force-persist would forbid that).
+                    lines.append("option persist")
+                    for s in servers:
+                        lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
+                                        f" !{{ srv_is_up({t.live}/{s.name}) }}")
+            case "source-ip":
+                lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
+                                + (f" peers {PEERS}" if _peers(self.model) else ""))
+                lines.append("stick on src")
+            case "cookie" | "none" | "application":   # application: the servers' host names pin, no balancer state
+                pass
+            case _:
+                assert_never(st.mode)
+        return lines
 
     def common(self, be: BackendCfg, l: Listener, mode: str) -> None:
         to = l.timeouts
@@ -449,7 +447,7 @@ class Lowering:
                 if h.http_host:
                     parts.append(f"check-sni {ident(h.http_host)}")
         if not live:            # the live backend's servers check exactly as these do, and carry no traffic
-            if s.state == "hold":
+            if s.admission == "hold":      # state hold or weight 0
                 parts.append("weight 0")
             elif s.weight != 1:
                 parts.append(f"weight {s.weight}")
@@ -505,7 +503,7 @@ def key_links(model: Topology) -> list[tuple[str, str]]:
     from `<certificate file>.key`."""
     out = {}
     for l in model.listeners:
-        if l.tls.mode not in ("terminate", "bridge"):
+        if not l.decrypts:
             continue
         for name in l.tls.certificates:
             c = model.certificate(name)
@@ -562,7 +560,7 @@ def render(model: Topology) -> dict[str, str]:
 
 class HAProxyTarget:
     name = "haproxy"
-    main_file = "haproxy.cfg"
+    main_file = spec("haproxy").main_file
     for_people = ("README.md",)
     summary = "HAProxy 2.6+: haproxy.cfg, host maps and a deployment README"
     capabilities = CAPABILITIES

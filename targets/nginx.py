@@ -22,6 +22,7 @@ import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Server, Service, Topology
+from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
 STREAM_MODULE_DEFAULT = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -157,16 +158,6 @@ def _covers(names: tuple[str, ...], host: str) -> bool:
     return bool(rest) and not host.startswith("*.") and f"*.{rest}" in names
 
 
-def _l7(l: Listener) -> bool:
-    """Read as HTTP (a `protocol: http` passthrough listener still only forwards TLS, LBC209)."""
-    return l.is_l7 and l.tls.mode != "passthrough"
-
-
-def _balanced(s: Server) -> bool:
-    """Takes new sessions by balancing (hold and weight 0 take none; down takes nothing)."""
-    return s.state == "active" and s.weight > 0
-
-
 def _method(svc: Service) -> str:
     if svc.stickiness.mode == "source-ip" or svc.balance == "source-hash":
         return "hash $remote_addr consistent"
@@ -258,11 +249,11 @@ class _Block:
         groups = [svc.tier(p) for p in svc.tiers]
         if self.kind == "stream" and len(groups) > 1:
             # no error_page in stream: the second group becomes backup servers (refusals() keep it at two)
-            stream_backups = [self.server_line(svc, s, port, backup=True, down=not _balanced(s)) for s in groups[1]]
+            stream_backups = [self.server_line(svc, s, port, backup=True, down=s.admission != "active") for s in groups[1]]
             groups = groups[:1]
         for i, group in enumerate(groups):
             up = _Upstream(self.names.get(f"{svc.name}.{port}" + (f".tier{i + 1}" if i else "")), method)
-            up.servers = [self.server_line(svc, s, port, down=not _balanced(s)) for s in group] + stream_backups
+            up.servers = [self.server_line(svc, s, port, down=s.admission != "active") for s in group] + stream_backups
             self.upstreams.append(up)
             tiers.append(up.name)
         c = _Chain(svc, port, tiers, {}, tls=tls and cookie)
@@ -293,7 +284,7 @@ class _Block:
         if svc.redispatch:
             first = svc.tier(svc.tiers[0])
             up.servers += [self.server_line(svc, o, port, backup=True, weight=False)
-                           for o in first if o.name != s.name and _balanced(o)]
+                           for o in first if o.name != s.name and o.admission == "active"]
         self.upstreams.append(up)
         c.pins[server] = up.name
         return up.name
@@ -363,7 +354,7 @@ def _upstream_tls(svc: Service) -> Optional[dict]:
 
 def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     """One server{} per (route target, certificate) and a default server for the listener's socket."""
-    certs = [model.certificate(n) for n in l.tls.certificates] if l.tls.mode in ("terminate", "bridge") else []
+    certs = [model.certificate(n) for n in l.tls.certificates] if l.decrypts else []
     groups: dict[tuple, list[str]] = {}
     default_target = None
     for r in l.routes:
@@ -381,7 +372,7 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
         if target is None:
             b["locations"] = [{"name": "/", "status": 404}]
         else:
-            c = block.chain(model, target[0], target[1], tls=l.tls.mode in ("terminate", "bridge"))
+            c = block.chain(model, target[0], target[1], tls=l.decrypts)
             b["locations"] = _locations(c, target[2], block)
             b["upstream_tls"] = _upstream_tls(c.service)
         return b
@@ -395,7 +386,7 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
 def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
     first = model.service(l.routes[0].service)    # refusals() make the services of a stream listener agree
     srv = {"listen": _hostport(l.address, l.port), "listener": l,
-           "cert": model.certificate(l.tls.certificates[0]) if l.tls.mode in ("terminate", "bridge") and
+           "cert": model.certificate(l.tls.certificates[0]) if l.decrypts and
            l.tls.certificates else None,
            "preread": False, "pass": None, "proxy_protocol": first.proxy_protocol == "v1",
            "upstream_tls": _upstream_tls(first)}
@@ -429,11 +420,11 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
 
 def _refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     for l in model.listeners:
-        services = [model.service(n) for n in dict.fromkeys(r.service for r in l.routes)]
+        services = [model.service(n) for n in l.routed_services]
         for svc in services:
             yield from _service_refusals(svc)
-            yield from (_l7_refusals(svc) if _l7(l) else _l4_refusals(svc))
-        if not _l7(l):
+            yield from (_l7_refusals(svc) if l.reads_http else _l4_refusals(svc))
+        if not l.reads_http:
             yield from _l4_listener_refusals(l, services)
 
 
@@ -475,9 +466,6 @@ def _l7_refusals(svc: Service):
 def _l4_refusals(svc: Service):
     if svc.stickiness.mode == "cookie":
         yield "stickiness.cookie", svc.stickiness.path + ("mode",), "a TCP stream has no cookies"
-    fb = svc.fallback
-    if fb and fb.kind == "respond":
-        yield "fallback.respond", fb.path, "at L4 nginx can only close the connection"
     steps = _levels(svc)
     if steps > 2 or (steps == 2 and _method(svc) not in ("", "least_conn")):
         why = ("stream has no error_page, so groups and a fallback server need `backup`: two steps at most, and not "
@@ -485,7 +473,7 @@ def _l4_refusals(svc: Service):
         if len(svc.tiers) > 1:
             yield "priority.tiers", svc.path + ("servers",), why
         else:
-            yield "fallback.server", fb.path, why
+            yield "fallback.server", svc.fallback.path, why
 
 
 def _l4_listener_refusals(l: Listener, services: list[Service]):
@@ -494,11 +482,9 @@ def _l4_listener_refusals(l: Listener, services: list[Service]):
                "stream sets PROXY protocol per listener: the services routed here must agree")
     if len({_upstream_tls(s) and tuple(sorted(_upstream_tls(s).items())) for s in services}) > 1:
         yield "tls.bridge", l.path + ("routes",), "stream sets upstream TLS per listener: the services routed here must agree"
-    if l.tls.mode in ("terminate", "bridge") and len(l.tls.certificates) > 1:
+    if l.decrypts and len(l.tls.certificates) > 1:
         yield ("tls.multi-certificate", l.tls.path + ("certificates",),
                "the stream module of nginx 1.22 cannot choose a certificate by SNI")
-    if l.tls.mode == "none" and any(r.hosts for r in l.routes):
-        yield "routing.hosts", l.path + ("routes",), "a plain TCP stream carries no host name"
 
 
 # ------------------------------------------------------------------ render
@@ -530,9 +516,10 @@ def _proxy_settings(l: Listener) -> tuple:
 
 def render(model: Topology) -> dict[str, str]:
     http, stream = _Block("http"), _Block("stream")
-    http_servers, stream_servers = [], []
+    http_servers: list[dict] = []
+    stream_servers: list[dict] = []
     for l in model.listeners:
-        if _l7(l):
+        if l.reads_http:
             http_servers.append({"listener": l, "blocks": _http_server(model, l, http)})
         else:
             stream_servers.append(_stream_server(model, l, stream))
@@ -547,7 +534,7 @@ def render(model: Topology) -> dict[str, str]:
     settings = {_proxy_settings(s["listener"]) for s in http_servers}
     ctx = {
         "shared": http_servers[0]["listener"] if len(settings) == 1 else None, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
-        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(_l7(l) and l.websocket for l in model.listeners),
+        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(l.reads_http and l.websocket for l in model.listeners),
         "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
         "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
         "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
@@ -589,7 +576,7 @@ def _readme(model: Topology, stream: bool) -> str:
 
 class _Nginx:
     name = "nginx"
-    main_file = "nginx.conf"
+    main_file = spec("nginx").main_file
     for_people = ("README.md",)
     summary = "open-source nginx 1.22+ (http + stream with ssl_preread); passive health checks only"
     capabilities = CAPABILITIES

@@ -15,7 +15,7 @@ def deployed_files(model: Topology) -> list[tuple[str, str]]:
     """(path as written, what) for every file the configuration names that lbc does not write."""
     out: dict[str, str] = {}
     for l in model.listeners:
-        if l.tls.mode in ("terminate", "bridge"):
+        if l.decrypts:
             for name in l.tls.certificates:
                 c = model.certificate(name)
                 out.setdefault(c.cert, f"certificate '{name}' (chain; may also hold the key)")
@@ -34,7 +34,7 @@ def deployed_files(model: Topology) -> list[tuple[str, str]]:
 def application_notes(model: Topology, active_health: bool) -> list[str]:
     """What the servers behind the balancer must do or know, one sentence each."""
     notes: list[str] = []
-    l7 = [l for l in model.listeners if l.protocol == "http"]
+    l7 = [l for l in model.listeners if l.reads_http]
     if any(l.forwarded_headers for l in l7):
         notes.append("On HTTP listeners the servers see the balancer's address; the client's address is in "
                      "`X-Forwarded-For` and the scheme it used in `X-Forwarded-Proto`.")

@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from lbc import targets
-from lbc.capabilities import FEATURES
 from lbc.pipeline import Options, check_file, render
 from lbc.targets import f5_tmsh
 from lbc.targets.f5_irules import TclQuoteError, tcl_word
@@ -33,11 +32,6 @@ def compiled(path: str) -> dict[str, str]:
 def compiled_text(tmp_path, text: str):
     result = check_text(tmp_path, text, target=F5)
     return (None if result.failed else render(result.model, F5)), result
-
-
-@pytest.mark.parametrize("name", ["f5", "f5-as3"])
-def test_every_feature_is_declared(name):
-    assert set(targets.get(name).capabilities) == set(FEATURES)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

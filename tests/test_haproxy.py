@@ -196,14 +196,14 @@ def test_fixed_answer_on_a_tcp_listener_is_refused(tmp_path):
     doc["listeners"][0]["protocol"] = "tcp"
     doc["listeners"][0]["forwarded_headers"] = False
     result, files = compile_doc(tmp_path, doc)
-    assert files is None and "LBC801" in ids(result)
+    assert files is None and "LBC409" in ids(result)   # the language's refusal, for every target
 
 
 def test_lifetime_without_cookie_is_refused(tmp_path):
     doc = yaml.safe_load(BASE)
     doc["services"]["app"]["stickiness"] = {"mode": "source-ip", "max_lifetime": "1h"}
     result, files = compile_doc(tmp_path, doc)
-    assert files is None and "LBC801" in ids(result)
+    assert files is None and "LBC310" in ids(result)
 
 
 def test_output_is_relocatable_and_names_no_file_inside_its_folder_by_absolute_path(tmp_path):

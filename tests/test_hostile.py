@@ -20,7 +20,6 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import yaml
 
 from lbc import targets

@@ -14,7 +14,6 @@ import time
 import pytest
 
 from lbc import targets
-from lbc.capabilities import FEATURES
 from lbc.targets import nginx
 
 from helpers import EXAMPLES, check_text, example_path, ids
@@ -129,8 +128,6 @@ REFUSED = [
      "      - {name: s1, address: 127.0.0.61, port: 9001}\n"
      "      - {name: s2, address: 127.0.0.62, port: 9001, priority: 2}\n",
      "  - {name: l, vip: v, port: 9000, protocol: tcp, routes: [{service: web}]}\n", "priority.tiers"),
-    ("respond-at-l4", SERVERS + "    fallback: {respond: {body: sorry}}\n",
-     "  - {name: l, vip: v, port: 9000, protocol: tcp, routes: [{service: web}]}\n", "fallback.respond"),
     ("redirect-respond", SERVERS + "    fallback: {respond: {status: 302, body: sorry}}\n", HTTP, "fallback.respond"),
     ("cookie-host-name-server", "    stickiness: {mode: cookie}\n    servers:\n"
      "      - {name: s1, address: app1.internal, port: 9001}\n"
@@ -139,10 +136,6 @@ REFUSED = [
      "  - {name: l, vip: v, port: 8443, tls: {mode: bridge, certificates: [a]}, "
      "routes: [{hosts: [a.example.com], service: web}]}\n", "tls.bridge"),
 ]
-
-
-def test_every_feature_is_declared():
-    assert set(nginx.CAPABILITIES) == set(FEATURES)
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=[c[0] for c in ACCEPTED])

@@ -178,7 +178,7 @@ def test_random_topology_is_refused_or_exactly_what_nginx_runs(doc, tmp_path_fac
 
     tree = parse(files["nginx.conf"])
     seen = {"listen": set(), "server_name": set(), "servers": set(), "return": set()}
-    for parent, args, children in walk(tree):
+    for parent, args, _children in walk(tree):
         assert args[0] in DIRECTIVES, f"unexpected directive {args}"
         if args[0] == "include":
             assert args[1:] == ["modules.conf"]
@@ -195,14 +195,14 @@ def test_random_topology_is_refused_or_exactly_what_nginx_runs(doc, tmp_path_fac
         return f"[{address}]:{port}" if ipaddress.ip_address(address).version == 6 else f"{address}:{port}"
 
     assert seen["listen"] == {sock(l.address, l.port) for l in model.listeners}
-    assert seen["server_name"] == {h for l in model.listeners if l.is_l7 and l.tls.mode != "passthrough"
+    assert seen["server_name"] == {h for l in model.listeners if l.reads_http
                                    for r in l.routes for h in r.hosts}
     routed = {r.service for l in model.listeners for r in l.routes}
     known = {sock(s.address, p) for svc in model.services for s in svc.servers for _, p in s.ports}
     known |= {sock(svc.fallback.address, svc.fallback.port) for svc in model.services
               if svc.fallback and svc.fallback.kind == "server"}
     assert seen["servers"] <= known | {"127.0.0.1:9"}
-    bodies = {svc.fallback.body for l in model.listeners if l.is_l7 and l.tls.mode != "passthrough" for r in l.routes
+    bodies = {svc.fallback.body for l in model.listeners if l.reads_http for r in l.routes
               for svc in [model.service(r.service)] if svc.fallback and svc.fallback.kind == "respond"}
     assert seen["return"] == bodies
     assert routed

@@ -208,7 +208,7 @@ def validate_f5_as3(files: dict, workdir) -> tuple[bool, str]:
         sys.path.insert(0, here)
     from f5sim import lint
     adc = decl["declaration"]
-    for tname, tenant in adc.items():
+    for _tname, tenant in adc.items():
         if isinstance(tenant, dict) and tenant.get("class") == "Tenant":
             for app in tenant.values():
                 for name, obj in (app.items() if isinstance(app, dict) else ()):

@@ -63,32 +63,6 @@ def cite(*refs: str) -> str:
     return "; ".join(f"{TITLES[seed]}, {', '.join(secs)} (seeds/{seed})" for seed, secs in guides.items())
 
 
-_index: list = [None, {}]   # (model, {service: [(listener, route)]}) of the last model asked about
-
-
-def routes_to(model: Topology, service: str) -> list[tuple[Listener, Route]]:
-    """Every (listener, route) that sends traffic to the service, in document order.
-
-    Built once per model: rules ask for every service, and a scan per question would cost
-    services x routes (10^8 for a 10,000-service topology).
-    """
-    if _index[0] is not model:
-        idx: dict[str, list] = {}
-        for l in model.listeners:
-            for r in l.routes:
-                idx.setdefault(r.service, []).append((l, r))
-        _index[:] = [model, idx]
-    return _index[1].get(service, [])
-
-
-def listeners_to(model: Topology, service: str) -> list[Listener]:
-    """The listeners that route to the service, each once, in document order."""
-    seen: dict[str, Listener] = {}
-    for l, _r in routes_to(model, service):
-        seen.setdefault(l.name, l)
-    return list(seen.values())
-
-
 def default_origin(model: Topology, path: tuple) -> str:
     """' (a default of profile X)' or ' (lbc's default)' when the value at path was filled in, else ''."""
     for d in model.defaults_applied:
@@ -110,16 +84,6 @@ def cookie_stickiness(model: Topology, svc: Service) -> tuple[tuple, str]:
     """Where a service's cookie stickiness is stated, and the start of a message naming it."""
     where = svc.stickiness.path + ("mode",)
     return stated_at(model, svc, where), f"service '{svc.name}' uses cookie stickiness{default_origin(model, where)}"
-
-
-def reads_http(l: Listener) -> bool:
-    """Whether the balancer parses HTTP on this listener (L7). Passthrough never does, whatever it declares."""
-    return l.is_l7 and l.tls.mode != "passthrough"
-
-
-def sees_host_names(l: Listener) -> bool:
-    """Whether the balancer can route this listener's traffic by host name (Host header or SNI)."""
-    return reads_http(l) or l.tls.mode != "none"
 
 
 def https_not_decrypted(l: Listener) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from . import Finding, Rule, register
-from .common import E, I, W, cite, listeners_to, reads_http, y
+from .common import E, I, W, cite, y
 
 FLYNET_PAGE = "/FVTerm/FVHealth.aspx"
 
@@ -318,7 +318,7 @@ def check_fallback_at_l4(model, ctx):
     for svc in model.services:
         if not svc.fallback or svc.fallback.kind != "respond":
             continue
-        l4 = [l for l in listeners_to(model, svc.name) if not reads_http(l)]
+        l4 = [l for l in model.listeners_of(svc.name) if not l.reads_http]
         if l4:
             yield Finding(svc.fallback.path + ("respond",), f"service '{svc.name}' answers with a fixed HTTP response "
                           f"when no server can serve, but listener '{l4[0].name}' works at L4: there is no HTTP "
@@ -343,6 +343,7 @@ register(Rule(
                      "      - {name: vhi-c, address: 10.0.4.13, port: 9681, priority: 2, weight: 100}\n"
                      "    fallback: {server: {address: 10.0.4.99, port: 9681}}\n"),
     check=check_fallback_at_l4,
+    acknowledgeable=False,   # no target can send an HTTP answer where it reads no HTTP
 ))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from . import Finding, Rule, register
-from .common import (E, I, W, cite, default_origin, host_path, listeners_to, reads_http, routes_to, sees_host_names,
+from .common import (E, I, W, cite, default_origin, host_path,
                      y)
 
 DASHBOARD_WORDS = ("dashboard", "monitor")
@@ -59,8 +59,8 @@ def _lightstreamer_l7(model):
     for svc in model.services:
         if svc.profile != "lightstreamer":
             continue
-        for l in listeners_to(model, svc.name):
-            if reads_http(l):
+        for l in model.listeners_of(svc.name):
+            if l.reads_http:
                 yield svc, l
 
 
@@ -69,7 +69,7 @@ def check_forwarded_at_l4(model, ctx):
     for l in model.listeners:
         where = l.path + ("forwarded_headers",)
         # a default that follows a contradictory `protocol: http` in passthrough is LBC209's finding
-        if not reads_http(l) and l.forwarded_headers and not default_origin(model, where):
+        if not l.reads_http and l.forwarded_headers and not default_origin(model, where):
             yield Finding(where, f"listener '{l.name}' works at L4 (protocol tcp) and "
                           "cannot add X-Forwarded-For / X-Forwarded-Proto headers")
 
@@ -118,7 +118,7 @@ def partially_behind(model, svc) -> bool:
     server has a direct host name that the balancer does not route, so the streaming (control and
     rebind) connections reach the servers directly and only session creation crosses the balancer."""
     return (bool(svc.servers) and all(s.direct_host for s in svc.servers)
-            and not any(r.server is not None for _l, r in routes_to(model, svc.name)))
+            and not any(r.server is not None for _l, r in model.routes_to(svc.name)))
 
 
 def check_streaming_websocket(model, ctx):
@@ -157,7 +157,7 @@ def check_dashboard(model, ctx):
     for svc in model.services:
         if svc.profile != "lightstreamer":
             continue
-        for l, r in routes_to(model, svc.name):
+        for _l, r in model.routes_to(svc.name):
             if r.server is not None:
                 continue
             for k, h in enumerate(r.hosts):
@@ -193,7 +193,7 @@ def check_separate_ports(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "application":
             continue
-        pairs = routes_to(model, svc.name)
+        pairs = model.routes_to(svc.name)
         balanced = {r.port_name for _l, r in pairs if r.server is None}
         for _l, r in pairs:
             if r.server is not None and r.port_name in balanced:
@@ -247,7 +247,7 @@ register(Rule(
 # ------------------------------------------------------------------ LBC606
 def check_host_routes_visible(model, ctx):
     for l in model.listeners:
-        if sees_host_names(l):
+        if l.sees_host_names:
             continue
         for r in l.routes:
             if r.hosts and model.service(r.service).stickiness.mode != "application":  # LBC307's case
@@ -269,6 +269,7 @@ register(Rule(
     bad=LS_L4.replace("      - {service: push}\n", "      - {hosts: [push.example.com], service: push}\n"),
     good=LS_L4,
     check=check_host_routes_visible,
+    acknowledgeable=False,   # no target can route on a name it never sees
 ))
 
 
@@ -277,7 +278,7 @@ def check_client_address_at_l4(model, ctx):
     for svc in model.services:
         if svc.profile != "lightstreamer" or svc.proxy_protocol != "none":
             continue
-        l4 = [l for l in listeners_to(model, svc.name) if not reads_http(l)]
+        l4 = [l for l in model.listeners_of(svc.name) if not l.reads_http]
         if l4:
             yield Finding(svc.path,
                           f"service '{svc.name}' is reached at L4 through listener '{l4[0].name}' without the "
@@ -296,3 +297,4 @@ register(Rule(
     good=LS_L4,
     check=check_client_address_at_l4,
 ))
+

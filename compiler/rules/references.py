@@ -24,7 +24,7 @@ def named_files(model):
 
 
 def check_files(model, ctx):
-    strict = bool(getattr(ctx, "check_files", False))
+    strict = ctx.check_files
     for path, where, what in named_files(model):
         local = model.local_file(path)
         if not certs.exists(local):
@@ -88,7 +88,7 @@ register(Rule(
 
 
 def check_unrouted(model, ctx):
-    routed = {r.service for l in model.listeners for r in l.routes}
+    routed = set(model.routed_services)
     for s in model.services:
         if s.name not in routed:
             yield Finding(s.path, f"no listener routes to service '{s.name}': it is never used", key=True)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 
 from . import Finding, Rule, register
-from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted, listeners_to,
-                     reads_http, routes_to, sees_host_names, y)
+from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted,
+                     y)
 
 
 
@@ -106,9 +106,9 @@ def check_cookie_needs_l7(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "cookie":
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             # passthrough is LBC202's finding, an undecrypted HTTPS port LBC203's
-            if reads_http(l) or l.tls.mode == "passthrough" or https_not_decrypted(l):
+            if l.reads_http or l.tls.mode == "passthrough" or https_not_decrypted(l):
                 continue
             where, said = cookie_stickiness(model, svc)
             yield Finding(
@@ -165,7 +165,7 @@ def check_source_ip(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "source-ip":
             continue
-        l7 = [l for l in listeners_to(model, svc.name) if reads_http(l)]
+        l7 = [l for l in model.listeners_of(svc.name) if l.reads_http]
         if l7:
             yield Finding(svc.stickiness.path + ("mode",), f"service '{svc.name}' sticks by source IP on L7 "
                           f"listener '{l7[0].name}', where a cookie is possible: clients whose provider changes "
@@ -197,7 +197,7 @@ LIGHTSTREAMER_EXPIRY = ("a Lightstreamer session outlives it: the next rebind or
 def check_max_lifetime(model, ctx):
     for svc in model.services:
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode in ("cookie", "source-ip"):
+        if st.max_lifetime_ms is not None and st.mode == "cookie":   # source-ip: LBC310
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': stickiness ends after "
                           f"{duration(st.max_lifetime_ms)} however active the client is; each expiry interrupts "
                           "its session, which the client must recover")
@@ -304,8 +304,8 @@ def check_application_needs_host_visibility(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "application":
             continue
-        for l, r in routes_to(model, svc.name):
-            if r.hosts and not sees_host_names(l):
+        for l, r in model.routes_to(svc.name):
+            if r.hosts and not l.sees_host_names:
                 yield Finding(r.path, f"listener '{l.name}' routes host names to service '{svc.name}' "
                               "(application stickiness) at L4 without TLS: it can see neither a Host header nor "
                               "an SNI name", hint="make the listener `protocol: http` (L7), or pass TLS through "
@@ -327,6 +327,7 @@ register(Rule(
     good=LS_APP.replace("    stickiness: {mode: application}\n",
                         "    stickiness: {mode: application}\n    proxy_protocol: v2\n"),
     check=check_application_needs_host_visibility,
+    acknowledgeable=False,   # no target can route on a name it never sees
 ))
 
 
@@ -411,4 +412,34 @@ register(Rule(
                     "    stickiness: {mode: source-ip}\n"),
     good=VHI,
     check=check_verastream_affinity,
+))
+
+
+# ------------------------------------------------------------------ LBC310
+def check_max_lifetime_needs_cookie(model, ctx):
+    routed = set(model.routed_services)
+    for svc in model.services:
+        st = svc.stickiness
+        if st.mode == "source-ip" and st.max_lifetime_ms is not None and svc.name in routed:
+            yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': max_lifetime needs cookie stickiness; "
+                          "a source-IP affinity entry has no date and lives until it is idle (idle_timeout)")
+
+
+register(Rule(
+    "LBC310", "max-lifetime-needs-cookie", E,
+    "`max_lifetime` with source-IP stickiness: only a cookie can carry the date a session started.",
+    "Use `idle_timeout` to end source-IP affinity, or cookie stickiness with `max_lifetime` on an HTTP listener.",
+    "lbc topology language; " + cite("004", "§4 Stickiness Expiration"),
+    why="A hard lifetime needs the date the affinity began. A cookie can carry it (HAProxy's `maxlife`, "
+        "Envoy's cookie TTL), but source-IP affinity is a table entry keyed by the address, or a hash of it: "
+        "HAProxy and BIG-IP expire those entries when they are idle, Envoy's hash has no clock at all. No "
+        "target can end a source-IP affinity after a fixed time however busy the client is.",
+    bad=variant("stickiness: {mode: cookie}", "stickiness: {mode: source-ip, max_lifetime: 60m}",
+                "    port: 80\n", "    port: 80\n    protocol: tcp\n",
+                "- {hosts: [www.example.com], service: web}", "- {service: web}"),
+    good=variant("stickiness: {mode: cookie}", "stickiness: {mode: source-ip, idle_timeout: 60m}",
+                 "    port: 80\n", "    port: 80\n    protocol: tcp\n",
+                 "- {hosts: [www.example.com], service: web}", "- {service: web}"),
+    check=check_max_lifetime_needs_cookie,
+    acknowledgeable=False,
 ))

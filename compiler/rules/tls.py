@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from .. import certs
 from . import Finding, Rule, register
-from .common import E, HACLOUD, I, W, cite, cookie_stickiness, host_path, https_not_decrypted, routes_to, tls_path, y
+from .common import E, HACLOUD, I, W, cite, cookie_stickiness, host_path, https_not_decrypted, tls_path, y
 
-DECRYPTING = ("terminate", "bridge")
 
 
 BASE = y("""
@@ -62,7 +61,7 @@ def check_x509(model, ctx):
     for svc in model.services:
         if not svc.x509_client_auth:
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             if l.tls.mode == "passthrough":
                 continue
             sticky = ""
@@ -84,8 +83,8 @@ def check_x509(model, ctx):
     for svc in model.services:
         if svc.profile not in HACLOUD or svc.x509_client_auth:
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
-            if l.tls.mode in DECRYPTING:
+        for l, _r in _per_listener(model.routes_to(svc.name)):
+            if l.decrypts:
                 yield Finding(
                     tls_path(l), f"service '{sso.name}' ({sso.profile}) logs users in with X.509 client "
                     f"certificates, so the other tier, service '{svc.name}' ({svc.profile}), needs TLS passthrough "
@@ -145,7 +144,7 @@ def check_passthrough_cookie(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "cookie":
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             if l.tls.mode == "passthrough":
                 where, said = cookie_stickiness(model, svc)
                 yield Finding(
@@ -183,7 +182,7 @@ def check_cookie_needs_decrypt(model, ctx):
     for svc in model.services:
         if svc.stickiness.mode != "cookie":
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             if https_not_decrypted(l):
                 where, said = cookie_stickiness(model, svc)
                 yield Finding(
@@ -231,7 +230,7 @@ def route_hosts(model, l, r) -> list[tuple[str, tuple]]:
 
 def check_host_coverage(model, ctx):
     for l in model.listeners:
-        if l.tls.mode in DECRYPTING and not l.tls.certificates:
+        if l.decrypts and not l.tls.certificates:
             yield Finding(tls_path(l), f"listener '{l.name}' uses TLS mode {l.tls.mode} but names no certificate",
                           hint="add `certificates: [NAME]` to the listener's `tls:`")
             continue
@@ -359,7 +358,7 @@ register(Rule(
 def check_upstream_tls(model, ctx):
     for svc in model.services:
         u = svc.upstream_tls
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             if l.tls.mode == "bridge" and u is None:
                 yield Finding(
                     tls_path(l), f"listener '{l.name}' bridges TLS to service '{svc.name}', which has no "
@@ -410,7 +409,7 @@ register(Rule(
 # ------------------------------------------------------------------ LBC207
 def check_weak_tls(model, ctx):
     for l in model.listeners:
-        if l.tls.mode in DECRYPTING and l.tls.min_version in ("1.0", "1.1"):
+        if l.decrypts and l.tls.min_version in ("1.0", "1.1"):
             yield Finding(tls_path(l, "min_version"),
                           f"listener '{l.name}' accepts TLS {l.tls.min_version}, which is deprecated (RFC 8996)")
     for svc in model.services:
@@ -443,7 +442,7 @@ def check_blueprint_bridging(model, ctx):
     for svc in model.services:
         if svc.profile not in HACLOUD:
             continue
-        for l, _r in _per_listener(routes_to(model, svc.name)):
+        for l, _r in _per_listener(model.routes_to(svc.name)):
             if l.tls.mode == "terminate":
                 yield Finding(tls_path(l), f"listener '{l.name}' terminates TLS for service '{svc.name}' "
                               f"(profile {svc.profile}); the HA blueprint bridges instead, keeping TLS to the "
@@ -522,7 +521,7 @@ def check_client_auth(model, ctx):
     for l in model.listeners:
         if l.tls.client_auth == "none":
             continue
-        if l.tls.mode not in DECRYPTING:
+        if not l.decrypts:
             yield Finding(tls_path(l, "client_auth"), f"listener '{l.name}' asks for client certificates "
                           f"(client_auth {l.tls.client_auth}) but uses TLS mode {l.tls.mode}: only a balancer "
                           "that completes the handshake can check them",
@@ -694,7 +693,7 @@ def _tls_terms(l) -> dict:
     """What a client must be able to do to connect to a listener."""
     t = l.tls
     terms = {"TLS": "yes" if t.mode != "none" else "no"}
-    if t.mode in DECRYPTING:
+    if t.decrypts:
         terms["minimum TLS version"] = t.min_version
         terms["client certificate"] = t.client_auth + (f" (CA {t.client_ca})" if t.client_ca else "")
     return terms
@@ -702,14 +701,14 @@ def _tls_terms(l) -> dict:
 
 def check_create_control_consistency(model, ctx):
     for svc in model.services:
-        pairs = routes_to(model, svc.name)
+        pairs = model.routes_to(svc.name)
         create = [(l, r) for l, r in pairs if r.server is None]
         control = [(l, r) for l, r in pairs if r.server is not None]
         if not create or not control:
             continue
         first, _ = create[0]
         want = _tls_terms(first)
-        for l, r in _per_listener(control):
+        for l, _r in _per_listener(control):
             if l.name == first.name:
                 continue
             got = _tls_terms(l)

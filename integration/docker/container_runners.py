@@ -24,13 +24,14 @@ from harness.net import Proc, Processes
 from harness.runners import DOCKER_RUNNERS, RUNNERS
 from lbc.docker_files import mounted_files
 from lbc.model import Topology
+from lbc.targets import SPECS
 
 import containers
 import incontainer
 from incontainer import Listen
 
 # The proxy's process name inside its container, and the option whose value the proxy writes to.
-PROCESS = {"haproxy": "haproxy", "nginx": "nginx", "envoy": "envoy"}
+PROCESS = {n: s.binary for n, s in SPECS.items() if s.runtime}   # the proxy's process name
 WRITABLE_OPTION = {"nginx": "-p"}            # nginx -p PREFIX: pid, logs and temp files
 STOP_GRACE_S = 5.0
 

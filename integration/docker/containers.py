@@ -12,12 +12,14 @@ import time
 import uuid
 from typing import Iterable, Optional
 
+from lbc.targets import SPECS
+
 RUN_LABEL = "lbc.test-run"
 RUN_ID = uuid.uuid4().hex[:12]      # one per test session
 COMPOSE_PREFIX = f"lbc{RUN_ID}"     # compose projects started by the tests (compose sets its own labels)
 
 # target -> image built by images.py
-IMAGES = {"haproxy": "lbc/haproxy", "nginx": "lbc/nginx", "envoy": "lbc/envoy", "backend": "lbc/backend"}
+IMAGES = {**{n: f"lbc/{n}" for n, s in SPECS.items() if s.runtime}, "backend": "lbc/backend"}
 
 STOP_GRACE_S = 5
 

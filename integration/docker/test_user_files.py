@@ -39,7 +39,7 @@ TARGETS = [t for t in docker_files.supported() if t in targets.available()]
 VIP, SERVERS = "127.0.9.10", ("127.0.9.11", "127.0.9.12")
 HOST = "web.example.com"
 COMPOSE_TIMEOUT_S = 300
-PROCESS = {"haproxy": "haproxy", "nginx": "nginx", "envoy": "envoy"}
+PROCESS = {t: targets.spec(t).binary for t in TARGETS}   # the proxy's process name
 
 
 def free_port(addr: str) -> int:

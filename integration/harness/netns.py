@@ -125,7 +125,7 @@ class Lab:
     @contextmanager
     def inside(self, ns: str):
         """Sockets this thread opens in the block belong to namespace `ns`."""
-        own = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
         try:
             _setns(target)

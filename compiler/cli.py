@@ -19,6 +19,7 @@ import typer
 
 from . import DOCS_URL, HOME_URL, __version__
 from .diagnostics import Diagnostic, Unreadable, format_github, format_json, format_sarif, format_text
+from .compose import Inputs
 from .loader import MAX_BYTES
 from .pipeline import Options, OutputDirError, Result, check_file, render, write_outputs
 from .rules import REGISTRY, all_rules
@@ -88,7 +89,7 @@ class Report:
         else:
             for u in unreadable:
                 typer.echo(f"lbc: {u}", err=True)
-            sources = {r.file: r.doc.lines for r in results if r.doc is not None}
+            sources = {f: lines for r in results if r.doc is not None for f, lines in r.doc.sources.items()}
             sys.stderr.write(format_text(diags, sources, color=_color(sys.stderr),
                                          max_per_rule=self.max_per_rule, quiet=self.quiet))
 
@@ -149,6 +150,17 @@ MaxPerRuleOpt = typer.Option(20, "--max-per-rule", min=0, help="Text: list each 
                              "then count the rest (0: list all).")
 SarifRootOpt = typer.Option(".", "--sarif-root", help="SARIF: the folder file URIs are relative to "
                             "(%SRCROOT%; the repository root in code scanning). Default: the working directory.")
+EnvOpt = typer.Option(None, "--env", "-e", help="Apply this environment's overlay (named under `environments:`).")
+ValuesOpt = typer.Option([], "--values", help="A YAML file of name: value for ${name} placeholders "
+                         "(repeatable; later files win).")
+ValuesEnvOpt = typer.Option(False, "--values-env", help="Also take placeholder values from environment "
+                            "variables LBC_VAR_<name> (they win over --values files); no other variable is read.")
+
+
+def _inputs(env: Optional[str], values: List[str], values_env: bool) -> Inputs:
+    return Inputs(env=env, values=tuple(values), values_env=values_env)
+
+
 StdinNameOpt = typer.Option("<stdin>", "--stdin-filename", help="The name diagnostics give a topology read "
                             "from standard input (`-`); relative certificate paths are taken from its folder.")
 
@@ -160,9 +172,11 @@ def validate(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Also check what this target can express."),
     max_bytes: int = MaxBytesOpt, quiet: bool = QuietOpt, no_acknowledged: bool = NoAckOpt,
     max_per_rule: int = MaxPerRuleOpt, sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """Check topology files: structure, references and the deployment guides' rules."""
-    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
+    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes,
+                      inputs=_inputs(env, values, values_env))
     report = Report(fmt, quiet, not no_acknowledged, max_per_rule, sarif_root)
     tgt = _target(target) if target else None
     checked = []
@@ -200,6 +214,10 @@ def compile_(
     emit: Optional[str] = typer.Option(None, "--emit", help="Print an intermediate stage instead: model."),
     explain_defaults: bool = typer.Option(False, "--explain-defaults",
                                           help="List every value filled in by a profile or by lbc's defaults."),
+    explain_origin: bool = typer.Option(False, "--explain-origin", help="List every value given and the file, "
+                                        "line and column that set it (an include, the environment's overlay, "
+                                        "a placeholder's values file)."),
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
     max_bytes: int = MaxBytesOpt,
     docker: bool = typer.Option(False, "--docker", help="Also write a Dockerfile and compose.yaml that run "
                                 "the output in the target's official image (needs --output)."),
@@ -207,7 +225,8 @@ def compile_(
     sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
 ) -> None:
     """Compile a topology into a target's configuration files."""
-    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
+    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes,
+                      inputs=_inputs(env, values, values_env))
     report = Report(fmt, quiet, not no_acknowledged, max_per_rule, sarif_root)
     tgt = _target(target)
     if docker and out is None:
@@ -225,6 +244,9 @@ def compile_(
         for d in model.defaults_applied:
             loc = result.doc.locate(d.path)
             typer.echo(f"{loc}: {'.'.join(str(p) for p in d.path)} = {json.dumps(d.value)}  ({d.origin})")
+    if explain_origin:
+        for line in _origins(result):
+            typer.echo(line)
     if emit == "model":
         typer.echo(json.dumps(model.to_dict(), indent=2, sort_keys=True, default=str))
         raise typer.Exit(EXIT_OK)
@@ -254,11 +276,40 @@ def compile_(
     else:
         try:
             with _progress(f"writing {out}", report):
-                write_outputs(out, files, inputs=[] if file == STDIN else [file])
+                write_outputs(out, files, inputs=[] if file == STDIN else _inputs_read(result, file))
         except (OutputDirError, OSError) as e:
             _fail_usage(str(e))
         report.emit([result], [])
     raise typer.Exit(EXIT_OK)
+
+
+def _inputs_read(result: Result, file: str) -> list[str]:
+    """Every file the compile read (an output folder may hold none of them)."""
+    if result.composed is None:
+        return [file]
+    return [file] + [f for f in result.composed.files if f != result.doc.file] + list(result.composed.values_files)
+
+
+def _origins(result: Result) -> list[str]:
+    """`--explain-origin`: each value given, where it was written; a placeholder's value is not shown."""
+    doc, subs = result.doc, result.composed.substitutions if result.composed else {}
+    lines = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+        else:
+            name = ".".join(str(p) for p in path)
+            sub = subs.get(path)
+            shown = f"{json.dumps(sub.placeholder)}  ({doc.locate(path)}; {sub.origin})" if sub else \
+                f"{json.dumps(node)}  ({doc.locate(path)})"
+            lines.append(f"{name} = {shown}")
+    walk(doc.data, ())
+    return lines
 
 
 @app.command()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .build import build_model
+from .compose import Composed, ComposeError, Inputs, compose, fragment_alone, redact
 from .capabilities import check_capabilities
 from .diagnostics import Diagnostic, cap_diagnostics, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
@@ -24,6 +25,7 @@ class Options:
     strict: bool = False          # warnings fail
     check_files: bool = False     # missing certificate files are errors, not warnings
     max_bytes: int = MAX_BYTES
+    inputs: Inputs = field(default_factory=Inputs)  # environment, values (several files: compiler/compose.py)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Result:
     doc: Optional[Document] = None
     model: Optional[Topology] = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    composed: Optional[Composed] = None   # the files, placeholders and secrets behind `doc`
 
     @property
     def failed(self) -> bool:
@@ -76,10 +79,22 @@ def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> R
         result.diagnostics.append(e.diagnostic)
         return result.finish(options)
     result.doc = doc
+    fragment = fragment_alone(doc)
+    if fragment is not None:
+        result.diagnostics.append(fragment)
+        return result.finish(options)
+    try:
+        composed = compose(doc, options.inputs, options.max_bytes)
+    except ComposeError as e:
+        doc.other_lines = {f: lines for f, lines in e.sources.items() if f != doc.file}
+        result.diagnostics.extend(e.diagnostics)
+        return result.finish(options)
+    doc = result.doc = composed.doc
+    result.composed = composed
     reporter = Reporter(doc)
     schema_diags = check_schema(doc)
     if schema_diags:
-        result.diagnostics.extend(schema_diags)
+        result.diagnostics.extend(redact(schema_diags, composed.secrets))
         return result.finish(options)
     model = build_model(doc, reporter)
     if model is not None:
@@ -87,7 +102,7 @@ def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> R
         if target is not None:
             check_capabilities(model, target, reporter)
     result.model = model
-    result.diagnostics.extend(reporter.diagnostics)
+    result.diagnostics.extend(redact(reporter.diagnostics, composed.secrets))
     return result.finish(options)
 
 

@@ -410,14 +410,25 @@ def diff_(
     against: Optional[str] = typer.Option(None, "--against", help="A deployed output or config folder to compare "
                                           "the compiled files with."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    env: List[str] = typer.Option([], "--env", "-e", help="An environment for every file; give it twice with one "
+                                  "file to compare two environments of one topology (OLD first)."),
+    values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """What changes between two topologies, and what each change does to clients.
     Exit 0 no change, 3 changes, 1 a topology has errors, 2 usage or I/O."""
     from .diff import run
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc diff prints text or json")
+    if len(env) == 2 and len(files) == 1 and against is None:
+        files, envs = [files[0], files[0]], env  # lbc diff topology.yaml --env lab --env prod
+    elif len(env) <= 1:
+        envs = [env[0] if env else None] * len(files)
+    else:
+        _fail_usage("give --env once (for every file), or twice with one topology file (OLD NEW)")
+    options = [Options(inputs=_inputs(e, values, values_env)) for e in envs]
+    labels = [f"{f} --env {e}" if e else f for f, e in zip(files, envs)]
     code = run(files, target, against, fmt is Format.json, _check, lambda rs: _print(rs, Format.text),
-               _target, _fail_usage, sys.stdout.write)
+               _target, _fail_usage, sys.stdout.write, options, labels)
     raise typer.Exit(code)
 
 

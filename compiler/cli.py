@@ -21,7 +21,7 @@ from . import DOCS_URL, HOME_URL, __version__
 from .diagnostics import Diagnostic, Unreadable, format_github, format_json, format_sarif, format_text
 from .compose import Inputs
 from .loader import MAX_BYTES
-from .pipeline import Options, OutputDirError, Result, check_file, render, write_outputs
+from .pipeline import Options, OutputDirError, Result, check_every_environment, check_file, render, write_outputs
 from .rules import REGISTRY, all_rules
 
 
@@ -94,12 +94,15 @@ class Report:
                                          max_per_rule=self.max_per_rule, quiet=self.quiet))
 
 
-def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>") -> Result | Unreadable:
+def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>",
+          every_env: bool = False) -> Result | Unreadable:
     """Check one input; `-` is standard input. An input that cannot be read is returned, not raised,
     so that the other files are still checked."""
     try:
         if path == STDIN:
             return check_file(stdin_name, options, target, data=sys.stdin.buffer.read())
+        if every_env:
+            return check_every_environment(path, options, target)
         return check_file(path, options, target)
     except OSError as e:
         return Unreadable(path, e.strerror or str(e))
@@ -173,6 +176,8 @@ def validate(
     max_bytes: int = MaxBytesOpt, quiet: bool = QuietOpt, no_acknowledged: bool = NoAckOpt,
     max_per_rule: int = MaxPerRuleOpt, sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
     env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
+    every_env: bool = typer.Option(False, "--every-env", help="Check a topology with `environments:` in each of "
+                                   "them (with each one's values files); others as they are. For hooks and CI."),
 ) -> None:
     """Check topology files: structure, references and the deployment guides' rules."""
     options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes,
@@ -182,7 +187,7 @@ def validate(
     checked = []
     for f in files:
         with _progress(f"checking {f}", report):
-            checked.append(_read(f, options, tgt, stdin_filename))
+            checked.append(_read(f, options, tgt, stdin_filename, every_env))
     results = [r for r in checked if isinstance(r, Result)]
     unreadable = [u for u in checked if isinstance(u, Unreadable)]
     report.emit(results, unreadable)

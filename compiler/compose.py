@@ -242,9 +242,21 @@ class Substitution:
     origin: str
 
 
-def _values(inputs: Inputs, loader: _Loader) -> dict[str, _Value]:
+def _values_path(loader: _Loader, main: Document, node: _Node) -> str:
+    """A values file named by an environment: relative to the main file, inside its folder."""
+    path = os.path.join(os.path.dirname(main.file), node.value)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, loader.root]) != loader.root:
+        raise ComposeError([_err(f"'{node.value}' is outside the topology's folder", node.loc())])
+    if not os.path.exists(real):
+        raise ComposeError([_err(f"'{node.value}' does not exist", node.loc(), "give a path relative to the main file")])
+    return _name_of(main.file, node.value)
+
+
+def _values(inputs: Inputs, loader: _Loader, env_values: list[str]) -> dict[str, _Value]:
+    """The environment's values files, then --values files, then LBC_VAR_ variables: later ones win."""
     out: dict[str, _Value] = {}
-    for path in inputs.values:
+    for path in [*env_values, *inputs.values]:
         try:
             doc = load_file(path, max_bytes=loader.bytes_left, max_aliases=loader.aliases_left)
         except LoadError as e:
@@ -376,24 +388,60 @@ def _single(main: Document, inputs: Inputs) -> bool:
 def _compose(loader: _Loader, main: Document, inputs: Inputs) -> Composed:
     real_main = os.path.realpath(main.file)
     tree = _load_set(loader, main, (real_main,), fragment=False)
+    env_values: list[str] = []
+    envs_defined = environment_names(main)
     if isinstance(tree.value, dict):
         envs = tree.value.pop("environments", None)
         if inputs.env is not None:
-            tree = _overlay(tree, _environment(loader, main, envs, inputs.env, real_main))
+            overlay, value_nodes = _environment(loader, main, envs, inputs.env, real_main)
+            if overlay is not None:
+                tree = _overlay(tree, overlay)
+            env_values = [_values_path(loader, main, n) for n in value_nodes]
     elif inputs.env is not None:
         raise ComposeError([_err("--env needs a topology with `environments:`", Location(main.file, 1, 1))])
-    values = _values(inputs, loader)
+    values = _values(inputs, loader, env_values)
     out = Document(file=main.file, data=None, lines=main.lines, aliases=main.aliases)
     resolver = _Resolver(values)
     out.data = _flatten(tree, (), out, resolver)
     if resolver.errors:
+        if inputs.env is None and envs_defined:  # the values are most likely an environment's
+            from dataclasses import replace
+            tip = f"; or choose an environment: --env {'|'.join(envs_defined)} (--every-env checks each)"
+            raise ComposeError([replace(d, hint=d.hint + tip) if d.id == "LBC006" else d for d in resolver.errors])
         raise ComposeError(resolver.errors)
     out.other_lines = {f: lines for f, lines in loader.sources().items() if f != main.file}
-    topology_files = [d.file for d in loader.docs if d.file not in inputs.values]
-    return Composed(out, resolver.used, resolver.secrets, topology_files, inputs.values)
+    read_values = (*env_values, *inputs.values)
+    topology_files = [d.file for d in loader.docs if d.file not in read_values]
+    return Composed(out, resolver.used, resolver.secrets, topology_files, read_values)
 
 
-def _environment(loader: _Loader, main: Document, envs: Optional[_Node], env: str, real_main: str) -> _Node:
+def _relative(node: _Node, what: str) -> str:
+    rel = node.value
+    if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\\" in rel or "://" in rel:
+        raise ComposeError([_err(f"{what}: give a relative path with '/'", node.loc())])
+    return rel
+
+
+def _environment_entry(env: str, entry: _Node) -> tuple[Optional[_Node], list[_Node]]:
+    """`lab: lab.yaml`, or `lab: {overlay: lab.yaml, values: [values/lab.yaml]}` (both keys optional)."""
+    if isinstance(entry.value, str):
+        _relative(entry, f"environment '{env}'")
+        return entry, []
+    if not isinstance(entry.value, dict) or set(entry.value) - {"overlay", "values"}:
+        raise ComposeError([_err(f"environment '{env}': give an overlay file, or {{overlay: FILE, values: [FILES]}}",
+                                 entry.loc(), rule="LBC011")])
+    overlay = entry.value.get("overlay")
+    if overlay is not None:
+        _relative(overlay, f"environment '{env}' overlay")
+    values = entry.value.get("values")
+    items = [] if values is None else values.value if isinstance(values.value, list) else [values]
+    for item in items:
+        _relative(item, f"environment '{env}' values")
+    return overlay, items
+
+
+def _environment(loader: _Loader, main: Document, envs: Optional[_Node], env: str,
+                 real_main: str) -> tuple[Optional[_Node], list[_Node]]:
     if envs is None or not isinstance(envs.value, dict):
         raise ComposeError([_err(f"--env {env}: this topology defines no `environments:`", Location(main.file, 1, 1),
                                  "add `environments: {NAME: overlay.yaml}` to the main file")])
@@ -404,16 +452,17 @@ def _environment(loader: _Loader, main: Document, envs: Optional[_Node], env: st
         raise ComposeError([_err(f"--env {env}: no such environment", envs.loc(key=True),
                                  f"did you mean '{close[0]}'?" if close
                                  else f"defined: {', '.join(sorted(str(k) for k in envs.value))}")])
-    rel = entry.value
-    if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\\" in rel or "://" in rel:
-        raise ComposeError([_err(f"environment '{env}': give the overlay as a relative path with '/'", entry.loc())])
+    overlay, values = _environment_entry(env, entry)
+    if overlay is None:
+        return None, values
+    rel = overlay.value
     path = os.path.join(os.path.dirname(main.file), rel)
     doc = loader.read(path, _name_of(main.file, rel), entry.loc())
     tree = _load_set(loader, doc, (real_main, os.path.realpath(path)), fragment=True)
     if isinstance(tree.value, dict) and "environments" in tree.value:
         raise ComposeError([_err("an environment's overlay cannot define environments",
                                  tree.value["environments"].loc(key=True), "define them in the main file")])
-    return tree
+    return tree, values
 
 
 def redact(diags: list[Diagnostic], secrets: dict[str, str]) -> list[Diagnostic]:
@@ -431,6 +480,12 @@ def redact(diags: list[Diagnostic], secrets: dict[str, str]) -> list[Diagnostic]
         return text
     return [replace(d, message=scrub(d.message), hint=scrub(d.hint),
                     related=tuple(Related(r.location, scrub(r.note)) for r in d.related)) for d in diags]
+
+
+def environment_names(doc: Document) -> list[str]:
+    """The environments a main file defines (for checking every one of them)."""
+    envs = doc.data.get("environments") if isinstance(doc.data, dict) else None
+    return sorted(str(k) for k in envs) if isinstance(envs, dict) else []
 
 
 def fragment_alone(doc: Document) -> Optional[Diagnostic]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .build import build_model
-from .compose import Composed, ComposeError, Inputs, compose, fragment_alone, redact
+from .compose import Composed, ComposeError, Inputs, compose, environment_names, fragment_alone, redact
 from .capabilities import check_capabilities
 from .diagnostics import Diagnostic, cap_diagnostics, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
@@ -67,6 +67,38 @@ def check_file(path: str, options: Options = Options(), target=None, data: Optio
     OSError propagates (an I/O problem, exit 2)."""
     with _gc_paused():
         return _check_file(path, options, target, data)
+
+
+def check_every_environment(path: str, options: Options = Options(), target=None) -> Result:
+    """A topology checked in each of its environments (or as it is, when it defines none): one Result.
+    A finding of only some environments names them; one of every environment is shown once."""
+    try:
+        doc = load_file(path, max_bytes=options.max_bytes)
+    except LoadError:
+        return check_file(path, options, target)  # reports it
+    names = environment_names(doc)
+    if not names or options.inputs.env is not None:
+        return check_file(path, options, target)
+    runs = {n: check_file(path, replace(options, inputs=replace(options.inputs, env=n)), target) for n in names}
+    seen: dict[tuple, list[str]] = {}
+    first: dict[tuple, Diagnostic] = {}
+    for name, r in runs.items():
+        for d in r.diagnostics:
+            key = (d.sort_key(), d.severity.rank)
+            seen.setdefault(key, []).append(name)
+            first.setdefault(key, d)
+    merged = Result(path, doc=runs[names[0]].doc)
+    for d in (runs[n].doc for n in names[1:]):
+        if d is not None and merged.doc is not None:
+            merged.doc.other_lines.update({f: lines for f, lines in d.sources.items() if f != merged.doc.file})
+        elif d is not None:
+            merged.doc = d
+    for key, d in first.items():
+        envs = seen[key]
+        merged.diagnostics.append(d if len(envs) == len(names) else
+                                  replace(d, message=f"{d.message} (environment {', '.join(envs)})"))
+    merged.diagnostics = sort_diagnostics(merged.diagnostics)
+    return merged
 
 
 def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> Result:

@@ -82,7 +82,7 @@ for _r in [
          why="A placeholder left in place would reach a proxy's configuration as text ('${port}'), and a value "
              "silently taken as empty would change where traffic goes. An unresolved placeholder stops the run, "
              "at the line that holds it.",
-         bad=variant("port: 8080}", "port: ${web_port}}"),
+         bad=variant("port: 8080}", "port: '${web_port}'}"),
          good=BASE),
     Rule("LBC007", "fragment-alone", I, "A file marked `lbc-fragment: 1` was checked on its own.",
          "Validate the main file that includes it; a fragment is not a whole topology.", LBC_LANGUAGE,

@@ -387,12 +387,13 @@ def plan(
                                              help="What if: peak concurrent users (hacloud-mss)."),
     service: Optional[str] = typer.Option(None, "--service", help="Plan this service only."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """Sizing of Host Access for the Cloud services and each server's share of new sessions."""
     from . import plan as planning
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc plan prints text or json")
-    result = _read(file, Options())
+    result = _read(file, Options(inputs=_inputs(env, values, values_env)))
     if isinstance(result, Unreadable):
         Report(fmt).emit([], [result])
         raise typer.Exit(EXIT_USAGE)
@@ -458,6 +459,7 @@ def apply_(
     binary: Optional[str] = typer.Option(None, "--binary", help="The proxy binary (default: found on PATH)."),
     strict: bool = StrictOpt, check_files: bool = CheckFilesOpt,
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """Compile, check with the real proxy, swap, reload without dropping connections, verify; roll back on
     any failure. Exit 0 applied, 1 refused or rolled back, 2 usage/I/O/locked, 4 rollback failed."""
@@ -465,7 +467,8 @@ def apply_(
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc apply prints text or json")
     tgt = _target(target)
-    result = _check(file, Options(strict=strict, check_files=check_files), tgt)
+    result = _check(file, Options(strict=strict, check_files=check_files,
+                                  inputs=_inputs(env, values, values_env)), tgt)
     if result.failed or result.model is None:
         _print([result], Format.text)
         raise typer.Exit(EXIT_ERRORS)

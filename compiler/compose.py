@@ -82,6 +82,7 @@ class _Loader:
     aliases_left: int = MAX_ALIASES
     docs: list[Document] = field(default_factory=list)
     failed_lines: dict[str, list[str]] = field(default_factory=dict)
+    included: dict[str, str] = field(default_factory=dict)  # realpath -> the file that included it
 
     def sources(self) -> dict[str, list[str]]:
         return {**{d.file: d.lines for d in self.docs}, **self.failed_lines}
@@ -161,9 +162,13 @@ def _load_set(loader: _Loader, doc: Document, stack: tuple[str, ...], fragment: 
         name = _name_of(doc.file, rel)
         path = os.path.join(os.path.dirname(doc.file), rel)
         real = os.path.realpath(path)
+        if real in loader.included and real not in stack:
+            raise ComposeError([_err(f"'{rel}' is already included by {loader.included[real]}", item.loc(),
+                                     "include each fragment once")])
         if real in stack:
             chain = " -> ".join([os.path.basename(s) for s in stack[stack.index(real):]] + [os.path.basename(real)])
             raise ComposeError([_err(f"include cycle: {chain}", item.loc(), "a file may not include itself")])
+        loader.included[real] = doc.file
         child = _load_set(loader, loader.read(path, name, item.loc()), stack + (real,), fragment=True)
         _add(tree, child)
     return tree

@@ -172,6 +172,13 @@ def test_include_stays_inside_the_folder(tmp_path, path):
     assert d.id == "LBC005" and d.location.line == 3, d
 
 
+def test_file_included_twice(tmp_path):
+    main = write(tmp_path, {"main.yaml": MAIN.replace("[services.yaml]", "[services.yaml, ./services.yaml]"),
+                            "services.yaml": SERVICES})
+    [d] = check(main)
+    assert (d.id, d.location.line) == ("LBC005", 3) and "already included" in d.message
+
+
 def test_included_file_must_be_a_fragment(tmp_path):
     main = write(tmp_path, {"main.yaml": MAIN, "services.yaml": SERVICES.replace("lbc-fragment: 1", "lbc: 1")})
     [d] = check(main)
@@ -292,6 +299,14 @@ def test_explain_origin_names_the_file_that_set_each_value(tmp_path):
     assert 'services.web.servers.0.port = 8080  (services.yaml:5:46)' in lines
     assert 'vips.public.address = "${prod_vip}"  (env/prod.yaml:3:21; ${prod_vip} from values/prod.yaml:1:11)' in lines
     assert not any("198.51.100.10" in line for line in lines if line.startswith("vips."))
+
+
+def test_plan_takes_an_environment(tmp_path):
+    write(tmp_path, env_files("lbc-fragment: 1\nservices:\n  web:\n    servers:\n      - {name: w2, remove: true}\n"))
+    lab = lbc("plan", "main.yaml", "--env", "lab", "-f", "json", cwd=tmp_path)
+    base = lbc("plan", "main.yaml", "-f", "json", cwd=tmp_path)
+    assert lab.returncode == 0 and base.returncode == 0, lab.stderr + base.stderr
+    assert "w2" in base.stdout and "w2" not in lab.stdout
 
 
 def test_diff_of_two_environments(tmp_path):

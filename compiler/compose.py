@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from .diagnostics import Diagnostic, Location, Related, Severity
-from .loader import MAX_ALIASES, MAX_BYTES, Document, LoadError, _PLAIN_INT, forbidden_char, load_bytes, load_file
+from .loader import MAX_ALIASES, MAX_BYTES, Document, LoadError, _PLAIN_INT, forbidden_char, load_file
 
 MAX_INCLUDE_DEPTH = 8      # main -> fragment -> ... ; real estates split by owner need two or three
 MAX_FILES = 256            # files in one topology, includes and overlay together

@@ -17,6 +17,7 @@ from lbc.compose import ENV_PREFIX, MAX_INCLUDE_DEPTH, Inputs
 from lbc.pipeline import Options, check_every_environment, check_file, render
 
 from helpers import ROOT
+from validators import VALIDATORS
 
 ESTATE = os.path.join(ROOT, "examples", "estate")
 
@@ -417,6 +418,12 @@ def test_estate_compiles_deterministically(tmp_path, target, env):
     copy = tmp_path / "elsewhere" / "estate"
     shutil.copytree(ESTATE, copy)
     assert compile_estate(str(copy), target, env) == here  # same files and values: same bytes, wherever
+
+
+@pytest.mark.parametrize("target,env", [(t, e) for t in sorted(VALIDATORS) for e in ENVS])
+def test_estate_passes_the_real_validator(tmp_path, target, env):
+    ok, output = VALIDATORS[target](compile_estate(ESTATE, target, env), tmp_path)
+    assert ok, output[-2000:]
 
 
 def test_estate_environments_differ_as_written():

@@ -180,7 +180,7 @@ def _add(base: _Node, frag: _Node) -> None:
         raise ComposeError([_err("a fragment must be a mapping of topology sections", frag.loc(), rule="LBC011")])
     for key, node in frag.value.items():
         mine = base.value.get(key)
-        if mine is None:
+        if mine is None or mine.value is None:  # `services:` left empty in one file
             base.value[key] = node
         elif isinstance(mine.value, dict) and isinstance(node.value, dict):
             for name, obj in node.value.items():

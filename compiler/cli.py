@@ -20,8 +20,9 @@ import typer
 
 from . import DOCS_URL, HOME_URL, __version__
 from .diagnostics import Diagnostic, Unreadable, format_github, format_json, format_sarif, format_text
+from .compose import Inputs
 from .loader import MAX_BYTES
-from .pipeline import Options, OutputDirError, Result, check_file, render, write_outputs
+from .pipeline import Options, OutputDirError, Result, check_every_environment, check_file, render, write_outputs
 from .rules import REGISTRY, all_rules
 from .targets import names_text as target_names   # the specs only: no back end is imported
 
@@ -90,17 +91,20 @@ class Report:
         else:
             for u in unreadable:
                 typer.echo(f"lbc: {u}", err=True)
-            sources = {r.file: r.doc.lines for r in results if r.doc is not None}
+            sources = {f: lines for r in results if r.doc is not None for f, lines in r.doc.sources.items()}
             sys.stderr.write(format_text(diags, sources, color=_color(sys.stderr),
                                          max_per_rule=self.max_per_rule, quiet=self.quiet))
 
 
-def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>") -> Result | Unreadable:
+def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>",
+          every_env: bool = False) -> Result | Unreadable:
     """Check one input; `-` is standard input. An input that cannot be read is returned, not raised,
     so that the other files are still checked."""
     try:
         if path == STDIN:
             result = check_file(stdin_name, options, target, data=sys.stdin.buffer.read())
+        elif every_env:
+            result = check_every_environment(path, options, target)
         else:
             result = check_file(path, options, target)
     except OSError as e:
@@ -156,6 +160,17 @@ MaxPerRuleOpt = typer.Option(20, "--max-per-rule", min=0, help="Text: list each 
                              "then count the rest (0: list all).")
 SarifRootOpt = typer.Option(".", "--sarif-root", help="SARIF: the folder file URIs are relative to "
                             "(%SRCROOT%; the repository root in code scanning). Default: the working directory.")
+EnvOpt = typer.Option(None, "--env", "-e", help="Apply this environment's overlay (named under `environments:`).")
+ValuesOpt = typer.Option([], "--values", help="A YAML file of name: value for ${name} placeholders "
+                         "(repeatable; later files win).")
+ValuesEnvOpt = typer.Option(False, "--values-env", help="Also take placeholder values from environment "
+                            "variables LBC_VAR_<name> (they win over --values files); no other variable is read.")
+
+
+def _inputs(env: Optional[str], values: List[str], values_env: bool) -> Inputs:
+    return Inputs(env=env, values=tuple(values), values_env=values_env)
+
+
 StdinNameOpt = typer.Option("<stdin>", "--stdin-filename", help="The name diagnostics give a topology read "
                             "from standard input (`-`); relative certificate paths are taken from its folder.")
 
@@ -167,15 +182,19 @@ def validate(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Also check what this target can express."),
     max_bytes: int = MaxBytesOpt, quiet: bool = QuietOpt, no_acknowledged: bool = NoAckOpt,
     max_per_rule: int = MaxPerRuleOpt, sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
+    every_env: bool = typer.Option(False, "--every-env", help="Check a topology with `environments:` in each of "
+                                   "them (with each one's values files); others as they are. For hooks and CI."),
 ) -> None:
     """Check topology files: structure, references and the deployment guides' rules."""
-    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
+    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes,
+                      inputs=_inputs(env, values, values_env))
     report = Report(fmt, quiet, not no_acknowledged, max_per_rule, sarif_root)
     tgt = _target(target) if target else None
     checked = []
     for f in files:
         with _progress(f"checking {f}", report):
-            checked.append(_read(f, options, tgt, stdin_filename))
+            checked.append(_read(f, options, tgt, stdin_filename, every_env))
     results = [r for r in checked if isinstance(r, Result)]
     unreadable = [u for u in checked if isinstance(u, Unreadable)]
     report.emit(results, unreadable)
@@ -207,6 +226,10 @@ def compile_(
     emit: Optional[str] = typer.Option(None, "--emit", help="Print an intermediate stage instead: model."),
     explain_defaults: bool = typer.Option(False, "--explain-defaults",
                                           help="List every value filled in by a profile or by lbc's defaults."),
+    explain_origin: bool = typer.Option(False, "--explain-origin", help="List every value given and the file, "
+                                        "line and column that set it (an include, the environment's overlay, "
+                                        "a placeholder's values file)."),
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
     max_bytes: int = MaxBytesOpt,
     docker: bool = typer.Option(False, "--docker", help="Also write a Dockerfile and compose.yaml that run "
                                 "the output in the target's official image (needs --output)."),
@@ -214,7 +237,8 @@ def compile_(
     sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
 ) -> None:
     """Compile a topology into a target's configuration files."""
-    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes)
+    options = Options(strict=strict, check_files=check_files, max_bytes=max_bytes,
+                      inputs=_inputs(env, values, values_env))
     report = Report(fmt, quiet, not no_acknowledged, max_per_rule, sarif_root)
     tgt = _target(target)
     if docker and out is None:
@@ -232,6 +256,9 @@ def compile_(
         for d in model.defaults_applied:
             loc = result.doc.locate(d.path)
             typer.echo(f"{loc}: {'.'.join(str(p) for p in d.path)} = {json.dumps(d.value)}  ({d.origin})")
+    if explain_origin:
+        for line in _origins(result):
+            typer.echo(line)
     if emit == "model":
         typer.echo(json.dumps(model.to_dict(), indent=2, sort_keys=True, default=str))
         raise typer.Exit(EXIT_OK)
@@ -261,11 +288,40 @@ def compile_(
     else:
         try:
             with _progress(f"writing {out}", report):
-                write_outputs(out, files, inputs=[] if file == STDIN else [file])
+                write_outputs(out, files, inputs=[] if file == STDIN else _inputs_read(result, file))
         except (OutputDirError, OSError) as e:
             _fail_usage(str(e))
         report.emit([result], [])
     raise typer.Exit(EXIT_OK)
+
+
+def _inputs_read(result: Result, file: str) -> list[str]:
+    """Every file the compile read (an output folder may hold none of them)."""
+    if result.composed is None:
+        return [file]
+    return [file] + [f for f in result.composed.files if f != result.doc.file] + list(result.composed.values_files)
+
+
+def _origins(result: Result) -> list[str]:
+    """`--explain-origin`: each value given, where it was written; a placeholder's value is not shown."""
+    doc, subs = result.doc, result.composed.substitutions if result.composed else {}
+    lines = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+        else:
+            name = ".".join(str(p) for p in path)
+            sub = subs.get(path)
+            shown = f"{json.dumps(sub.placeholder)}  ({doc.locate(path)}; {sub.origin})" if sub else \
+                f"{json.dumps(node)}  ({doc.locate(path)})"
+            lines.append(f"{name} = {shown}")
+    walk(doc.data, ())
+    return lines
 
 
 @app.command()
@@ -338,12 +394,13 @@ def plan(
                                              help="What if: peak concurrent users (hacloud-mss)."),
     service: Optional[str] = typer.Option(None, "--service", help="Plan this service only."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """Sizing of Host Access for the Cloud services and each server's share of new sessions."""
     from . import plan as planning
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc plan prints text or json")
-    result = _read(file, Options())
+    result = _read(file, Options(inputs=_inputs(env, values, values_env)))
     if isinstance(result, Unreadable):
         Report(fmt).emit([], [result])
         raise typer.Exit(EXIT_USAGE)
@@ -366,14 +423,25 @@ def diff_(
     against: Optional[str] = typer.Option(None, "--against", help="A deployed output or config folder to compare "
                                           "the compiled files with."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    env: List[str] = typer.Option([], "--env", "-e", help="An environment for every file; give it twice with one "
+                                  "file to compare two environments of one topology (OLD first)."),
+    values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """What changes between two topologies, and what each change does to clients.
     Exit 0 no change, 3 changes, 1 a topology has errors, 2 usage or I/O."""
     from .diff import run
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc diff prints text or json")
+    if len(env) == 2 and len(files) == 1 and against is None:
+        files, envs = [files[0], files[0]], env  # lbc diff topology.yaml --env lab --env prod
+    elif len(env) <= 1:
+        envs = [env[0] if env else None] * len(files)
+    else:
+        _fail_usage("give --env once (for every file), or twice with one topology file (OLD NEW)")
+    options = [Options(inputs=_inputs(e, values, values_env)) for e in envs]
+    labels = [f"{f} --env {e}" if e else f for f, e in zip(files, envs)]
     code = run(files, target, against, fmt is Format.json, _check, lambda rs: _print(rs, Format.text),
-               _target, _fail_usage, sys.stdout.write)
+               _target, _fail_usage, sys.stdout.write, options, labels)
     raise typer.Exit(code)
 
 
@@ -398,6 +466,7 @@ def apply_(
     binary: Optional[str] = typer.Option(None, "--binary", help="The proxy binary (default: found on PATH)."),
     strict: bool = StrictOpt, check_files: bool = CheckFilesOpt,
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    env: Optional[str] = EnvOpt, values: List[str] = ValuesOpt, values_env: bool = ValuesEnvOpt,
 ) -> None:
     """Compile, check with the real proxy, swap, reload without dropping connections, verify; roll back on
     any failure. Exit 0 applied, 1 refused or rolled back, 2 usage/I/O/locked, 4 rollback failed."""
@@ -405,7 +474,8 @@ def apply_(
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc apply prints text or json")
     tgt = _target(target)
-    result = _check(file, Options(strict=strict, check_files=check_files), tgt)
+    result = _check(file, Options(strict=strict, check_files=check_files,
+                                  inputs=_inputs(env, values, values_env)), tgt)
     if result.failed or result.model is None:
         _print([result], Format.text)
         raise typer.Exit(EXIT_ERRORS)

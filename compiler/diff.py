@@ -333,14 +333,17 @@ def diff_files(files: dict[str, str], folder: str, owned: Optional[set[str]] = N
 # ------------------------------------------------------------------ the command (registered in cli.py)
 
 def run(files: list[str], target: Optional[str], against: Optional[str], as_json: bool, check, print_result,
-        get_target, fail_usage, out) -> int:
-    """`lbc diff OLD NEW` or `lbc diff NEW --target T --against DIR`; returns the exit code."""
+        get_target, fail_usage, out, options=None, labels=None) -> int:
+    """`lbc diff OLD NEW` or `lbc diff NEW --target T --against DIR`; returns the exit code.
+    options: one pipeline Options per file (an environment each); labels: how the text names them."""
     from .pipeline import Options
+    options = options or [Options() for _ in files]
+    labels = labels or files
     if against is not None:
         if len(files) != 1 or target is None:
             fail_usage("--against DIR compares one topology, compiled with --target, with the folder")
         tgt = get_target(target)
-        result = check(files[0], Options(), tgt)
+        result = check(files[0], options[0], tgt)
         if result.failed or result.model is None:
             print_result([result])
             return 1
@@ -358,11 +361,11 @@ def run(files: list[str], target: Optional[str], against: Optional[str], as_json
         return EXIT_CHANGED if found else 0
     if len(files) != 2 or target is not None:
         fail_usage("give two topology files (lbc diff OLD NEW), or one with --target T --against DIR")
-    results = [check(f, Options()) for f in files]
+    results = [check(f, o) for f, o in zip(files, options)]
     if any(r.failed or r.model is None for r in results):
         print_result(results)
         return 1
     old, new = results
     changes = diff_models(old.model, new.model, old.doc, new.doc)
-    out((format_json if as_json else format_text)(changes, files[0], files[1]))
+    out((format_json if as_json else format_text)(changes, labels[0], labels[1]))
     return EXIT_CHANGED if changes else 0

@@ -63,6 +63,15 @@ class Document:
     lines: list[str]
     value_spans: dict[tuple, tuple[int, int, int, int]] = field(default_factory=dict)
     key_spans: dict[tuple, tuple[int, int, int, int]] = field(default_factory=dict)
+    aliases: int = 0  # counted by the prescan: a topology of several files shares one alias budget
+    # A topology of several files (compiler/compose.py): the file each path was written in, when it
+    # is not `file`, and every file's lines for quoting.
+    span_files: dict[tuple, str] = field(default_factory=dict)
+    other_lines: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> dict[str, list[str]]:
+        return {self.file: self.lines, **self.other_lines}
 
     def locate(self, path: tuple, key: bool = False) -> Location:
         """The location of the value at `path` (or of its key), else of the nearest ancestor."""
@@ -70,7 +79,7 @@ class Document:
         while True:
             span = (self.key_spans.get(p) if key else None) or self.value_spans.get(p)
             if span:
-                return Location(self.file, *span)
+                return Location(self.span_files.get(p, self.file), *span)
             if not p:
                 return Location(self.file, 1, 1)
             p = p[:-1]
@@ -86,7 +95,7 @@ def _span(node) -> tuple[int, int, int, int]:
     return (s.line + 1, s.column + 1, e.line + 1, e.column + 1)
 
 
-def _prescan(text: str, file: str, max_depth: int, max_aliases: int) -> int:
+def _prescan(text: str, file: str, max_depth: int, max_aliases: int) -> tuple[int, int]:
     """Walk the event stream only: cheap, and safe against the composer's deep recursion."""
     depth = aliases = events = documents = 0
     for ev in yaml.parse(text, Loader=_Loader):
@@ -108,7 +117,7 @@ def _prescan(text: str, file: str, max_depth: int, max_aliases: int) -> int:
             if documents > 1:
                 raise LoadError(_diag("LBC002", "more than one YAML document in the file", file, ev.start_mark,
                                       "put one topology in each file"))
-    return events
+    return events, aliases
 
 
 # The scalar constructors, called directly (the str one is the most common; see _Walker._construct).
@@ -199,7 +208,7 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
         raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file contains a NUL byte", Location(file, 1, 1)))
     doc = Document(file=file, data=None, lines=text.splitlines())
     try:
-        events = _prescan(text, file, max_depth, max_aliases)
+        events, doc.aliases = _prescan(text, file, max_depth, max_aliases)
         node = yaml.compose(text, Loader=_Loader)
         if node is None:
             raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file is empty", Location(file, 1, 1),
@@ -219,7 +228,8 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
     return doc
 
 
-def load_file(path: str, *, max_bytes: int = MAX_BYTES, display_name: str | None = None) -> Document:
+def load_file(path: str, *, max_bytes: int = MAX_BYTES, display_name: str | None = None,
+              max_aliases: int = MAX_ALIASES) -> Document:
     """Read and parse a topology file. OSError propagates (the CLI reports it as an I/O error)."""
     name = display_name or path
     try:
@@ -227,10 +237,10 @@ def load_file(path: str, *, max_bytes: int = MAX_BYTES, display_name: str | None
     except NotRegularFile:
         raise LoadError(Diagnostic("LBC001", Severity.ERROR, "not a regular file (a FIFO, device or folder)",
                                    Location(name, 0, 0), hint="give a topology file, or - for standard input")) from None
-    return load_bytes(raw, name, max_bytes=max_bytes)
+    return load_bytes(raw, name, max_bytes=max_bytes, max_aliases=max_aliases)
 
 
-def load_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_BYTES) -> Document:
+def load_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_BYTES, max_aliases: int = MAX_ALIASES) -> Document:
     """Parse a topology read elsewhere (standard input); `name` is what diagnostics call it."""
     if len(raw) > max_bytes:
         raise LoadError(Diagnostic("LBC001", Severity.ERROR, f"the file is larger than {max_bytes} bytes",
@@ -242,4 +252,4 @@ def load_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_BYTES) -> Document
                                    Location(name, 1, 1))) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    return load_text(text, name)
+    return load_text(text, name, max_aliases=max_aliases)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from .build import build_model
+from .compose import Composed, ComposeError, Inputs, compose, environment_names, fragment_alone, redact
 from .capabilities import check_capabilities
 from .diagnostics import Diagnostic, cap_diagnostics, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
@@ -25,6 +26,7 @@ class Options:
     strict: bool = False          # warnings fail
     check_files: bool = False     # missing certificate files are errors, not warnings
     max_bytes: int = MAX_BYTES
+    inputs: Inputs = field(default_factory=Inputs)  # environment, values (several files: compiler/compose.py)
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Result:
     doc: Optional[Document] = None
     model: Optional[Topology] = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    composed: Optional[Composed] = None   # the files, placeholders and secrets behind `doc`
 
     @property
     def failed(self) -> bool:
@@ -67,6 +70,38 @@ def check_file(path: str, options: Options = Options(), target=None, data: Optio
         return _check_file(path, options, target, data)
 
 
+def check_every_environment(path: str, options: Options = Options(), target=None) -> Result:
+    """A topology checked in each of its environments (or as it is, when it defines none): one Result.
+    A finding of only some environments names them; one of every environment is shown once."""
+    try:
+        doc = load_file(path, max_bytes=options.max_bytes)
+    except LoadError:
+        return check_file(path, options, target)  # reports it
+    names = environment_names(doc)
+    if not names or options.inputs.env is not None:
+        return check_file(path, options, target)
+    runs = {n: check_file(path, replace(options, inputs=replace(options.inputs, env=n)), target) for n in names}
+    seen: dict[tuple, list[str]] = {}
+    first: dict[tuple, Diagnostic] = {}
+    for name, r in runs.items():
+        for d in r.diagnostics:
+            key = (d.sort_key(), d.severity.rank)
+            seen.setdefault(key, []).append(name)
+            first.setdefault(key, d)
+    merged = Result(path, doc=runs[names[0]].doc)
+    for other in (runs[n].doc for n in names[1:]):
+        if other is not None and merged.doc is not None:
+            merged.doc.other_lines.update({f: lines for f, lines in other.sources.items() if f != merged.doc.file})
+        elif other is not None:
+            merged.doc = other
+    for key, d in first.items():
+        envs = seen[key]
+        merged.diagnostics.append(d if len(envs) == len(names) else
+                                  replace(d, message=f"{d.message} (environment {', '.join(envs)})"))
+    merged.diagnostics = sort_diagnostics(merged.diagnostics)
+    return merged
+
+
 def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> Result:
     all_rules()  # make sure every rule module is registered
     result = Result(path)
@@ -77,10 +112,22 @@ def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> R
         result.diagnostics.append(e.diagnostic)
         return result.finish(options)
     result.doc = doc
+    fragment = fragment_alone(doc)
+    if fragment is not None:
+        result.diagnostics.append(fragment)
+        return result.finish(options)
+    try:
+        composed = compose(doc, options.inputs, options.max_bytes)
+    except ComposeError as e:
+        doc.other_lines = {f: lines for f, lines in e.sources.items() if f != doc.file}
+        result.diagnostics.extend(e.diagnostics)
+        return result.finish(options)
+    doc = result.doc = composed.doc
+    result.composed = composed
     reporter = Reporter(doc)
     schema_diags = check_schema(doc)
     if schema_diags:
-        result.diagnostics.extend(schema_diags)
+        result.diagnostics.extend(redact(schema_diags, composed.secrets))
         return result.finish(options)
     model = build_model(doc, reporter)
     if model is not None:
@@ -88,7 +135,7 @@ def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> R
         if target is not None:
             check_capabilities(model, target, reporter)
     result.model = model
-    result.diagnostics.extend(reporter.diagnostics)
+    result.diagnostics.extend(redact(reporter.diagnostics, composed.secrets))
     return result.finish(options)
 
 

@@ -93,6 +93,12 @@ VARIANTS = {
         "ignore": {"LBC106": "test fixture"}}),
 }
 
+# Several files (issue 17): an include of an empty fragment (written beside each topology by _check),
+# and environments, which are not read without --env; a hostile path is refused (LBC005/LBC013).
+BENIGN.update({"include": ["frag.yaml"], "environments": {"lab": "lab.yaml"}})
+VARIANTS["environment-files"] = ("environments", {"lab": {"overlay": "lab.yaml", "values": ["values/lab.yaml"]}})
+FRAGMENT = "lbc-fragment: 1\n"
+
 
 def _base_docs() -> dict[str, dict]:
     docs = {"benign": BENIGN}
@@ -201,6 +207,7 @@ def test_every_schema_string_field_is_attacked():
 def _check(tmp_path, doc, name="topology.yaml", target=None):
     p = tmp_path / name
     p.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (tmp_path / "frag.yaml").write_text(FRAGMENT, encoding="utf-8")
     return check_file(str(p), Options(), target)
 
 

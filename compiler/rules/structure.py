@@ -6,7 +6,7 @@ None of them can be acknowledged with `ignore:`: a file that breaks them has no 
 from dataclasses import replace
 
 from . import Rule, register
-from .common import E, LBC_LANGUAGE, y
+from .common import E, I, LBC_LANGUAGE, y
 
 
 
@@ -66,6 +66,30 @@ for _r in [
          why="Most YAML readers keep the last of two equal keys without a word, so the file says one thing "
              "to its reader and another to the machine.",
          bad=variant("    port: 80\n", "    port: 80\n    port: 8080\n"),
+         good=BASE),
+    Rule("LBC005", "include", E, "An included or environment file is missing, outside the topology's folder, "
+         "included in a cycle or too deeply, not marked as a fragment, or defines a name another file defines.",
+         "Include fragments (files starting with `lbc-fragment: 1`) by a relative path inside the main file's "
+         "folder; write each object once and change it per environment with an overlay.", LBC_LANGUAGE,
+         why="A topology split by owner must still mean one thing: a missing file would silently drop services, "
+             "a name defined twice would leave which one wins to the order of the files, and a path leaving the "
+             "folder (or a loop) would let a topology read files it does not own.",
+         bad="include: [services.yaml]  # no such file beside the topology\n" + BASE,
+         good=BASE),
+    Rule("LBC006", "unresolved-placeholder", E, "A ${name} placeholder has no value, or a values file is malformed.",
+         "Give the value with --values FILE, or as LBC_VAR_<name> with --values-env; write $${ for a literal '${'.",
+         LBC_LANGUAGE,
+         why="A placeholder left in place would reach a proxy's configuration as text ('${port}'), and a value "
+             "silently taken as empty would change where traffic goes. An unresolved placeholder stops the run, "
+             "at the line that holds it.",
+         bad=variant("port: 8080}", "port: '${web_port}'}"),
+         good=BASE),
+    Rule("LBC007", "fragment-alone", I, "A file marked `lbc-fragment: 1` was checked on its own.",
+         "Validate the main file that includes it; a fragment is not a whole topology.", LBC_LANGUAGE,
+         why="Fragments (included files and environment overlays) lack what other files provide, so checking "
+             "one alone would report false errors; it is checked as part of its topology instead. lbc says so, "
+             "so that a hook or a wildcard that passes every YAML file does not fail on fragments.",
+         bad="lbc-fragment: 1\nservices:\n  api:\n    servers:\n      - {name: a1, address: 10.0.0.21, port: 8080}\n",
          good=BASE),
     Rule("LBC010", "unknown-key", E, "A key that the topology language does not know (often a typo).",
          "Use a key the language defines; `lbc schema` lists them.", LBC_LANGUAGE,

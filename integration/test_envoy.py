@@ -14,8 +14,9 @@ from harness.runners import RUNNERS
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("envoy") is None, reason="envoy is not installed")]
 
-# (line separators and C1 controls are refused by the loader: tests/test_loader.py)
-HOSTILE = 'No "sessions" {x} ; # $v ${v} %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a> \u00a0 y'
+# (line separators and C1 controls are refused by the loader: tests/test_loader.py; `${name}` is a
+# placeholder for a value: tests/test_compose.py)
+HOSTILE = 'No "sessions" {x} ; # $v %d %LOCAL_REPLY_BODY% \\n \\ \' é ✓ 🙂 ]]> <a> \u00a0 y'
 CLIENT = client_addresses(1)[0]
 
 

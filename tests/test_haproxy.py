@@ -262,8 +262,9 @@ def test_readme_key_links_put_a_separate_key_where_haproxy_reads_it(tmp_path, ce
 
 # ---------------------------------------------------------------- real HAProxy on hostile text
 
+# (`${name}` is a placeholder for a value and `$$` a literal `$`: tests/test_compose.py)
 HOSTILE_TEXTS = [
-    'No "sessions" {available}; # $HOME ${HOME} %[src] 100% \\ back\\slash \u00e9\u00fc \u65e5\u672c end',
+    'No "sessions" {available}; # $HOME %[src] 100% \\ back\\slash \u00e9\u00fc \u65e5\u672c end',
     "it's '' ' quoted",
     "} backend x { server evil 127.0.0.1:1 #",
 ]

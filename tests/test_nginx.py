@@ -213,7 +213,8 @@ def test_hostile_fallback_text_reaches_the_client_unchanged(tmp_path):
     import http.client
     import socket
     service = SERVERS.replace("9001", "1") + (
-        f"    fallback: {{respond: {{status: 503, body: '{HOSTILE.replace(chr(39), chr(39) * 2)}', "
+        # `$$` is a literal `$` in a topology (`${name}` would be a placeholder): nginx gets `${x}` itself
+        f"    fallback: {{respond: {{status: 503, body: '{HOSTILE.replace('$', '$$').replace(chr(39), chr(39) * 2)}', "
         "content_type: text/plain; charset=utf-8}}\n")
     with socket.socket() as s:
         s.bind(("127.0.0.50", 0))

@@ -396,8 +396,8 @@ class Lowering:
                     # ignored, and a failed connection is re-dispatched (force-persist would forbid that).
                     lines.append("option persist")
                     for s in servers:
-                        lines.append(f"ignore-persist if {{ req.cook({st.cookie_name}),field(1,|) -m str {s.name} }}"
-                                        f" !{{ srv_is_up({t.live}/{s.name}) }}")
+                        lines.append(f"ignore-persist if {{ req.cook({ident(st.cookie_name)}),field(1,|) -m str "
+                                     f"{ident(s.name)} }} !{{ srv_is_up({t.live}/{ident(s.name)}) }}")
             case "source-ip":
                 lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
                                 + (f" peers {PEERS}" if _peers(self.model) else ""))

@@ -540,10 +540,11 @@ def eds_file(cluster: str) -> str:
 
 
 def _discovery(type_url: str, resources: list[dict]) -> str:
-    body = serialise({"resources": [{"@type": type_url, **r} for r in resources]})
+    typed_resources = [{"@type": type_url, **r} for r in resources]
+    body = serialise({"resources": typed_resources})
     # The version is the content's hash: the admin interface then tells which file a process runs.
     version = hashlib.sha256(body.encode()).hexdigest()[:16]
-    return serialise({"version_info": version, "resources": [{"@type": type_url, **r} for r in resources]})
+    return serialise({"version_info": version, "resources": typed_resources})
 
 
 def _path_source(path: str) -> dict:

@@ -67,11 +67,10 @@ def _certificates(plan: Plan, common: Callable[[str], str], certs: dict[str, str
     """AS3 Certificate objects (tmsh: f5._client_ssl)."""
     app: dict[str, Any] = {}
     for c in plan.client_ssl:
-        name = c.cert.removesuffix(".crt") + ".certificate"
         obj: dict[str, Any] = {"class": "Certificate", "certificate": {"bigip": common(c.cert)}}
         if c.key:
             obj["privateKey"] = {"bigip": common(c.key)}
-        app[name] = obj
+        app[certs[c.cert]] = obj
     return app
 
 

@@ -15,6 +15,7 @@ Run time: about 12 s per pair (an election, a failover); haproxy runs two pairs,
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from harness.net import Processes, wait_until
 from harness.netns import Lab, unavailable
 
 from lbc import targets as lbc_targets
+from lbc.apply import master_cli
 from lbc.pipeline import Options, check_file, render
 
 pytestmark = [pytest.mark.conformance, pytest.mark.integration]
@@ -145,6 +147,23 @@ def _ask(lab: Lab, source: str, timeout: float = 2.0):
     return r.server if r is not None and r.status == 200 else None
 
 
+def _add_stats_socket(folder: str) -> None:
+    path = os.path.join(folder, "haproxy.cfg")
+    with open(path, encoding="utf-8") as f:
+        head, sep, tail = f.read().partition("\nglobal\n")
+    assert sep, "haproxy.cfg has no global section"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(head + sep + f"    stats socket {os.path.join(folder, 'stats.sock')} mode 600 level admin\n" + tail)
+
+
+def _table_keys(workdir: str, node: str) -> set[str]:
+    """The keys of the web listener's stick table in `node`'s HAProxy (its runtime socket)."""
+    out = master_cli(os.path.join(workdir, node, "stats.sock"), "show table web.app.default")
+    keys = set(re.findall(r" key=(\S+)", out))
+    assert keys or "# table: web.app.default" in out, out
+    return keys
+
+
 def _sticky_servers(lab: Lab, order: list[str]) -> dict[str, str]:
     """Each sticky client's server (three requests each must agree), asking in `order`."""
     where = {}
@@ -170,6 +189,9 @@ def _run_pair(lab: Lab, target: str, folder, state_sync: bool = True) -> dict:
         b = start_backend(procs, workdir, "b", "192.0.2.51", launcher=launcher)
         doc = _topology(a, b, target, workdir, state_sync)
         _compile(doc, target, workdir)
+        if target == "haproxy" and state_sync:
+            for n in ns:   # the test's own runtime socket: it reads each node's copy of the stick table
+                _add_stats_socket(os.path.join(workdir, n))
         pids = {n: doc["balancers"]["nodes"][n]["pid_file"] for n in ns}
         proxies = {n: _start_proxy(lab, procs, target, ns[n], os.path.join(workdir, n), pids[n]) for n in ns}
         for n in ns:
@@ -185,7 +207,11 @@ def _run_pair(lab: Lab, target: str, folder, state_sync: bool = True) -> dict:
         before = _sticky_servers(lab, STICKY)
         assert set(before.values()) == {"a", "b"}, before
         if target == "haproxy" and state_sync:
-            time.sleep(1.0)   # peers push table changes at once; leave them a moment on a busy machine
+            # peers push table changes at once; on a busy machine wait until lb2 holds every entry of lb1
+            held = _table_keys(workdir, "lb1")
+            assert len(held) > len(STICKY), held        # every sticky client and the probe
+            wait_until(lambda: held <= _table_keys(workdir, "lb2"), 10, interval=0.1,
+                       what="lb1's stick table copied to lb2")
 
         # the failover: the holder's proxy stops
         t0 = time.monotonic()

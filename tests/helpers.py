@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 
 from lbc.pipeline import Options, Result, check_file
@@ -23,3 +25,9 @@ def check_text(tmp_path, text: str, name: str = "topology.yaml", options: Option
 
 def ids(result: Result) -> list[str]:
     return [d.id for d in result.diagnostics]
+
+
+def lbc(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
+    """The command line in a child process (arguments may be paths), its output captured."""
+    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *map(str, args)],
+                          capture_output=True, text=True, timeout=60, cwd=cwd, env=env)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -16,7 +14,7 @@ from lbc import targets
 from lbc.compose import ENV_PREFIX, MAX_INCLUDE_DEPTH, Inputs
 from lbc.pipeline import Options, check_every_environment, check_file, render
 
-from helpers import ROOT
+from helpers import ROOT, lbc
 from validators import VALIDATORS
 
 ESTATE = os.path.join(ROOT, "examples", "estate")
@@ -58,11 +56,6 @@ def check(path: str, **inputs) -> list:
 
 def errors(diags) -> list[tuple[str, str, int, int]]:
     return [(d.id, os.path.basename(d.location.file), d.location.line, d.location.col) for d in diags if d.fails]
-
-
-def lbc(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=60, cwd=cwd, env=env)
 
 
 # ---------------------------------------------------------------- includes

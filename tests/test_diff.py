@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from helpers import example_path
+from helpers import example_path, lbc
 
 BASE = """\
 lbc: 1
@@ -25,11 +23,6 @@ listeners:
     port: 80
     routes: [{service: app}]
 """
-
-
-def lbc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=60)
 
 
 def pair(tmp_path, new_text: str, old_text: str = BASE):

@@ -102,7 +102,8 @@ def _read(path: str, options: Options, target=None, stdin_name: str = "<stdin>",
     so that the other files are still checked."""
     try:
         if path == STDIN:
-            result = check_file(stdin_name, options, target, data=sys.stdin.buffer.read())
+            result = check_file(stdin_name, options, target,
+                                data=sys.stdin.buffer.read(options.max_bytes + 1))   # load_bytes refuses the rest
         elif every_env:
             result = check_every_environment(path, options, target)
         else:

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Optional
 
 from .diagnostics import Diagnostic, Location, Related, Severity
 from .loader import MAX_ALIASES, MAX_BYTES, Document, LoadError, _PLAIN_INT, forbidden_char, load_file
+from .safeio import read_regular
 
 MAX_INCLUDE_DEPTH = 8      # main -> fragment -> ... ; real estates split by owner need two or three
 MAX_FILES = 256            # files in one topology, includes and overlay together
@@ -112,9 +113,9 @@ class _Loader:
 
     def quote(self, path: str, name: str) -> None:
         """Keep a file that failed to load for quoting its error's line (as a single file's error is)."""
-        try:
-            with open(path, "rb") as f:
-                text = f.read(max(self.bytes_left, 0)).decode("utf-8", "replace")
+        limit = max(self.bytes_left, 0)
+        try:   # read_regular: a FIFO (refused by load_file) must not make this wait for a writer
+            text = read_regular(path, limit)[:limit].decode("utf-8", "replace")
         except OSError:
             return
         self.failed_lines[name] = text.splitlines()

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from urllib.parse import quote
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Iterable, Sequence
+
+from .jsonout import standard_dumps
 
 Path = tuple  # a path into the topology document, e.g. ("services", "web", "servers", 0, "port")
 
@@ -209,7 +210,7 @@ def format_json(diags: Sequence[Diagnostic], unreadable: Sequence[Unreadable] = 
     doc = {"version": 1, "diagnostics": [d.to_dict() for d in diags]}
     if unreadable:
         doc["unreadable"] = [{"file": u.file, "reason": u.reason} for u in unreadable]
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return standard_dumps(doc, sort_keys=True)
 
 
 def format_github(diags: Sequence[Diagnostic], unreadable: Sequence[Unreadable] = (), root: str = ".") -> str:
@@ -309,4 +310,4 @@ def format_sarif(diags: Sequence[Diagnostic], rules_meta: dict[str, dict], versi
         "runs": [{"tool": {"driver": driver}, "invocations": [invocation], "columnKind": "unicodeCodePoints",
                   "results": results}],
     }
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return standard_dumps(doc, sort_keys=True)

@@ -216,6 +216,14 @@ def test_stdin_is_read_for_dash_and_named_as_asked(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout) and r.stderr == ""
 
 
+def test_an_endless_stdin_is_refused_at_the_size_limit():
+    # --max-bytes bounds standard input as it bounds a file: lbc stops reading past the limit
+    with open("/dev/zero", "rb") as endless:
+        r = subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", "validate", "-",
+                            "--max-bytes", "1000"], stdin=endless, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "larger than 1000 bytes" in r.stderr
+
+
 def test_an_unreadable_file_does_not_hide_the_others(tmp_path):
     bad, missing = bad_copy(tmp_path), str(tmp_path / "missing.yaml")
     r = lbc("validate", missing, bad, str(tmp_path))

@@ -430,3 +430,11 @@ def test_estate_validates_in_every_environment_and_fragments_are_noted():
     files = sorted(os.path.join(ESTATE, f) for f in os.listdir(ESTATE) if f.endswith(".yaml"))
     r = lbc("validate", "--every-env", "-q", *files)
     assert r.returncode == 0, r.stderr
+
+
+def test_an_included_fifo_is_refused_without_waiting(tmp_path):
+    # The refusal quotes the failed file's lines: reading them must not wait for a FIFO's writer either.
+    main = write(tmp_path, {"main.yaml": MAIN})
+    os.mkfifo(tmp_path / "services.yaml")
+    r = lbc("validate", main)   # a wait would end in TimeoutExpired
+    assert r.returncode == 1 and "not a regular file" in r.stderr

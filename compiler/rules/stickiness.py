@@ -191,7 +191,7 @@ register(Rule(
 # ------------------------------------------------------------------ LBC305
 LIGHTSTREAMER_EXPIRY = ("a Lightstreamer session outlives it: the next rebind or control connection then "
                         "reaches another server, the session is interrupted and the client must open a new one "
-                        "(a trade-off against lasting imbalance, Lightstreamer §4)")
+                        "(a trade-off against lasting imbalance: " + cite("004", "§4 Stickiness Expiration") + ")")
 
 
 def check_max_lifetime(model, ctx):

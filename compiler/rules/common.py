@@ -47,6 +47,16 @@ def duration(ms: int) -> str:
     return f"{ms}ms"
 
 
+def replace_in(base: str, *pairs: str) -> str:
+    """base with each (old, new) pair replaced once, in order; every old text must be found, so a
+    rule's example cannot silently stop showing what it claims."""
+    text = base
+    for old, new in zip(pairs[::2], pairs[1::2]):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
 def cite(*refs: str) -> str:
     """cite("001", "Minimum Servers", "004", "§3.2.2") ->
     'Flynet, "Flynet Server Load Balancing", "Minimum Servers" (seeds/001); Lightstreamer, ..., §3.2.2 (seeds/004)'.

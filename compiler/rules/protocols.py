@@ -128,8 +128,9 @@ def check_streaming_websocket(model, ctx):
                           f"'{svc.name}' (profile lightstreamer): clients fall back to HTTP after a delay",
                           hint="set `websocket: true`; or, where the balancer cannot carry WebSocket, let the "
                                "streaming connections bypass it: give each server a `direct_host` its clients "
-                               "reach directly (Lightstreamer's 'servers partially behind the load balancer', "
-                               "§2.2.2) and route only the balanced host name")
+                               "reach directly and route only the balanced host name (servers partially behind "
+                               "the load balancer: " + cite("004", "§2.2.2 Option 1.B.2 - Servers Partially Behind "
+                                                            "the Load Balancer") + ")")
 
 
 register(Rule(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import plan
 from . import Finding, Rule, register
-from .common import E, I, W, cite, y
+from .common import E, I, W, cite, replace_in, y
 
 PAIR = y("""
     lbc: 1
@@ -31,11 +31,7 @@ PAIR = y("""
 
 
 def variant(*pairs: str) -> str:
-    text = PAIR
-    for old, new in zip(pairs[::2], pairs[1::2]):
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
+    return replace_in(PAIR, *pairs)
 
 
 # ------------------------------------------------------------------ LBC701

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import Finding, Rule, register
 from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted,
-                     y)
+                     replace_in, y)
 
 
 
@@ -29,11 +29,7 @@ BASE = y("""
 
 
 def variant(*pairs: str) -> str:
-    text = BASE
-    for old, new in zip(pairs[::2], pairs[1::2]):
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
+    return replace_in(BASE, *pairs)
 
 
 WHY_STATEFUL = {
@@ -191,7 +187,7 @@ register(Rule(
 # ------------------------------------------------------------------ LBC305
 LIGHTSTREAMER_EXPIRY = ("a Lightstreamer session outlives it: the next rebind or control connection then "
                         "reaches another server, the session is interrupted and the client must open a new one "
-                        "(a trade-off against lasting imbalance, Lightstreamer §4)")
+                        "(a trade-off against lasting imbalance: " + cite("004", "§4 Stickiness Expiration") + ")")
 
 
 def check_max_lifetime(model, ctx):

@@ -6,7 +6,7 @@ None of them can be acknowledged with `ignore:`: a file that breaks them has no 
 from dataclasses import replace
 
 from . import Rule, register
-from .common import E, I, LBC_LANGUAGE, y
+from .common import E, I, LBC_LANGUAGE, replace_in, y
 
 
 
@@ -29,8 +29,7 @@ BASE = y("""
 
 
 def variant(old: str, new: str) -> str:
-    assert old in BASE, old
-    return BASE.replace(old, new, 1)
+    return replace_in(BASE, old, new)
 
 
 for _r in [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import certs
 from . import Finding, Rule, register
-from .common import E, HACLOUD, I, W, cite, cookie_stickiness, host_path, https_not_decrypted, tls_path, y
+from .common import E, HACLOUD, I, W, cite, cookie_stickiness, host_path, https_not_decrypted, replace_in, tls_path, y
 
 
 
@@ -36,11 +36,7 @@ BASE = y("""
 
 
 def variant(*pairs: str) -> str:
-    text = BASE
-    for old, new in zip(pairs[::2], pairs[1::2]):
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    return text
+    return replace_in(BASE, *pairs)
 
 
 NO_CERTS = ("certificates:\n  site: {cert: certs/site.pem, key: certs/site.key, "

@@ -702,16 +702,18 @@ def check_create_control_consistency(model, ctx):
         control = [(l, r) for l, r in pairs if r.server is not None]
         if not create or not control:
             continue
-        first, _ = create[0]
-        want = _tls_terms(first)
+        creators = [c for c, _ in _per_listener(create)]
         for l, _r in _per_listener(control):
-            if l.name == first.name:
+            if any(l.name == c.name for c in creators):
                 continue
             got = _tls_terms(l)
-            # terms one side leaves to the servers (passthrough) cannot be compared
-            diff = [k for k in want if k in got and want[k] != got[k]]
-            if not diff:
+            # terms one side leaves to the servers (passthrough) cannot be compared; a client that reached
+            # any balanced endpoint on the same terms can control its session
+            diffs = [(c, [k for k, v in _tls_terms(c).items() if k in got and v != got[k]]) for c in creators]
+            if any(not d for _c, d in diffs):
                 continue
+            first, diff = diffs[0]
+            want = _tls_terms(first)
             k = diff[0]
             yield Finding(
                 tls_path(l, "mode"), f"service '{svc.name}': listener '{l.name}' (its per-server host names) and "

@@ -7,7 +7,7 @@ the management server "via domain". Every target's output README lists these, fr
 """
 from __future__ import annotations
 
-from .model import Service, Topology
+from .model import CookieStickiness, Service, Topology
 from .rules.common import cite
 
 
@@ -28,7 +28,8 @@ def _lightstreamer(model: Topology, svc: Service) -> list[tuple[str, tuple[str, 
             out.append((f"server `{s.name}`: port " + ", port ".join(ports) + " (the balanced host creates "
                         "sessions, the direct host controls them)",
                         ("004", "§2.2.1 Option 1.B.1 - Servers Behind the Load Balancer")))
-    if svc.stickiness.mode == "application" or svc.stickiness.max_lifetime_ms is not None:
+    st = svc.stickiness
+    if st.mode == "application" or isinstance(st, CookieStickiness) and st.max_lifetime_ms is not None:
         out.append(("to even out long sessions after a failure, `<max_session_duration_minutes>` on the servers "
                     "ends every session after that time (the clients recover; a trade-off)",
                     ("004", "§5 How to Force a Rebalancing")))

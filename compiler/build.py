@@ -15,8 +15,10 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
-                    Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
+from .model import (IDLE_TIMEOUT_DEFAULT_MS, ApplicationStickiness, BalancerNode, Balancers, Certificate,
+                    CookieStickiness, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS, NoStickiness, Path,
+                    Route, Server, Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip,
+                    VrrpInstance, local_file)
 from .profiles import profile_defaults
 from .report import Reporter
 from .rules.common import cite
@@ -30,6 +32,33 @@ def duration_ms(text: str) -> int:
     if not m:  # the schema refuses these first; this guards direct callers
         raise ValueError(f"bad duration {text!r}")
     return int(m.group(1)) * _UNITS_MS[m.group(2)]
+
+
+def _stickiness(raw: dict, path: Path) -> Stickiness:
+    """The variant of the mode, with only its settings; those written for another mode are named in
+    `unused` (a value equal to lbc's default changes nothing and is not named)."""
+    mode = raw["mode"]
+    cookie = raw.get("cookie") or {}
+    idle_ms = duration_ms(raw["idle_timeout"]) if "idle_timeout" in raw else None
+    lifetime_ms = duration_ms(raw["max_lifetime"]) if "max_lifetime" in raw else None
+    unused = []
+    if mode != "cookie" and (cookie.get("name", "LBSRV") != "LBSRV" or "max_age" in cookie):
+        unused.append("cookie")
+    if mode != "source-ip" and idle_ms not in (None, IDLE_TIMEOUT_DEFAULT_MS):
+        unused.append("idle_timeout")
+    if mode != "cookie" and lifetime_ms is not None:
+        unused.append("max_lifetime")
+    u = tuple(unused)
+    if mode == "cookie":
+        return CookieStickiness(cookie_name=cookie.get("name", "LBSRV"),
+                                cookie_max_age_ms=duration_ms(cookie["max_age"]) if "max_age" in cookie else None,
+                                max_lifetime_ms=lifetime_ms, path=path, unused=u)
+    if mode == "source-ip":
+        return SourceIpStickiness(idle_timeout_ms=IDLE_TIMEOUT_DEFAULT_MS if idle_ms is None else idle_ms,
+                                  idle_timeout_given=idle_ms is not None, path=path, unused=u)
+    if mode == "application":
+        return ApplicationStickiness(path=path, unused=u)
+    return NoStickiness(path=path, unused=u)   # the schema allows no other mode
 
 
 def _ignore(raw: dict) -> tuple[tuple[str, str], ...]:
@@ -92,16 +121,7 @@ class _Builder:
         st_raw = raw.get("stickiness") or {"mode": "none"}
         if "stickiness" not in raw:
             self.defaults.append(DefaultApplied(path + ("stickiness", "mode"), "none", "lbc default"))
-        cookie = st_raw.get("cookie") or {}
-        stickiness = Stickiness(
-            mode=st_raw["mode"],
-            cookie_name=cookie.get("name", "LBSRV"),
-            cookie_max_age_ms=duration_ms(cookie["max_age"]) if "max_age" in cookie else None,
-            idle_timeout_ms=duration_ms(st_raw.get("idle_timeout", "30m")),
-            idle_timeout_given="idle_timeout" in st_raw,
-            max_lifetime_ms=duration_ms(st_raw["max_lifetime"]) if "max_lifetime" in st_raw else None,
-            path=path + ("stickiness",),
-        )
+        stickiness = _stickiness(st_raw, path + ("stickiness",))
         fallback = None
         if "fallback" in raw:
             fb = raw["fallback"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .model import Topology
+from .model import CookieStickiness, Topology
 from .report import Reporter
 
 FEATURES: dict[str, str] = {
@@ -96,9 +96,9 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
         st = svc.stickiness
         if st.mode != "none":
             yield f"stickiness.{st.mode}", st.path + ("mode",)
-            if st.mode == "cookie" and st.cookie_max_age_ms is not None:
+            if isinstance(st, CookieStickiness) and st.cookie_max_age_ms is not None:
                 yield "stickiness.cookie-max-age", st.path + ("cookie", "max_age")
-            if st.max_lifetime_ms is not None:
+            if isinstance(st, CookieStickiness) and st.max_lifetime_ms is not None:   # other modes: LBC308/LBC310
                 yield "stickiness.max-lifetime", st.path + ("max_lifetime",)
             if svc.redispatch:
                 yield "redispatch", svc.path

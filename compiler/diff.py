@@ -28,7 +28,7 @@ _KEYS = {"interval_ms": "interval", "timeout_ms": "timeout", "http_path": "http.
          "idle_timeout_ms": "idle_timeout", "max_lifetime_ms": "max_lifetime", "connect_ms": "connect",
          "client_ms": "client", "server_ms": "server", "tunnel_ms": "tunnel", "peak_sessions": "capacity.peak_sessions",
          "peak_users": "capacity.peak_users"}
-_SKIP = {"path", "ignore", "name", "servers", "routes", "names_from_file", "declared_names"}
+_SKIP = {"path", "ignore", "name", "servers", "routes", "names_from_file", "declared_names", "unused"}
 _TLS_ORDER = ["1.0", "1.1", "1.2", "1.3"]
 
 
@@ -211,7 +211,7 @@ def _share(svc: Service, s: Server) -> str:
 def _service_consequences(key: str, a: Service, b: Service) -> list[str]:
     if key == "stickiness.mode":
         return [f"stickiness {a.stickiness.mode} -> {b.stickiness.mode}: every client is re-balanced once"]
-    if key == "stickiness.cookie.name":
+    if key == "stickiness.cookie.name" and a.stickiness.mode == b.stickiness.mode:   # else: the mode line says it
         return ["changes the cookie name: clients' existing cookies are ignored, every session is re-balanced"]
     if key == "balance" and "source-hash" in (a.balance, b.balance):
         return ["the client-to-server mapping changes: most source-IP clients move"]

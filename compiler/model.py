@@ -11,9 +11,9 @@ local copy, `Topology.local_file(path)`.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
-from typing import Literal, NoReturn, Optional, get_args
+from typing import Literal, NoReturn, Optional, Union, get_args
 
 Path = tuple
 
@@ -81,15 +81,48 @@ class HealthCheck:
     path: Path = ()
 
 
+IDLE_TIMEOUT_DEFAULT_MS = 30 * 60_000
+
+
+# Stickiness is a tagged union: each mode carries only its own settings, so a back end that reads
+# a cookie name must first have matched the cookie mode (mypy checks it). `mode` is the tag (fixed
+# per class, as the topology writes it). `unused` names the settings the topology gave that the mode
+# does not use (LBC308, LBC310 report them); writing a default value changes nothing and is not counted.
 @dataclass(frozen=True)
-class Stickiness:
-    mode: StickinessMode
+class NoStickiness:
+    mode: Literal["none"] = field(default="none", init=False)
+    path: Path = ()
+    unused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CookieStickiness:
+    mode: Literal["cookie"] = field(default="cookie", init=False)
     cookie_name: str = "LBSRV"
     cookie_max_age_ms: Optional[int] = None   # None: a session cookie
-    idle_timeout_ms: int = 30 * 60_000        # source-ip table expiry
-    max_lifetime_ms: Optional[int] = None
+    max_lifetime_ms: Optional[int] = None     # re-balance after this long, however active (a date in the cookie)
     path: Path = ()
+    unused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceIpStickiness:
+    mode: Literal["source-ip"] = field(default="source-ip", init=False)
+    idle_timeout_ms: int = IDLE_TIMEOUT_DEFAULT_MS   # affinity table expiry
     idle_timeout_given: bool = False          # idle_timeout written in the topology (not lbc's default)
+    path: Path = ()
+    unused: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApplicationStickiness:
+    """The application hands out per-server host names (servers' `direct_host`): no balancer state."""
+    mode: Literal["application"] = field(default="application", init=False)
+    path: Path = ()
+    unused: tuple[str, ...] = ()
+
+
+Stickiness = Union[NoStickiness, CookieStickiness, SourceIpStickiness, ApplicationStickiness]
 
 
 @dataclass(frozen=True)

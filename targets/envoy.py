@@ -34,7 +34,8 @@ from typing import Any, Optional
 
 from lbc import jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support
-from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
+from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, Listener, NoStickiness, Route,
+                       Server, Service, SourceIpStickiness, Topology, assert_never)
 from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
@@ -377,9 +378,13 @@ def _retry_policy(svc: Service) -> dict:
 
 
 def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
-    st = svc.stickiness
-    if st.mode != "cookie":
-        return None
+    match svc.stickiness:
+        case CookieStickiness() as st:
+            pass
+        case NoStickiness() | SourceIpStickiness() | ApplicationStickiness():
+            return None   # source-IP is the cluster's hash policy (_hashing); application: per-server clusters
+        case _:
+            assert_never(svc.stickiness)
     lifetimes = [ms for ms in (st.cookie_max_age_ms, st.max_lifetime_ms) if ms is not None]
     # ttl 0s: a session cookie (no Max-Age); a lifetime is enforced by Envoy and sent as Max-Age.
     cookie: dict[str, Any] = {"name": st.cookie_name, "path": "/", "ttl": seconds(min(lifetimes)) if lifetimes else "0s"}

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
-from lbc.model import Listener, Route, Server, Service, Topology, assert_never
+from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
+                       SourceIpStickiness, Topology, assert_never)
 
 from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
 
@@ -119,8 +120,8 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
                    f"{idle} s; BIG-IP's TCP profile (as AS3 declares it) allows at most {IDLE_MAX_S} s")
     for svc in model.services:
         st = svc.stickiness
-        for ms, key in ((st.cookie_max_age_ms if st.mode == "cookie" else None, ("cookie", "max_age")),
-                        (st.idle_timeout_ms if st.mode == "source-ip" else None, ("idle_timeout",))):
+        for ms, key in ((st.cookie_max_age_ms if isinstance(st, CookieStickiness) else None, ("cookie", "max_age")),
+                        (st.idle_timeout_ms if isinstance(st, SourceIpStickiness) else None, ("idle_timeout",))):
             if ms is not None and _seconds(ms) > PERSIST_MAX_S:
                 yield ("stickiness.cookie-max-age" if key[0] == "cookie" else "stickiness.source-ip", st.path + key,
                        f"BIG-IP persistence (as AS3 declares it) lasts at most {PERSIST_MAX_S} s (7 days)")
@@ -443,15 +444,20 @@ class _Lower:
 
     def persistence(self, svc: Service, secure: bool) -> Optional[str]:
         st = svc.stickiness
-        if st.mode == "cookie":
-            local = f"{svc.name}.cookie"
-            exp = _seconds(st.cookie_max_age_ms) if st.cookie_max_age_ms is not None else 0
-            self.persist.setdefault(local, Persistence(local, "cookie", cookie_name=st.cookie_name, expiration=exp,
-                                                       secure=secure))
-            return local
+        match st:
+            case CookieStickiness():
+                local = f"{svc.name}.cookie"
+                exp = _seconds(st.cookie_max_age_ms) if st.cookie_max_age_ms is not None else 0
+                self.persist.setdefault(local, Persistence(local, "cookie", cookie_name=st.cookie_name,
+                                                           expiration=exp, secure=secure))
+                return local
+            case SourceIpStickiness() | NoStickiness() | ApplicationStickiness():
+                pass   # source-addr below, also for source-hash balancing
+            case _:
+                assert_never(st)
         if st.mode == "source-ip" or svc.balance == "source-hash":
             local = f"{svc.name}.source-addr"
-            timeout = _seconds(st.idle_timeout_ms) if st.mode == "source-ip" else 180
+            timeout = _seconds(st.idle_timeout_ms) if isinstance(st, SourceIpStickiness) else 180
             b = self.m.balancers
             self.persist.setdefault(local, Persistence(local, "source-addr", timeout=timeout,
                                                        carp=svc.balance == "source-hash",
@@ -619,10 +625,11 @@ def _replace_monitor(m: Member, monitor: Optional[str]) -> Member:
 
 def _persist_key(svc: Service) -> tuple:
     st = svc.stickiness
-    if st.mode == "cookie":
+    if isinstance(st, CookieStickiness):
         return ("cookie", st.cookie_name, st.cookie_max_age_ms)
     if st.mode == "source-ip" or svc.balance == "source-hash":
-        return ("source-addr", st.idle_timeout_ms if st.mode == "source-ip" else None, svc.balance == "source-hash")
+        return ("source-addr", st.idle_timeout_ms if isinstance(st, SourceIpStickiness) else None,
+                svc.balance == "source-hash")
     return ("none",)
 
 

@@ -23,13 +23,14 @@ import ipaddress
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import jinja2
 
 from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
-from lbc.model import Listener, Route, Server, Service, Topology, assert_never
+from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
+                       SourceIpStickiness, Topology, assert_never)
 from lbc.targets.readme import application_notes, deployed_files
 from lbc.targets import spec
 
@@ -376,12 +377,12 @@ class Lowering:
                 be.servers = [f"server fallback {_addr(fb.address, fb.port)}"]
             self.backends.append(be)
 
-    def stickiness(self, svc: Service, l: Listener, t: Target, servers, mode: str) -> list[str]:
+    def stickiness(self, svc: Service, l: Listener, t: Target, servers: Sequence[Server], mode: str) -> list[str]:
         """The backend lines that keep a client on its server, per stickiness mode."""
         st = svc.stickiness
         lines: list[str] = []
-        match st.mode:
-            case "cookie" if mode == "http":   # a cookie on a TCP listener is LBC302's error
+        match st:
+            case CookieStickiness() if mode == "http":   # a cookie on a TCP listener is LBC302's error
                 cookie = f"cookie {ident(st.cookie_name)} insert indirect nocache httponly"
                 if l.decrypts:
                     cookie += " secure"
@@ -398,14 +399,14 @@ class Lowering:
                     for s in servers:
                         lines.append(f"ignore-persist if {{ req.cook({ident(st.cookie_name)}),field(1,|) -m str "
                                      f"{ident(s.name)} }} !{{ srv_is_up({t.live}/{ident(s.name)}) }}")
-            case "source-ip":
+            case SourceIpStickiness():
                 lines.append(f"stick-table type ipv6 size 1m expire {_ms(st.idle_timeout_ms)}"
                                 + (f" peers {PEERS}" if _peers(self.model) else ""))
                 lines.append("stick on src")
-            case "cookie" | "none" | "application":   # application: the servers' host names pin, no balancer state
-                pass
+            case CookieStickiness() | NoStickiness() | ApplicationStickiness():
+                pass   # application: the servers' host names pin, no balancer state
             case _:
-                assert_never(st.mode)
+                assert_never(st)
         return lines
 
     def common(self, be: BackendCfg, l: Listener, mode: str) -> None:

@@ -21,7 +21,8 @@ from typing import Iterator, Optional
 import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
-from lbc.model import Listener, Server, Service, Topology
+from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Server, Service,
+                       SourceIpStickiness, Topology, assert_never)
 from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
@@ -269,8 +270,13 @@ class _Block:
             self.upstreams.append(up)
             c.fallback = {"kind": "server", "name": up.name}
         self.chains[key] = c
-        if cookie:
-            self.cookie(svc, port, c)
+        match svc.stickiness:
+            case CookieStickiness() as st if cookie:
+                self.cookie(st, svc, port, c)
+            case CookieStickiness() | NoStickiness() | SourceIpStickiness() | ApplicationStickiness():
+                pass   # a cookie at L4 is refused; source-IP is the upstream's hash (_method); application pins by name
+            case _:
+                assert_never(svc.stickiness)
         return c
 
     def pin(self, c: _Chain, server: str) -> str:
@@ -289,8 +295,7 @@ class _Block:
         c.pins[server] = up.name
         return up.name
 
-    def cookie(self, svc: Service, port: str, c: _Chain) -> None:
-        st = svc.stickiness
+    def cookie(self, st: CookieStickiness, svc: Service, port: str, c: _Chain) -> None:
         values = _Names()
         by_value = [(values.get(s.name), s) for s in svc.servers]
         attrs = "; Path=/; HttpOnly"

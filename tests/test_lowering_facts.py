@@ -174,3 +174,33 @@ def test_mode_types_list_exactly_the_schemas_values():
     for t in (model.ListenerProtocol, model.TlsMode, model.StickinessMode, model.Balance, model.ServerState,
               model.ClientAuth, model.ProxyProtocol):
         assert set(get_args(t)) in enums, get_args(t)
+
+
+def test_stickiness_variants_are_the_modes_and_hold_only_their_settings(tmp_path):
+    """One variant per mode (the union's tags are StickinessMode), and a setting written for another mode
+    is named in `unused` (LBC308, LBC310), not carried as a field the back ends could read."""
+    from typing import get_args
+
+    from lbc import model
+    variants = get_args(model.Stickiness)
+    assert sorted(v().mode for v in variants) == sorted(get_args(model.StickinessMode))
+    text = """
+lbc: 1
+vips: {pub: {address: 192.0.2.10}}
+services:
+  a:
+    servers: [{name: s1, address: 10.0.0.1, port: 80}]
+    stickiness: {mode: source-ip, idle_timeout: 10m, cookie: {name: X}, max_lifetime: 1h}
+  b:
+    servers: [{name: s1, address: 10.0.0.2, port: 80}]
+    stickiness: {mode: cookie, cookie: {name: LBSRV}, idle_timeout: 30m}
+listeners:
+  - {name: web, vip: pub, port: 80, protocol: tcp, routes: [{service: a}]}
+"""
+    result = check_text(tmp_path, text)
+    assert "LBC308" in ids(result) and "LBC310" in ids(result)
+    m = result.model
+    a, b = m.service("a").stickiness, m.service("b").stickiness
+    assert isinstance(a, model.SourceIpStickiness) and a.idle_timeout_ms == 600_000 and a.idle_timeout_given
+    assert a.unused == ("cookie", "max_lifetime") and not hasattr(a, "cookie_name")
+    assert isinstance(b, model.CookieStickiness) and b.unused == () and not hasattr(b, "idle_timeout_ms")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+from ..model import CookieStickiness, SourceIpStickiness
 from . import Finding, Rule, register
 from .common import (STATEFUL, E, I, W, cite, cookie_stickiness, duration, https_not_decrypted,
                      replace_in, y)
@@ -135,7 +136,7 @@ register(Rule(
 def check_flynet_session_cookie(model, ctx):
     for svc in model.services:
         st = svc.stickiness
-        if svc.profile == "flynet" and st.mode == "cookie" and st.cookie_max_age_ms is not None:
+        if svc.profile == "flynet" and isinstance(st, CookieStickiness) and st.cookie_max_age_ms is not None:
             yield Finding(st.path + ("cookie", "max_age"), f"service '{svc.name}': the Flynet cookie must be a "
                           "session cookie, without an expiry")
 
@@ -193,16 +194,16 @@ LIGHTSTREAMER_EXPIRY = ("a Lightstreamer session outlives it: the next rebind or
 def check_max_lifetime(model, ctx):
     for svc in model.services:
         st = svc.stickiness
-        if st.max_lifetime_ms is not None and st.mode == "cookie":   # source-ip: LBC310
+        if isinstance(st, CookieStickiness) and st.max_lifetime_ms is not None:   # source-ip: LBC310
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': stickiness ends after "
                           f"{duration(st.max_lifetime_ms)} however active the client is; each expiry interrupts "
                           "its session, which the client must recover")
         elif svc.profile == "lightstreamer":
             # any end of affinity interrupts a long-lived session, whatever ends it (§4)
-            if st.mode == "source-ip" and st.idle_timeout_given:
+            if isinstance(st, SourceIpStickiness) and st.idle_timeout_given:
                 yield Finding(st.path + ("idle_timeout",), f"service '{svc.name}': source-IP affinity ends after "
                               f"{duration(st.idle_timeout_ms)} without a new connection, but {LIGHTSTREAMER_EXPIRY}")
-            elif st.mode == "cookie" and st.cookie_max_age_ms is not None:
+            elif isinstance(st, CookieStickiness) and st.cookie_max_age_ms is not None:
                 yield Finding(st.path + ("cookie", "max_age"), f"service '{svc.name}': the stickiness cookie expires "
                               f"after {duration(st.cookie_max_age_ms)}, but {LIGHTSTREAMER_EXPIRY}")
 
@@ -331,13 +332,13 @@ register(Rule(
 def check_ignored_settings(model, ctx):
     for svc in model.services:
         st = svc.stickiness
-        if st.mode != "cookie" and (st.cookie_name != "LBSRV" or st.cookie_max_age_ms is not None):
+        if "cookie" in st.unused:
             yield Finding(st.path + ("cookie",), f"service '{svc.name}': cookie settings have no effect with "
                           f"stickiness mode {st.mode}", key=True)
-        if st.mode != "source-ip" and st.idle_timeout_ms != 30 * 60_000:
+        if "idle_timeout" in st.unused:
             yield Finding(st.path + ("idle_timeout",), f"service '{svc.name}': idle_timeout applies to source-ip "
                           f"stickiness only, not to mode {st.mode}", key=True)
-        if st.mode in ("none", "application") and st.max_lifetime_ms is not None:
+        if "max_lifetime" in st.unused and st.mode != "source-ip":   # source-ip: LBC310's error
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': max_lifetime has no effect with "
                           f"stickiness mode {st.mode}", key=True)
 
@@ -416,7 +417,7 @@ def check_max_lifetime_needs_cookie(model, ctx):
     routed = set(model.routed_services)
     for svc in model.services:
         st = svc.stickiness
-        if st.mode == "source-ip" and st.max_lifetime_ms is not None and svc.name in routed:
+        if st.mode == "source-ip" and "max_lifetime" in st.unused and svc.name in routed:
             yield Finding(st.path + ("max_lifetime",), f"service '{svc.name}': max_lifetime needs cookie stickiness; "
                           "a source-IP affinity entry has no date and lives until it is idle (idle_timeout)")
 

@@ -22,8 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from .diagnostics import Diagnostic, Location, Related, Severity
+from .diagnostics import Diagnostic, Location, Related
 from .loader import MAX_ALIASES, MAX_BYTES, Document, LoadError, _PLAIN_INT, forbidden_char, load_file
+from .report import Reporter
 from .safeio import read_regular
 
 MAX_INCLUDE_DEPTH = 8      # main -> fragment -> ... ; real estates split by owner need two or three
@@ -52,7 +53,7 @@ class ComposeError(Exception):
 
 
 def _err(message: str, loc: Location, hint: str = "", rule: str = "LBC005", related=()) -> Diagnostic:
-    return Diagnostic(rule, Severity.ERROR, message, loc, hint=hint, related=tuple(related))
+    return Reporter().at(rule, loc, message, hint=hint, related=related)
 
 
 @dataclass
@@ -188,14 +189,14 @@ def _add(base: _Node, frag: _Node) -> None:
                 if name in mine.value:
                     raise ComposeError([_err(f"'{key}/{name}' is defined in two files", obj.loc(key=True),
                                              "each object is written once; change it per environment with an overlay",
-                                             related=[Related(mine.value[name].loc(key=True), "first defined here")])])
+                                             related=[(mine.value[name].loc(key=True), "first defined here")])])
                 mine.value[name] = obj
         elif isinstance(mine.value, list) and isinstance(node.value, list):
             mine.value.extend(node.value)
         elif mine.value != node.value:
             raise ComposeError([_err(f"'{key}' is set in two files", node.loc(key=True),
                                      "set it once, in the main file",
-                                     related=[Related(mine.loc(key=True), "first set here")])])
+                                     related=[(mine.loc(key=True), "first set here")])])
 
 
 def _named(items: list[_Node]) -> bool:
@@ -497,7 +498,7 @@ def environment_names(doc: Document) -> list[str]:
 def fragment_alone(doc: Document) -> Optional[Diagnostic]:
     """A file marked `lbc-fragment: 1` checked on its own: say so instead of failing on what it lacks."""
     if isinstance(doc.data, dict) and FRAGMENT_KEY in doc.data and "lbc" not in doc.data:
-        return Diagnostic("LBC007", Severity.INFO, "this file is a fragment of a topology: it is checked when the "
-                          "topology that includes it is", doc.locate((FRAGMENT_KEY,), key=True),
-                          hint="validate the main file (the one with `lbc: 1` that includes this one)")
+        return Reporter(doc).report("LBC007", (FRAGMENT_KEY,), "this file is a fragment of a topology: it is "
+                                    "checked when the topology that includes it is", key=True,
+                                    hint="validate the main file (the one with `lbc: 1` that includes this one)")
     return None

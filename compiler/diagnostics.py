@@ -84,20 +84,6 @@ def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     return [unique[k] for k in sorted(unique)]
 
 
-def cap_diagnostics(diags: list[Diagnostic], limit: int = MAX_DIAGNOSTICS) -> list[Diagnostic]:
-    """The first `limit` diagnostics (errors first), and one more saying how many were left out.
-    The note is as severe as the worst one it stands for, so capping never changes the outcome."""
-    if len(diags) <= limit:
-        return diags
-    ranked = sorted(diags, key=lambda d: (not d.fails, d.severity is not Severity.WARNING))
-    kept, dropped = ranked[:limit], ranked[limit:]
-    worst = min((d.severity for d in dropped if not d.acknowledged), key=lambda s: s.rank, default=Severity.INFO)
-    first = diags[0].location
-    return sorted(kept, key=lambda d: d.sort_key()) + [
-        Diagnostic("LBC003", worst, f"{len(dropped)} more diagnostics not shown (at most {limit} per file)",
-                   Location(first.file, 0, 0), hint="fix the ones shown and run again")]
-
-
 def promote_warnings(diags: Sequence[Diagnostic]) -> list[Diagnostic]:
     """--strict: warnings fail like errors (acknowledged ones still do not)."""
     return [replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING and not d.acknowledged else d

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .diagnostics import Diagnostic, Location, Severity
+from .diagnostics import Diagnostic, Location
+from .report import Reporter
 from .safeio import NotRegularFile, read_regular
 
 try:  # the C loader is ~5x faster; fall back to pure Python where libyaml is missing
@@ -85,9 +86,11 @@ class Document:
             p = p[:-1]
 
 
-def _diag(rule: str, message: str, file: str, mark=None, hint: str = "") -> Diagnostic:
-    loc = Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file, 1, 1)
-    return Diagnostic(rule, Severity.ERROR, message, loc, hint=hint)
+def _diag(rule: str, message: str, file: str, mark=None, hint: str = "", line: int = 1, related=()) -> Diagnostic:
+    """A loader finding at a YAML mark (else at `line`, column 1 of the file: 0 for the file as a whole).
+    There is no document yet to locate a path in, nor an `ignore:` to read."""
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file, line, line)
+    return Reporter().at(rule, loc, message, hint=hint, related=related)
 
 
 def _span(node) -> tuple[int, int, int, int]:
@@ -158,13 +161,9 @@ class _Walker:
                     key = str(knode.value)
                 if key in out:
                     first = self.doc.key_spans.get(path + (key,))
-                    d = _diag("LBC004", f"duplicate key '{key}'", self.doc.file, knode.start_mark,
-                              "YAML keeps only the last value; remove one of them")
-                    if first:
-                        from .diagnostics import Related
-                        d = Diagnostic(d.id, d.severity, d.message, d.location, d.hint,
-                                       related=(Related(Location(self.doc.file, first[0], first[1]), "first defined here"),))
-                    raise LoadError(d)
+                    related = [(Location(self.doc.file, first[0], first[1]), "first defined here")] if first else []
+                    raise LoadError(_diag("LBC004", f"duplicate key '{key}'", self.doc.file, knode.start_mark,
+                                          "YAML keeps only the last value; remove one of them", related=related))
                 self.doc.key_spans[path + (key,)] = _span(knode)
                 out[key] = self.walk(vnode, path + (key,))
             return out
@@ -205,14 +204,14 @@ class _Walker:
 def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: int = MAX_ALIASES) -> Document:
     """Parse YAML text into a Document; raises LoadError with one diagnostic when it cannot."""
     if "\x00" in text:
-        raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file contains a NUL byte", Location(file, 1, 1)))
+        raise LoadError(_diag("LBC002", "the file contains a NUL byte", file))
     doc = Document(file=file, data=None, lines=text.splitlines())
     try:
         events, doc.aliases = _prescan(text, file, max_depth, max_aliases)
         node = yaml.compose(text, Loader=_Loader)
         if node is None:
-            raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file is empty", Location(file, 1, 1),
-                                       hint="start from an example: lbc validate examples/flynet.yaml"))
+            raise LoadError(_diag("LBC002", "the file is empty", file,
+                                  hint="start from an example: lbc validate examples/flynet.yaml"))
         walker = _Walker(doc, EXPANSION_FACTOR * events + EXPANSION_SLACK,
                          EXPANSION_FACTOR * len(text) + EXPANSION_SLACK)
         doc.data = walker.walk(node, ())
@@ -222,9 +221,9 @@ def load_text(text: str, file: str, *, max_depth: int = MAX_DEPTH, max_aliases: 
             raise LoadError(_diag("LBC003", f"nesting deeper than {max_depth} levels", file, mark)) from None
         raise LoadError(_diag("LBC002", f"YAML syntax: {e.problem or e.context}", file, mark)) from None
     except yaml.YAMLError as e:
-        raise LoadError(Diagnostic("LBC002", Severity.ERROR, f"YAML syntax: {e}", Location(file, 1, 1))) from None
+        raise LoadError(_diag("LBC002", f"YAML syntax: {e}", file)) from None
     except RecursionError:
-        raise LoadError(Diagnostic("LBC003", Severity.ERROR, "nesting too deep", Location(file, 1, 1))) from None
+        raise LoadError(_diag("LBC003", "nesting too deep", file)) from None
     return doc
 
 
@@ -235,21 +234,20 @@ def load_file(path: str, *, max_bytes: int = MAX_BYTES, display_name: str | None
     try:
         raw = read_regular(path, max_bytes)
     except NotRegularFile:
-        raise LoadError(Diagnostic("LBC001", Severity.ERROR, "not a regular file (a FIFO, device or folder)",
-                                   Location(name, 0, 0), hint="give a topology file, or - for standard input")) from None
+        raise LoadError(_diag("LBC001", "not a regular file (a FIFO, device or folder)", name, line=0,
+                              hint="give a topology file, or - for standard input")) from None
     return load_bytes(raw, name, max_bytes=max_bytes, max_aliases=max_aliases)
 
 
 def load_bytes(raw: bytes, name: str, *, max_bytes: int = MAX_BYTES, max_aliases: int = MAX_ALIASES) -> Document:
     """Parse a topology read elsewhere (standard input); `name` is what diagnostics call it."""
     if len(raw) > max_bytes:
-        raise LoadError(Diagnostic("LBC001", Severity.ERROR, f"the file is larger than {max_bytes} bytes",
-                                   Location(name, 0, 0), hint="raise the limit with --max-bytes if this is intended"))
+        raise LoadError(_diag("LBC001", f"the file is larger than {max_bytes} bytes", name, line=0,
+                              hint="raise the limit with --max-bytes if this is intended"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise LoadError(Diagnostic("LBC001", Severity.ERROR, f"the file is not UTF-8 (byte {e.start})",
-                                   Location(name, 1, 1))) from None
+        raise LoadError(_diag("LBC001", f"the file is not UTF-8 (byte {e.start})", name)) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return load_text(text, name, max_aliases=max_aliases)

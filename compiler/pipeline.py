@@ -10,13 +10,13 @@ from typing import Optional
 from .build import build_model
 from .compose import Composed, ComposeError, Inputs, compose, environment_names, fragment_alone, redact
 from .capabilities import check_capabilities
-from .diagnostics import Diagnostic, cap_diagnostics, has_errors, promote_warnings, sort_diagnostics
+from .diagnostics import Diagnostic, has_errors, promote_warnings, sort_diagnostics
 from .loader import MAX_BYTES, Document, LoadError, load_bytes, load_file
 from .model import Topology
 from .nodes import per_node, render_nodes
 from .output import MANIFEST as OUTPUT_MARKER, OutputDirError, write_outputs  # noqa: F401 (re-exported)
-from .report import Reporter
-from .rules import REGISTRY, CheckContext, all_rules, run_model_rules
+from .report import Reporter, cap_diagnostics
+from .rules import CheckContext, all_rules, run_model_rules
 from .schema import check_schema
 
 
@@ -42,10 +42,7 @@ class Result:
         return has_errors(self.diagnostics)
 
     def finish(self, options: Options) -> "Result":
-        # The loader and the schema check create diagnostics before a Reporter exists: add the citation here.
         diags = cap_diagnostics(sort_diagnostics(self.diagnostics))
-        diags = [replace(d, source=REGISTRY[d.id].source) if not d.source and d.id in REGISTRY else d
-                 for d in diags]
         self.diagnostics = promote_warnings(diags) if options.strict else diags
         return self
 

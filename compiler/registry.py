@@ -62,4 +62,9 @@ def register(rule: Rule) -> Rule:
 
 
 def rule(id: str) -> Rule:
+    """A rule by ID; the rule modules are loaded first if they are not yet (the loader reports before
+    anything else has imported them)."""
+    if id not in REGISTRY:
+        from .rules import all_rules   # the explicit module list (lbc.rules imports this module)
+        all_rules()
     return REGISTRY[id]

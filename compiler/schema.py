@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - a platform without its wheel: the comp
     jsonschema_rs = None
 
 from .diagnostics import MAX_DIAGNOSTICS, Diagnostic, Severity
+from .report import Reporter
 from .loader import Document
 
 KEYWORD_RULES = {
@@ -218,59 +219,57 @@ def check_schema(doc: Document) -> list[Diagnostic]:
 
 def complete_check(doc: Document) -> list[Diagnostic]:
     """Every schema error of `doc`, located (the path a refused file takes)."""
-    out: list[Diagnostic] = []
+    reporter = Reporter(doc)
     for top in _validator().iter_errors(doc.data):
         for err in _leaf_errors(top):
-            out.extend(_to_diagnostics(doc, err))
-        if len(out) > MAX_DIAGNOSTICS:  # the rest would be cut when printed; stop paying for them
+            _report(reporter, err)
+        if len(reporter.diagnostics) > MAX_DIAGNOSTICS:  # the rest would be cut when printed; stop paying for them
             break
-    return out
+    return reporter.diagnostics
 
 
-def _to_diagnostics(doc: Document, err) -> list[Diagnostic]:
+def _report(reporter: Reporter, err) -> None:
+    """One schema error, reported as one or more findings. Each is an error whatever the rule's
+    severity, and no `ignore:` acknowledges it: nothing can be built from a document the schema refuses."""
+    def report(rule: str, message: str, path: tuple, hint: str, key: bool = False) -> None:
+        reporter.report(rule, path, message, hint=hint, key=key, severity=Severity.ERROR, acknowledge=False)
+
     path = tuple(err.absolute_path)
     where = "/".join(str(p) for p in path) or "(top level)"
     rule = KEYWORD_RULES.get(err.validator, VALUE_RULE)
     if isinstance(err.schema, dict) and err.schema.get("x-lbc-rule") and err.validator not in KEYWORD_RULES:
         rule = err.schema["x-lbc-rule"]
-    hint = ""
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in err.schema.get("properties", {}))
-        diags = []
         for key in extra[:MAX_DIAGNOSTICS + 1]:  # more are cut when printed: no "did you mean" for them
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else f"known keys here: {', '.join(allowed)}"
-            diags.append(Diagnostic(rule, Severity.ERROR, f"unknown key '{key}' in {where}",
-                                    doc.locate(path + (key,), key=True), hint=hint))
-        return diags
+            report(rule, f"unknown key '{key}' in {where}", path + (key,), hint, key=True)
+        return
     if err.validator == "propertyNames":
         bad = err.instance
-        return [Diagnostic(rule, Severity.ERROR, f"invalid name {_describe(bad)} in {where}",
-                           doc.locate(path + (bad,), key=True),
-                           hint="names start with a letter and use only letters, digits, '_' and '-'")]
+        return report(rule, f"invalid name {_describe(bad)} in {where}", path + (bad,),
+                      "names start with a letter and use only letters, digits, '_' and '-'", key=True)
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
-        return [Diagnostic(rule, Severity.ERROR, f"missing required key '{missing}' in {where}",
-                           doc.locate(path), hint=f"add '{missing}:'")]
+        return report(rule, f"missing required key '{missing}' in {where}", path, f"add '{missing}:'")
     if err.validator == "type":
         expected = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
-        return [Diagnostic(rule, Severity.ERROR, f"{where}: expected {expected}, got {_describe(err.instance)}",
-                           doc.locate(path), hint=err.schema.get("description", ""))]
+        return report(rule, f"{where}: expected {expected}, got {_describe(err.instance)}", path,
+                      err.schema.get("description", ""))
     if err.validator == "oneOf":
         msg, hint = _one_of_message(err)
-        return [Diagnostic(rule, Severity.ERROR, f"{where}: {msg}", doc.locate(path), hint=hint)]
+        return report(rule, f"{where}: {msg}", path, hint)
     if err.validator in ("enum", "const"):
         allowed = err.validator_value if err.validator == "enum" else [err.validator_value]
         shown = ", ".join(json.dumps(a) for a in allowed if not isinstance(a, float))
         close = difflib.get_close_matches(str(err.instance), [str(a) for a in allowed], n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}?" if close else f"allowed: {shown}"
-        return [Diagnostic(rule, Severity.ERROR, f"{where}: {_describe(err.instance)} is not allowed",
-                           doc.locate(path), hint=hint)]
+        return report(rule, f"{where}: {_describe(err.instance)} is not allowed", path, hint)
     if err.validator == "pattern":
         # the same words an editor shows (yaml-language-server reads patternErrorMessage)
         hint = err.schema.get("patternErrorMessage") or err.schema.get("description", "")
-        return [Diagnostic(rule, Severity.ERROR, f"{where}: {_describe(err.instance)} is not valid here",
-                           doc.locate(path), hint=hint)]
-    return [Diagnostic(rule, Severity.ERROR, f"{where}: {err.message if len(err.message) < 200 else err.message[:200]}",
-                       doc.locate(path), hint=err.schema.get("description", "") if isinstance(err.schema, dict) else "")]
+        return report(rule, f"{where}: {_describe(err.instance)} is not valid here", path, hint)
+    report(rule, f"{where}: {err.message if len(err.message) < 200 else err.message[:200]}", path,
+           err.schema.get("description", "") if isinstance(err.schema, dict) else "")

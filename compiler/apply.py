@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from .model import Topology
+from .targets import spec
 
 STATE_DIR = ".lbc"
 MANIFEST = "manifest.json"
@@ -439,7 +440,7 @@ class _HAProxy(_MasterWorker):
             if not os.path.lexists(dest) and os.path.exists(os.path.join(self.folder.path, key)):
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.symlink(os.path.join(self.folder.path, key), dest)
-        code, out = _run([self.binary, "-c", "-q", "-f", "haproxy.cfg"], cwd=stage)
+        code, out = _run(spec(self.name).check_command("haproxy.cfg", quiet=True, binary=self.binary), cwd=stage)
         if code != 0:
             raise Refused(f"haproxy -c refused the new configuration:\n{out}")
         return "haproxy -c: configuration valid"
@@ -585,7 +586,8 @@ class _Nginx(_MasterWorker):
     default_pid_file = "nginx.pid"     # lbc's nginx.conf: `pid nginx.pid;` in the prefix (the folder)
 
     def check(self, stage: str, model: Topology, target) -> str:
-        code, out = _run([self.binary, "-t", "-q", "-p", stage + os.sep, "-c", os.path.join(stage, "nginx.conf")])
+        code, out = _run(spec(self.name).check_command(os.path.join(stage, "nginx.conf"), prefix=stage + os.sep,
+                                                       quiet=True, binary=self.binary))
         if code != 0:
             raise Refused(f"nginx -t refused the new configuration:\n{out}")
         return "nginx -t: configuration valid"
@@ -599,8 +601,8 @@ class _Envoy(_Proxy):
         from lbc.targets.envoy import bootstrap, serialise
         path = os.path.join(stage, ".lbc-validate.json")
         _write(path, serialise(bootstrap(model)))
-        code, out = _run([self.binary, "--mode", "validate", "-c", path, "--disable-hot-restart",
-                          "--log-level", "error"], cwd=stage)
+        code, out = _run(spec(self.name).check_command(path, quiet=True, binary=self.binary)
+                         + ["--disable-hot-restart"], cwd=stage)
         if code != 0:
             raise Refused(f"envoy --mode validate refused the new configuration:\n{out[-3000:]}")
         return "envoy --mode validate: configuration valid"

@@ -77,16 +77,17 @@ class Site:
     def start(self):
         """Start the proxy on the installed files (an instance of a fleet for Envoy)."""
         log = os.path.join(self.env.workdir, f"{self.target}-{len(self.procs)}.log")
+        binary = lbc_targets.spec(self.target).binary
         if self.target == "haproxy":
-            argv = ["haproxy", "-W", "-db", "-S", self.socket, "-p", self.pid_file, "-f", "haproxy.cfg"]
+            argv = [binary, "-W", "-db", "-S", self.socket, "-p", self.pid_file, "-f", "haproxy.cfg"]
         elif self.target == "nginx":
-            argv = ["nginx", "-p", self.dir + os.sep, "-c", os.path.join(self.dir, "nginx.conf"),
+            argv = [binary, "-p", self.dir + os.sep, "-c", os.path.join(self.dir, "nginx.conf"),
                     "-g", "daemon off; error_log stderr warn;"]
         else:
             admin = free_port("127.0.0.1")
             override = json.dumps({"admin": {"address": {"socket_address": {"address": "127.0.0.1",
                                                                              "port_value": admin}}}})
-            argv = ["envoy", "-c", "bootstrap.json", "--config-yaml", override, "--base-id", str(admin),
+            argv = [binary, "-c", "bootstrap.json", "--config-yaml", override, "--base-id", str(admin),
                     "--disable-hot-restart", "--log-level", "warning"]
             self.admins.append(f"http://127.0.0.1:{admin}")
         proc = self.env.procs.start(argv, self.target, cwd=self.dir, log_path=log)

@@ -100,13 +100,14 @@ def _binary(name: str) -> str:
 
 
 def _start_proxy(lab: Lab, procs: Processes, target: str, ns: str, folder: str, pid_file: str):
+    binary = _binary(lbc_targets.spec(target).binary)
     if target == "haproxy":
-        argv = [_binary("haproxy"), "-W", "-db", "-f", "haproxy.cfg", "-p", pid_file]
+        argv = [binary, "-W", "-db", "-f", "haproxy.cfg", "-p", pid_file]
     elif target == "nginx":
-        argv = [_binary("nginx"), "-p", folder + os.sep, "-c", os.path.join(folder, "nginx.conf"),
+        argv = [binary, "-p", folder + os.sep, "-c", os.path.join(folder, "nginx.conf"),
                 "-g", "daemon off; error_log stderr warn;"]
     else:
-        argv = [_binary("envoy"), "-c", "envoy.json", "--log-level", "warning", "--disable-hot-restart"]
+        argv = [binary, "-c", "envoy.json", "--log-level", "warning", "--disable-hot-restart"]
     proc = procs.start(lab.exec_argv(ns, argv), f"{target} {ns}", cwd=folder,
                        log_path=os.path.join(folder, f"{target}.log"))
     if target == "envoy":         # what the node README asks of Envoy's service

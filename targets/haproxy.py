@@ -540,6 +540,7 @@ def _ups(path: str) -> int:
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "haproxy"), undefined=jinja2.StrictUndefined,
                           keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 _ENV.filters["q"] = quote
+_ENV.globals["check"] = spec("haproxy").check_text(spec("haproxy").main_file)   # the file header and README
 
 
 def render(model: Topology) -> dict[str, str]:

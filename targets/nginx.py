@@ -556,6 +556,9 @@ def render(model: Topology) -> dict[str, str]:
     return files
 
 
+PREFIX = "/var/lib/lbc-nginx/"   # the README's prefix folder: where nginx writes its pid, logs, temp files
+
+
 def _readme(model: Topology, stream: bool) -> str:
     from lbc.targets.readme import application_notes, readme
     written = [("nginx.conf", "the configuration; paths in it are relative to its own folder")]
@@ -565,9 +568,9 @@ def _readme(model: Topology, stream: bool) -> str:
     return readme(
         "README.md.j2", model, title="nginx configuration", target="nginx", needs="Needs open-source nginx 1.22 or newer.",
         written=written, deploy_to="/etc/nginx/lbc/",
-        commands=[("mkdir -p /var/lib/lbc-nginx", "a prefix folder for what nginx writes"),
-                  ("nginx -t -p /var/lib/lbc-nginx/ -c \"$PWD/nginx.conf\"", "check"),
-                  ("nginx -p /var/lib/lbc-nginx/ -c \"$PWD/nginx.conf\"", "run (or through your service manager)")],
+        commands=[(f"mkdir -p {PREFIX.rstrip('/')}", "a prefix folder for what nginx writes"),
+                  (spec("nginx").check_text('"$PWD/nginx.conf"', PREFIX), "check"),
+                  (f"nginx -p {PREFIX} -c \"$PWD/nginx.conf\"", "run (or through your service manager)")],
         relative_from="nginx reads a relative path from the folder of `nginx.conf`; absolute paths keep them "
                       "independent of where this folder is deployed.",
         # nginx checks servers passively only: there is no health URL for the servers to answer

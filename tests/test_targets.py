@@ -3,6 +3,9 @@ checked the moment its spec exists (no per-target copy to remember)."""
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -10,7 +13,8 @@ import pytest
 from lbc import docker_files, targets
 from lbc.capabilities import FEATURES
 
-from helpers import ROOT
+import validators
+from helpers import ROOT, check_text, example_path
 from validators import VALIDATORS
 
 NAMES = targets.available()
@@ -50,3 +54,46 @@ def test_every_package_folder_is_listed_in_pyproject():
                 rel = os.path.relpath(dirpath, os.path.join(ROOT, folder))
                 found.add(package if rel == "." else package + "." + rel.replace(os.sep, "."))
     assert found == set(setup["packages"])
+
+
+def _runners() -> dict:
+    """The conformance suite's local runners (integration/harness), as its conftest imports them."""
+    here = os.path.join(ROOT, "integration")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from harness.runners import RUNNERS
+    return RUNNERS
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checks_runners_and_readme_take_the_targets_facts_from_its_spec(name, tmp_path, monkeypatch):
+    """The check command, the program and process name are the spec's wherever they are used: the test
+    validators, the conformance runners and the output README (lbc apply: tests/test_apply.py)."""
+    spec, runner = targets.spec(name), _runners().get(name)
+    if spec.binary is None:   # F5: no proxy runs here; lbc's own structural checks validate its output
+        assert not spec.check and runner is None
+        return
+    assert "{main}" in spec.check and runner is not None and runner.binary == spec.binary
+    with open(example_path("lightstreamer-cookie.yaml"), encoding="utf-8") as f:
+        model = check_text(tmp_path, f.read()).model
+    files = targets.get(name).render(model)
+    # the README's check line: the spec's words, with the paths a person would use
+    words = [spec.binary, *spec.check]
+    line = " ".join(r"\S+" if "{" in w else re.escape(w) for w in words)
+    assert re.search(line, files["README.md"]), line
+    # the validator runs exactly the spec's check on the main file
+    ran: list[list[str]] = []
+
+    def run(argv, *args, **kwargs):
+        ran.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+    monkeypatch.setattr(validators._subprocess, "run", run)
+    monkeypatch.setattr(validators._shutil, "which", lambda program: f"/usr/sbin/{program}")
+    ok, _ = VALIDATORS[name](files, tmp_path)
+    wanted = spec.check_command("MAIN", prefix="PREFIX")   # with or without `quiet` after it
+
+    def same(got: str, want: str) -> bool:
+        return {"MAIN": got.endswith(spec.main_file), "PREFIX": got.startswith(str(tmp_path))}.get(want, got == want)
+    runs = [argv[argv.index(spec.binary):] for argv in ran if spec.binary in argv]
+    assert ok and runs, ran
+    assert all(map(same, runs[0][:len(wanted)], wanted)) and len(runs[0]) >= len(wanted), (runs[0], wanted)

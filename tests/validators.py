@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from lbc.targets import spec
+
 VALIDATORS: dict[str, Callable] = {}
 
 
@@ -61,7 +63,7 @@ def _envoy_standins(node, pair, workdir):
 
 def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
     """`envoy --mode validate` on each bootstrap lbc wrote (admin stays on loopback; nothing binds)."""
-    if not _shutil.which("envoy"):
+    if not _shutil.which(spec("envoy").binary):
         return False, "envoy is not installed"
     pair = _standin_pair(workdir)
     output, ok = [], True
@@ -72,7 +74,7 @@ def validate_envoy(files: dict, workdir) -> tuple[bool, str]:
         _envoy_standins(config, pair, workdir)
         path = workdir / rel.replace("/", "_")
         path.write_text(_json.dumps(config), encoding="utf-8")
-        r = _subprocess.run(["envoy", "--mode", "validate", "-c", str(path), "-l", "error"],
+        r = _subprocess.run(spec("envoy").check_command(str(path), quiet=True),
                             capture_output=True, text=True, timeout=120, cwd=workdir)
         ok = ok and r.returncode == 0
         output.append(r.stdout + r.stderr)
@@ -92,7 +94,7 @@ _NGINX_FILES = _re.compile(r'\b(ssl_certificate|ssl_certificate_key|ssl_client_c
 
 def nginx_command(workdir, *args: str) -> list[str]:
     """nginx on lbc's nginx.conf in `workdir`, which is also the prefix (pid, logs, temp folders)."""
-    return ["nginx", "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), *args]
+    return [spec("nginx").binary, "-p", f"{workdir}/", "-c", str(workdir / "nginx.conf"), *args]
 
 
 _NGINX_LISTEN = _re.compile(r'\blisten "([^"]+)"')
@@ -131,7 +133,7 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
     of a topology are not on this machine, so the namespace allows non-local binds (nothing leaves it).
     Where no namespace can be made (an unprivileged container), each listen socket is swapped for a
     free loopback port instead, and the output says so."""
-    if not _shutil.which("nginx"):
+    if not _shutil.which(spec("nginx").binary):
         return False, "nginx is not installed"
     pair = _standin_pair(workdir)
     netns = _netns_available()
@@ -147,7 +149,7 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
         dest = workdir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text, encoding="utf-8")
-    argv = nginx_command(workdir, "-t", "-q")
+    argv = spec("nginx").check_command(str(workdir / "nginx.conf"), prefix=f"{workdir}/", quiet=True)
     if netns:
         script = ("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind && "
                   "{ echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind || true; } 2>/dev/null && exec \"$@\"")
@@ -235,7 +237,7 @@ def _haproxy_has_key(path) -> bool:
 
 def validate_haproxy(files: dict, workdir) -> tuple[bool, str]:
     """`haproxy -c` on lbc's haproxy.cfg in `workdir` (its maps beside it; nothing binds)."""
-    if not _shutil.which("haproxy"):
+    if not _shutil.which(spec("haproxy").binary):
         return False, "haproxy is not installed"
     cert, key = _standin_pair(workdir)
     bundle = workdir / "standin-bundle.pem"
@@ -253,7 +255,7 @@ def validate_haproxy(files: dict, workdir) -> tuple[bool, str]:
         dest = workdir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(text, encoding="utf-8")
-    r = _subprocess.run(["haproxy", "-c", "-f", str(workdir / "haproxy.cfg")], capture_output=True, text=True,
+    r = _subprocess.run(spec("haproxy").check_command(str(workdir / "haproxy.cfg")), capture_output=True, text=True,
                         timeout=120, cwd=workdir)
     return r.returncode == 0, r.stdout + r.stderr
 

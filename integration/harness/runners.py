@@ -18,6 +18,7 @@ import subprocess
 from typing import Protocol
 
 from lbc.model import Topology
+from lbc.targets import TargetSpec, spec
 
 from .net import Proc, Processes, free_port, is_listening, wait_until
 
@@ -52,12 +53,33 @@ def wait_for_listeners(proc: Proc, model: Topology, timeout: float = START_TIMEO
         raise RuntimeError(f"{e}\n{proc.log()}") from None
 
 
-class HAProxyRunner:
-    name = "haproxy"
-    binary = "haproxy"
+class _LocalRunner:
+    """A proxy installed on this machine: its program, process name and check come from the target spec."""
+    name = ""
+
+    @property
+    def spec(self) -> TargetSpec:
+        return spec(self.name)
+
+    @property
+    def binary(self) -> str:
+        return self.spec.binary or ""
 
     def available(self) -> bool:
         return shutil.which(self.binary) is not None
+
+    def check(self, folder: str, extra: tuple[str, ...] = ()) -> None:
+        """The target's own check of the compiled folder (as lbc apply and the output README run it)."""
+        main = os.path.join(folder, self.spec.main_file)
+        r = subprocess.run(self.spec.check_command(main, prefix=folder + os.sep, quiet=True) + list(extra),
+                           cwd=folder, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.spec.check_text(self.spec.main_file)} refused the compiled config:\n"
+                               f"{r.stdout}{r.stderr}")
+
+
+class HAProxyRunner(_LocalRunner):
+    name = "haproxy"
 
     def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
         from lbc.targets.haproxy import key_links
@@ -67,60 +89,45 @@ class HAProxyRunner:
         for link, key in key_links(model):
             if not os.path.exists(link):
                 os.symlink(key, link)
-        check = subprocess.run([self.binary, "-c", "-q", "-f", "haproxy.cfg"], cwd=folder,
-                               capture_output=True, text=True, timeout=60)
-        if check.returncode != 0:
-            raise RuntimeError(f"haproxy -c refused the compiled config:\n{check.stdout}{check.stderr}")
-        proc = procs.start([self.binary, "-db", "-f", "haproxy.cfg"], "haproxy", cwd=folder,
+        self.check(folder)
+        proc = procs.start([self.binary, "-db", "-f", "haproxy.cfg"], self.binary, cwd=folder,
                            log_path=os.path.join(workdir, "haproxy.log"))
         wait_for_listeners(proc, model)
         return proc
 
 
-class NginxRunner:
+class NginxRunner(_LocalRunner):
     """nginx -p FOLDER -c nginx.conf: the compiled files in FOLDER, which is also the prefix where
     nginx writes its pid, logs and temp files (the Docker mode mounts it writable for that)."""
     name = "nginx"
-    binary = "nginx"
-
-    def available(self) -> bool:
-        return shutil.which(self.binary) is not None
 
     def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
         folder = os.path.join(workdir, "nginx")
         write_files(files, folder)
         argv = [self.binary, "-p", folder + os.sep, "-c", os.path.join(folder, "nginx.conf")]
-        check = subprocess.run(argv + ["-t", "-q"], capture_output=True, text=True, timeout=60)
-        if check.returncode != 0:
-            raise RuntimeError(f"nginx -t refused the compiled config:\n{check.stdout}{check.stderr}")
+        self.check(folder)
         # errors also to stderr, so the test's log of the proxy shows them
-        proc = procs.start(argv + ["-g", "daemon off; error_log stderr warn;"], "nginx", cwd=folder,
+        proc = procs.start(argv + ["-g", "daemon off; error_log stderr warn;"], self.binary, cwd=folder,
                            log_path=os.path.join(workdir, "nginx.log"))
         wait_for_listeners(proc, model)
         return proc
 
 
-class EnvoyRunner:
+class EnvoyRunner(_LocalRunner):
     """envoy -c envoy.json, with the admin interface moved to a free loopback port (the compiled
     one is fixed) and no hot-restart shared memory, so parallel runs cannot collide."""
     name = "envoy"
-    binary = "envoy"
-
-    def available(self) -> bool:
-        return shutil.which(self.binary) is not None
 
     def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
         folder = os.path.join(workdir, "envoy")
         write_files(files, folder)
         admin = free_port("127.0.0.1")
         override = json.dumps({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}})
-        argv = [self.binary, "-c", "envoy.json", "--config-yaml", override, "--log-level", "warning",
-                # a free port is unique among running envoys: a base id no other run uses
-                "--base-id", str(admin), "--disable-hot-restart"]
-        check = subprocess.run(argv + ["--mode", "validate"], cwd=folder, capture_output=True, text=True, timeout=120)
-        if check.returncode != 0:
-            raise RuntimeError(f"envoy --mode validate refused the compiled config:\n{check.stdout}{check.stderr}")
-        proc = procs.start(argv, "envoy", cwd=folder, log_path=os.path.join(workdir, "envoy.log"))
+        # a free port is unique among running envoys: a base id no other run uses
+        instance = ("--config-yaml", override, "--base-id", str(admin), "--disable-hot-restart")
+        self.check(folder, instance)
+        proc = procs.start([self.binary, "-c", "envoy.json", "--log-level", "warning", *instance], self.binary,
+                           cwd=folder, log_path=os.path.join(workdir, "envoy.log"))
         wait_for_listeners(proc, model)
         return proc
 

@@ -18,7 +18,7 @@ from . import certs
 from .model import (IDLE_TIMEOUT_DEFAULT_MS, ApplicationStickiness, BalancerNode, Balancers, Certificate,
                     CookieStickiness, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS, NoStickiness, Path,
                     Route, Server, Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip,
-                    VrrpInstance, local_file)
+                    VrrpInstance, ip_of, local_file)
 from .profiles import profile_defaults
 from .report import Reporter
 from .rules.common import cite
@@ -303,7 +303,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                 except ValueError:
                     reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
         fb = svc.fallback
-        if fb is not None and fb.kind == "server" and not _is_ip(fb.address):
+        if fb is not None and fb.kind == "server" and ip_of(fb.address) is None:
             reporter.report("LBC105", fb.path + ("server", "address"),
                             f"service '{svc.name}': the fallback server's address '{fb.address}' is not an IP address")
     listeners = []
@@ -318,7 +318,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
             listeners.append(lst)
     binds: dict[tuple, Listener] = {}
     for lst in listeners:
-        key = (str(ipaddress.ip_address(lst.address)) if _is_ip(lst.address) else lst.address, lst.port)
+        key = (str(ip_of(lst.address) or lst.address), lst.port)
         if key in binds:
             reporter.report("LBC103", lst.path + ("port",),
                             f"listeners '{binds[key].name}' and '{lst.name}' both bind {lst.address}:{lst.port}",
@@ -349,17 +349,18 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
             if l not in known:
                 reporter.report("LBC101", npath + ("listeners", j), f"node '{name}' serves listener '{l}', which is "
                                 "not defined", hint=_suggest(l, {k: None for k in known}))
-        if not _is_ip(n["address"]) or ipaddress.ip_address(n["address"]).version != 4:
+        ip = ip_of(n["address"])
+        if ip is None or ip.version != 4:
             reporter.report("LBC105", npath + ("address",), f"node '{name}': '{n['address']}' is not an IPv4 address "
                             "(the nodes speak VRRP version 2, over IPv4)")
-        addr = str(ipaddress.ip_address(n["address"])) if _is_ip(n["address"]) else n["address"]
+        addr = str(ip or n["address"])
         if addr in seen_addr:
             reporter.report("LBC102", npath + ("address",), f"nodes '{seen_addr[addr]}' and '{name}' have the same "
                             f"address {n['address']}",
                             related=[(path + ("nodes", seen_addr[addr], "address"), "first here")])
         seen_addr.setdefault(addr, name)
         for v in vips.values():
-            if _is_ip(v.address) and _is_ip(addr) and str(ipaddress.ip_address(v.address)) == addr:
+            if ip is not None and str(ip_of(v.address)) == addr:
                 reporter.report("LBC105", npath + ("address",), f"node '{name}' has the address of VIP '{v.name}': "
                                 "a node needs its own address, the VIP moves between nodes")
         served = tuple(n["listeners"]) if "listeners" in n else tuple(l.name for l in listeners)
@@ -374,7 +375,8 @@ def _balancers(raw: dict, vips: dict[str, Vip], listeners: list[Listener], repor
             reporter.report("LBC101", vpath, f"VRRP instance for VIP '{vname}', which is not defined",
                             hint=_suggest(vname, vips), key=True)
             continue
-        if _is_ip(vip.address) and ipaddress.ip_address(vip.address).version != 4:
+        vip_ip = ip_of(vip.address)
+        if vip_ip is not None and vip_ip.version != 4:
             reporter.report("LBC105", vpath, f"VIP '{vname}' ({vip.address}) is IPv6: lbc shares IPv4 VIPs by VRRP "
                             "(VRRP version 2) only", key=True)
         rid = v["router_id"]
@@ -422,10 +424,3 @@ def _vip_problem(address: str) -> Optional[str]:
         return "is a link-local or multicast address, which a listener cannot bind without an interface"
     return None
 
-
-def _is_ip(a: str) -> bool:
-    try:
-        ipaddress.ip_address(a)
-        return True
-    except ValueError:
-        return False

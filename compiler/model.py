@@ -10,6 +10,7 @@ local copy, `Topology.local_file(path)`.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
@@ -408,6 +409,14 @@ class Topology:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def ip_of(address: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The address as an IP address (compare `str()` of it: the normal form), or None for a host name."""
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
 
 
 def local_file(base_dir: str, path: Optional[str]) -> Optional[str]:

@@ -28,14 +28,13 @@ How the topology's concepts land in Envoy (the traps are the ones observed on 1.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 from typing import Any, Optional
 
 from lbc import jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, Listener, NoStickiness, Route,
-                       Server, Service, SourceIpStickiness, Topology, assert_never)
+                       Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
@@ -187,8 +186,8 @@ class _Clusters:
         servers = (svc.server(route.server),) if pinned else svc.servers
         hashing = not pinned and _hashing(svc)
         c: dict = {"name": name, "connect_timeout": None}
-        if any(not _is_ip(s.address) for s in servers) or (svc.fallback and svc.fallback.kind == "server"
-                                                            and not _is_ip(svc.fallback.address)):
+        if any(ip_of(s.address) is None for s in servers) or (svc.fallback and svc.fallback.kind == "server"
+                                                            and ip_of(svc.fallback.address) is None):
             c["type"] = "STRICT_DNS"
         if hashing:
             c["lb_policy"] = HASHING
@@ -284,13 +283,6 @@ class _Clusters:
 def _hashing(svc: Service) -> bool:
     return svc.balance == "source-hash" or svc.stickiness.mode == "source-ip"
 
-
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-        return True
-    except ValueError:
-        return False
 
 
 def _health_check(h: HealthCheck) -> dict:

@@ -22,7 +22,7 @@ import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Server, Service,
-                       SourceIpStickiness, Topology, assert_never)
+                       SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
@@ -136,10 +136,6 @@ def _dur(ms: int) -> str:
 
 def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
-def _is_ip(address: str) -> bool:
-    return bool(re.match(r"^[0-9.]+$", address)) or ":" in address
 
 
 def _pow2(n: int, floor: int) -> int:
@@ -315,7 +311,7 @@ class _Block:
         # $upstream_addr lists every server tried ("a:p, b:p : c:p"); the last one answered
         self.maps.append({"source": "$upstream_addr", "var": c.setcookie_var, "hostnames": False, "entries": [
             (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
-            for v, s in by_value if _is_ip(s.address)], "default": ""})
+            for v, s in by_value if ip_of(s.address) is not None], "default": ""})
 
     def reject_upstream(self) -> str:
         if self.reject is None:
@@ -459,7 +455,7 @@ def _l7_refusals(svc: Service):
         yield "fallback.respond", fb.path + ("respond", "status"), "nginx's `return` makes a redirect's text its Location"
     if svc.stickiness.mode == "cookie":
         for s in svc.servers:
-            if not _is_ip(s.address):
+            if ip_of(s.address) is None:
                 yield ("stickiness.cookie", s.path + ("address",),
                        "the emulated cookie names the server from its IP address ($upstream_addr): give an IP address")
         if len(svc.tiers) > 1 and not svc.redispatch:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from lbc.model import ip_of
 from lbc.targets import spec
 
 VALIDATORS: dict[str, Callable] = {}
@@ -101,13 +102,6 @@ _NGINX_LISTEN = _re.compile(r'\blisten "([^"]+)"')
 _NGINX_SERVER_NAME = _re.compile(r'^\s*server "\[?([^"\]]+?)\]?:[0-9]+"', _re.M)
 
 
-def _is_ip(text: str) -> bool:
-    import ipaddress
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 _UNSHARE = ["unshare", "-n"] if _os.geteuid() == 0 else ["unshare", "-rn"]
 _netns: dict = {}
 
@@ -156,7 +150,7 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
         # nginx resolves server host names when it reads the file; the names of a topology resolve
         # where it is deployed, not here: inside the namespace they get a stand-in address
         names = sorted({m.group(1) for m in _NGINX_SERVER_NAME.finditer(files.get("nginx.conf", ""))
-                        if not _is_ip(m.group(1))})
+                        if ip_of(m.group(1)) is None})
         if names and _os.geteuid() == 0:
             hosts = workdir / "standin-hosts"
             hosts.write_text("127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {n}\n" for n in names))

@@ -432,8 +432,8 @@ def _refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
 def _service_refusals(svc: Service):
     if svc.stickiness.mode == "source-ip":
         for s in svc.servers:
-            if s.state == "hold":
-                yield ("server.hold", s.path + ("state",),
+            if s.admission == "hold":   # `state: hold` or weight 0: both are written `down` here
+                yield ("server.hold", s.path + ("state" if s.state == "hold" else "weight",),
                        "with source-IP stickiness (a hash of the address) a held server's clients would move")
     u = svc.upstream_tls
     if u is not None and u.verify:

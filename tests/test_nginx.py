@@ -119,6 +119,9 @@ REFUSED = [
     ("hold-with-source-ip", "    stickiness: {mode: source-ip}\n    servers:\n"
      "      - {name: s1, address: 127.0.0.61, port: 9001, state: hold}\n"
      "      - {name: s2, address: 127.0.0.62, port: 9001}\n", HTTP, "server.hold"),
+    ("weight-0-with-source-ip", "    stickiness: {mode: source-ip}\n    servers:\n"   # weight 0 holds too
+     "      - {name: s1, address: 127.0.0.61, port: 9001, weight: 0}\n"
+     "      - {name: s2, address: 127.0.0.62, port: 9001}\n", HTTP, "server.hold"),
     ("three-groups-at-l4", "    servers:\n"
      "      - {name: s1, address: 127.0.0.61, port: 9001}\n"
      "      - {name: s2, address: 127.0.0.62, port: 9001, priority: 2}\n"

@@ -128,7 +128,8 @@ def _check_file(path: str, options: Options, target, data: Optional[bytes]) -> R
         return result.finish(options)
     model = build_model(doc, reporter)
     if model is not None:
-        run_model_rules(model, reporter, CheckContext(check_files=options.check_files))
+        run_model_rules(model, reporter, CheckContext(check_files=options.check_files,
+                                                      target=target.name if target is not None else None))
         if target is not None:
             check_capabilities(model, target, reporter)
     result.model = model

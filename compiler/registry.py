@@ -28,6 +28,7 @@ class Finding:
 class CheckContext:
     """What a model check may know besides the model: the options that change what it looks at."""
     check_files: bool = False    # --check-files: read the certificate files (missing ones are errors)
+    target: Optional[str] = None  # --target: the findings that depend on how that target works
 
 
 @dataclass(frozen=True)

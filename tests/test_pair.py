@@ -255,3 +255,15 @@ def test_without_balancers_nothing_changes(tmp_path):
     files = render(result.model, targets.get("haproxy"))
     assert "haproxy.cfg" in files and "peers" not in files["haproxy.cfg"]
     assert "nodes" not in plan.plan_json(plan.plan(result.model))
+
+
+def test_source_ip_without_sync_is_a_note_only_where_the_target_hashes_the_address(tmp_path):
+    """LBC703: HAProxy and BIG-IP keep a table per node that a failover loses (a warning); nginx and Envoy
+    hash the client address alike on every node (information); without --target, the warning stands."""
+    text = PAIR + "  state_sync: false\n"
+    found = {}
+    for target in (None, *targets.available()):
+        (d,) = [d for d in check(tmp_path, text, target).diagnostics if d.id == "LBC703"]
+        found[target] = d.severity.value
+    assert found == {None: "warning", "haproxy": "warning", "f5": "warning", "f5-as3": "warning",
+                     "nginx": "info", "envoy": "info"}

@@ -7,6 +7,7 @@ takes a VIP over must serve what the VIP's clients expect.
 from __future__ import annotations
 
 from .. import plan
+from ..targets import spec
 from . import Finding, Rule, register
 from .common import E, I, W, cite, replace_in, y
 
@@ -113,6 +114,7 @@ def check_source_ip_without_sync(model, ctx):
     b = model.balancers
     if b is None or b.state_sync:
         return
+    hashed = ctx.target is not None and spec(ctx.target).source_ip_hash   # no table to lose: a note only
     for svc in model.services:
         if svc.stickiness.mode == "source-ip" and len(plan.node_load(model, svc).nodes) >= 2:
             yield Finding(svc.stickiness.path + ("mode",),
@@ -120,7 +122,8 @@ def check_source_ip_without_sync(model, ctx):
                           "HAProxy (stick table) and BIG-IP (persistence records) each node keeps its own table, "
                           "so after a failover every sticky client is balanced anew and may lose its session "
                           "(nginx and Envoy hash the address on every node alike and are not affected)",
-                          related=((b.path + ("state_sync",), "state synchronisation turned off"),))
+                          related=((b.path + ("state_sync",), "state synchronisation turned off"),),
+                          severity=I if hashed else None)
 
 
 register(Rule(
@@ -135,7 +138,8 @@ register(Rule(
         "session lives in one server (Flynet, \"Flynet Server Load Balancing\", \"Sticky Load Balancing\"), the "
         "user is disconnected by a failover that should have been invisible. HAProxy's `peers` copy every table "
         "change to the other nodes (CONFORMANCE S34 shows clients keeping their server with it, and half of them "
-        "moving without it).",
+        "moving without it). nginx and Envoy keep no table: they hash the client address over the same server list "
+        "on every node, so with `--target nginx` or `--target envoy` this is reported as information only.",
     bad=variant("    public: {router_id: 51}\n", "    public: {router_id: 51}\n  state_sync: false\n"),
     good=PAIR,
     check=check_source_ip_without_sync,

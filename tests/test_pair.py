@@ -267,3 +267,16 @@ def test_source_ip_without_sync_is_a_note_only_where_the_target_hashes_the_addre
         found[target] = d.severity.value
     assert found == {None: "warning", "haproxy": "warning", "f5": "warning", "f5-as3": "warning",
                      "nginx": "info", "envoy": "info"}
+
+
+def test_per_node_session_limit_says_a_verastream_server_refuses_the_excess(tmp_path):
+    """LBC701: a Verastream session server enforces its own limit (technical note 7021566, step 6), so the
+    nodes' excess is refused there; a server without its own limit is simply sent more."""
+    limited = PAIR.replace("port: 8080}", "port: 8080, max_sessions: 100}")
+    messages = {}
+    for profile in ("generic", "verastream"):
+        text = limited.replace("    health: {tcp: true}\n", f"    profile: {profile}\n    health: {{tcp: true}}\n")
+        (d,) = [d for d in check(tmp_path, text).diagnostics if d.id == "LBC701"]
+        messages[profile] = d.message
+    assert "refuses the sessions beyond its own limit" in messages["verastream"]
+    assert "refuses" not in messages["generic"] and "up to a1: 2 x 100 = 200" in messages["generic"]

@@ -35,6 +35,12 @@ def variant(*pairs: str) -> str:
     return replace_in(PAIR, *pairs)
 
 
+# The guides describe one balancer: Host Access for the Cloud's "High Availability" defines high
+# availability and leaves redundancy beyond its core services out of scope. What several balancer
+# nodes do is lbc's own reasoning; the guides are cited for the facts it starts from.
+OWN = "lbc (several balancer nodes); see "
+
+
 # ------------------------------------------------------------------ LBC701
 def check_max_sessions_per_node(model, ctx):
     if model.balancers is None:
@@ -45,12 +51,16 @@ def check_max_sessions_per_node(model, ctx):
         if n < 2 or not load.limits:
             continue
         totals = ", ".join(f"{server}: {n} x {each:,} = {total:,}" for server, each, total in load.limits)
+        # A Verastream session server enforces its own limit (technical note 7021566, step 6): the excess is
+        # refused there instead of being balanced to another server.
+        excess = ("; a Verastream session server refuses the sessions beyond its own limit, so those clients are "
+                  "refused where one balancer would have chosen another server") if svc.profile == "verastream" else ""
         yield Finding(svc.server(load.limits[0][0]).path + ("max_sessions",),
                       f"service '{svc.name}': max_sessions is counted by each balancer node, and {n} nodes "
-                      f"({', '.join(load.nodes)}) reach it: a server can receive up to {totals} sessions when "
+                      f"({', '.join(load.nodes)}) reach it: a server can be sent up to {totals} sessions when "
                       "more than "
                       "one node sends traffic (the former holder's connections drain after a failover, or the "
-                      "nodes hold different VIPs)",
+                      f"nodes hold different VIPs){excess}",
                       hint=f"if the server's limit is hard, give each node its share (max_sessions / {n}); "
                            "otherwise acknowledge this with `ignore: {LBC701: reason}`")
 
@@ -59,14 +69,18 @@ register(Rule(
     "LBC701", "max-sessions-per-node", I,
     "With several balancer nodes, max_sessions is a per-node limit: the rule states the effective total per server.",
     "If the server's limit is hard, divide max_sessions by the number of nodes that reach the service.",
-    cite("000", "High Availability", "002", "What Happens At Runtime"),
+    OWN + cite("002", "What Happens At Runtime", "000", "High Availability"),
     why="A balancer counts only the sessions it opened itself. With VRRP one node holds a VIP at a time, but "
         "after a failover the former holder's connections to the servers stay open until they time out while the "
         "new holder opens its own, and nodes that hold different VIPs routing to one service send traffic at the "
-        "same time. A server whose capacity is a hard number (Verastream Host Integrator technical note 7021566, "
-        "\"What Happens At Runtime\": a session server at its concurrent-session limit takes no more) can then "
-        "see N times its limit. Host Access for the Cloud, \"Planning for Deployment\", \"High Availability\", asks "
-        "for redundancy in every layer; this rule says what the redundant balancer layer does to the server limits.",
+        "same time. Each node then sees room on a server that the others have used: a server with no limit of its "
+        "own can be sent N times max_sessions. One that enforces its own limit refuses the excess instead: a "
+        "Verastream Host Integrator session server that \"has reached its concurrent active session limit\" is "
+        "\"not eligible to fulfill the request\" (technical note 7021566, \"What Happens At Runtime\", step 6), so "
+        "those clients are refused where one balancer, counting every session, would have chosen another server. "
+        "The guides describe a single balancer; Host Access for the Cloud, \"Planning for Deployment\", \"High "
+        "Availability\", leaves redundancy beyond the core services out of its scope. What a redundant balancer "
+        "layer does to the server limits is lbc's own reasoning.",
     bad=variant("port: 7443}\n", "port: 7443, max_sessions: 500}\n"),
     good=variant("port: 7443}\n", "port: 7443, max_sessions: 250}\n", "balancers:",
                  "ignore: {LBC701: 'each node opens up to 250: the servers take 500 in all'}\nbalancers:"),
@@ -95,12 +109,12 @@ register(Rule(
     "LBC702", "health-checks-per-node", I,
     "With several balancer nodes, every node runs the health checks: the servers see the checks times the nodes.",
     "Nothing to fix if the servers can afford it; else lengthen `health.interval`.",
-    cite("000", "High Availability", "000", "Using Load Balancers"),
+    OWN + cite("000", "Using Load Balancers"),
     why="A backup node keeps its proxy running, with its own view of which servers are up, so that it can serve "
         "the moment it takes the VIP over. Each node therefore probes every server: a check page that does real "
         "work (a session count, a database query) costs the servers N times what one balancer would cost. Host "
         "Access for the Cloud, \"Planning for Deployment\", \"Using Load Balancers\", gives each tier a health "
-        "check endpoint; this rule states the load those checks add when the balancers are redundant.",
+        "check endpoint; the load those checks add when the balancers are redundant is lbc's own reasoning.",
     bad=variant("    stickiness", "    health: {tcp: true, interval: 2s}\n    stickiness"),
     good=variant("    stickiness", "    health: {tcp: true, interval: 4s}\n    stickiness",
                  "balancers:", "ignore: {LBC702: 'two nodes checking every 4 s: one check per 2 s per server'}\n"
@@ -192,12 +206,14 @@ register(Rule(
     "Every node that may hold a shared VIP must serve the same listeners on it, and only on VIPs it may hold.",
     "Give every node of a VRRP instance the same listeners on that VIP (or leave `listeners:` out: every node "
     "serves every listener), and share every listener's VIP under `balancers.vrrp`.",
-    cite("000", "High Availability"),
+    OWN + cite("000", "High Availability"),
     why="VRRP moves an address, not a configuration. If the node that takes a VIP over does not serve one of the "
         "VIP's listeners, the failover that should keep the service up takes that listener down; if a node serves a "
         "listener on a VIP it can never hold, the listener is dead weight or, worse, a second box answering for "
-        "the same address. Host Access for the Cloud, \"Planning for Deployment\", \"High Availability\": "
-        "redundancy means any remaining box can serve in place of the failed one.",
+        "the same address. Host Access for the Cloud, \"Planning for Deployment\", \"High Availability\", defines "
+        "high availability as \"a system's ability to continue providing services when a failure occurs somewhere "
+        "in the system\", achieved \"by adding redundancy to key components\"; it does not discuss redundant "
+        "balancers, and applying that definition to them is lbc's own reasoning.",
     bad=variant("    lb2: {address: 192.0.2.3, interface: eth0, priority: 100}\n",
                 "    lb2: {address: 192.0.2.3, interface: eth0, priority: 100, listeners: []}\n"),
     good=PAIR,

@@ -12,8 +12,6 @@ import fcntl
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -21,8 +19,10 @@ import pytest
 import yaml
 
 from harness import client
+from harness.cli import lbc
 from harness.env import server
 from harness.net import client_addresses, free_port, is_listening, vip_address, wait_until
+from harness.outcomes import scenario
 
 from lbc import targets as lbc_targets
 from lbc.apply import Host, UsageError, apply
@@ -31,10 +31,6 @@ from lbc.pipeline import Options, check_file
 pytestmark = [pytest.mark.integration]
 CLIENT = client_addresses(1)[0]
 LOAD_LIMIT = 20.0      # seconds: the load loop never runs longer
-
-
-def scenario(sid):
-    return pytest.mark.scenario(sid)
 
 
 class Site:
@@ -188,8 +184,7 @@ def test_s33_reload_under_load(env, capsys):
     # servers and weights, and a listener setting too (Envoy: new listener, clusters and endpoints)
     v2 = site.doc([server(a, weight=2), server(b), server(c)])
     v2["listeners"][0]["timeouts"] = {"client": "30s", "server": "30s"}
-    with Load(site.vip, site.port) as load:
-        time.sleep(1.0)
+    with Load(site.vip, site.port) as load:   # running: 20 requests answered
         changed = site.apply(v2)
         assert changed.result == "applied", changed.text()
         after_change = time.monotonic()
@@ -356,18 +351,17 @@ def test_cli_exit_codes(env):
     site.start()
     path = os.path.join(env.workdir, "cli.yaml")
 
-    def lbc(doc, *args):
+    def apply_cli(doc, *args):
         with open(path, "w") as f:
             yaml.safe_dump(doc, f, sort_keys=False)
-        return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", "apply", path, "-t",
-                               "haproxy", "--config-dir", site.dir, "--master-socket", site.socket, *args],
-                              capture_output=True, text=True, timeout=120)
-    r = lbc(site.doc([server(a), server(b)]))
+        return lbc("apply", path, "-t", "haproxy", "--config-dir", site.dir, "--master-socket", site.socket, *args,
+                   timeout=120)
+    r = apply_cli(site.doc([server(a), server(b)]))
     assert r.returncode == 0 and "applied (reload)" in r.stdout, r.stdout + r.stderr
-    r = lbc(site.doc([server(a), server(b)]))
+    r = apply_cli(site.doc([server(a), server(b)]))
     assert r.returncode == 0 and "nothing to change" in r.stdout
     dead = f"http://127.0.0.1:{free_port('127.0.0.1')}/"
-    r = lbc(site.doc([server(a)]), "--probe", dead, "--timeout", "2", "--format", "json")
+    r = apply_cli(site.doc([server(a)]), "--probe", dead, "--timeout", "2", "--format", "json")
     assert r.returncode == 1 and json.loads(r.stdout)["result"] == "rolled-back", r.stdout + r.stderr
-    r = lbc(site.doc([server(a)]), "--config-dir", os.path.join(env.workdir, "nowhere"))
+    r = apply_cli(site.doc([server(a)]), "--config-dir", os.path.join(env.workdir, "nowhere"))
     assert r.returncode == 2 and "not a folder" in r.stderr

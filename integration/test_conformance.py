@@ -21,14 +21,11 @@ from lbc import targets as lbc_targets
 from lbc.capabilities import NATIVE
 from harness.env import server
 from harness.net import client_addresses, wait_until
+from harness.outcomes import scenario  # noqa: F401  (also for the edge scenario files that import it from here)
 
 pytestmark = [pytest.mark.conformance, pytest.mark.integration]
 
 CLIENT = client_addresses(1)[0]
-
-
-def scenario(sid):
-    return pytest.mark.scenario(sid)
 
 
 def web(routes=None, **kw) -> dict:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import textwrap
 
 from lbc.pipeline import Options, Result, check_file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The CLI runner is the conformance harness's (integration/harness/cli.py): one copy for both suites.
+if os.path.join(ROOT, "integration") not in sys.path:
+    sys.path.append(os.path.join(ROOT, "integration"))
+from harness.cli import lbc  # noqa: E402,F401
 EXAMPLES = sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".yaml"))
 
 
@@ -26,8 +29,3 @@ def check_text(tmp_path, text: str, name: str = "topology.yaml", options: Option
 def ids(result: Result) -> list[str]:
     return [d.id for d in result.diagnostics]
 
-
-def lbc(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    """The command line in a child process (arguments may be paths), its output captured."""
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, timeout=60, cwd=cwd, env=env)

@@ -15,12 +15,7 @@ import yaml
 
 from lbc.pipeline import OUTPUT_MARKER, OutputDirError, write_outputs
 
-from helpers import EXAMPLES, example_path
-
-
-def lbc(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=60, cwd=cwd)
+from helpers import example_path, EXAMPLES, lbc
 
 
 def test_examples_validate():

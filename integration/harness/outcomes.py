@@ -6,6 +6,8 @@ targets whose conformance is simulated: outcome is "passed", "failed" or "unsupp
 """
 from __future__ import annotations
 
+import pytest
+
 PASSED, FAILED, UNSUPPORTED = "passed", "failed", "unsupported"
 SCENARIOS = {
     "S1": "round robin", "S2": "weighted random", "S3": "least connections", "S4": "cookie stickiness",
@@ -24,6 +26,11 @@ SCENARIOS = {
 _OUTCOMES: dict[tuple[str, str], list[str]] = {}
 # (scenario, target) -> what lbc compile said when it refused the scenario (LBC801)
 _REFUSALS: dict[tuple[str, str], list[str]] = {}
+
+
+def scenario(sid: str):
+    """The mark of a test that proves the CONFORMANCE scenario `sid` (conftest records its outcome)."""
+    return pytest.mark.scenario(sid)
 
 
 def record(scenario: str, target: str, outcome: str, refusal: str = "") -> None:

@@ -2,15 +2,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from helpers import example_path
-
-
-def lbc(*args):
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, timeout=60)
+from helpers import example_path, lbc
 
 
 def diagnostics(out):

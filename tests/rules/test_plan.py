@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -11,6 +9,8 @@ from hypothesis import given, strategies as st
 
 from lbc import plan
 from lbc.pipeline import check_file
+
+from helpers import lbc
 
 
 @pytest.mark.parametrize("peak,servers", [(0, 2), (3_000, 2), (3_001, 3), (4_000, 3), (6_000, 4), (6_001, 5),
@@ -69,11 +69,6 @@ def topology(tmp_path, sessions: int, n_sessions: int, users: int, n_mss: int):
     p = tmp_path / "hacloud.yaml"
     p.write_text(text)
     return p
-
-
-def lbc(*args):
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *map(str, args)],
-                          capture_output=True, text=True, timeout=60)
 
 
 def test_plan_asks_for_6_session_servers_at_9000_sessions(tmp_path):

@@ -3,8 +3,6 @@ example is clean. So the documentation cannot drift from the checks."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,8 @@ from lbc.pipeline import Options, check_file
 from lbc.rules import REGISTRY, all_rules
 
 from rules.pki import write_standard_set
+
+from helpers import lbc
 
 # The IDs listed in the project's RULES.md (the floor of what lbc must check).
 RULES_MD = """
@@ -73,11 +73,6 @@ def test_page_is_complete(rid):
 
 def test_every_rule_of_rules_md_exists():
     assert sorted(set(RULES_MD) - set(REGISTRY)) == []
-
-
-def lbc(*args):
-    return subprocess.run([sys.executable, "-c", "from lbc.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=60)
 
 
 def test_explain_lists_every_rule():

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -40,6 +39,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from . import owned
 from .model import Topology
 from .targets import spec
 
@@ -121,7 +121,7 @@ def deployed_files(model: Topology, target, config_dir: str,
     folder = os.path.abspath(config_dir)
     manifest = read_manifest(folder)
     if apply_layout is None:
-        apply_layout = bool(manifest)
+        apply_layout = bool(manifest.files)
     if target.name == "envoy" and apply_layout:
         from lbc.targets.envoy import dynamic_files
         files = dynamic_files(model, folder)
@@ -129,7 +129,7 @@ def deployed_files(model: Topology, target, config_dir: str,
         files = render(model, target)
     if target.name == "haproxy" and apply_layout:
         files["haproxy.cfg"] = _with_stats_socket(files["haproxy.cfg"], os.path.join(folder, STATE_DIR, STATS_SOCKET))
-    return files, set(manifest.get("files", {})) - set(files)
+    return files, set(manifest.files) - set(files)
 
 
 def _with_stats_socket(cfg: str, path: str) -> str:
@@ -142,16 +142,20 @@ def _with_stats_socket(cfg: str, path: str) -> str:
     return head + sep + line + tail
 
 
-def read_manifest(folder: str) -> dict:
-    path = os.path.join(folder, STATE_DIR, MANIFEST)
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+_ABOUT = "files written by lbc apply, with the SHA-256 of their content; lbc apply replaces or removes only these"
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def read_manifest(folder: str) -> owned.Manifest:
+    """The files an earlier apply wrote into the config folder (none: an empty manifest)."""
+    return _read_manifest(os.path.join(folder, STATE_DIR, MANIFEST))
+
+
+def _read_manifest(path: str) -> owned.Manifest:
+    try:
+        return owned.read(path) or owned.Manifest({})
+    except owned.ManifestError:
+        raise UsageError(f"{path} cannot be read as lbc's list of the files it wrote (edited?): "
+                         "move the config folder's .lbc away and apply again") from None
 
 
 def _read(path: str) -> Optional[str]:
@@ -206,12 +210,12 @@ class _Folder:
     def current(self, rels) -> dict[str, Optional[str]]:
         return {rel: _read(os.path.join(self.path, rel)) for rel in rels}
 
-    def refuse_foreign(self, files: dict[str, str], manifest: dict) -> None:
+    def refuse_foreign(self, files: dict[str, str], manifest: owned.Manifest) -> None:
         """lbc never overwrites a file it did not write (an `lbc compile -o` folder counts as lbc's)."""
         from .pipeline import OUTPUT_MARKER
         if os.path.exists(os.path.join(self.path, OUTPUT_MARKER)):
             return
-        ours = set(manifest.get("files", {}))
+        ours = set(manifest.files)
         foreign = [rel for rel in sorted(files) if rel not in ours and os.path.lexists(os.path.join(self.path, rel))]
         if foreign:
             raise Refused(f"{os.path.join(self.path, foreign[0])} exists and was not written by lbc apply; "
@@ -231,18 +235,19 @@ class _Folder:
                 os.symlink(os.path.join(self.path, entry), os.path.join(stage, entry))
         return stage
 
-    def keep_previous(self, manifest: dict) -> None:
+    def keep_previous(self, manifest: owned.Manifest) -> None:
         prev = self.sub("previous")
         shutil.rmtree(prev, ignore_errors=True)
         os.makedirs(prev)
-        for rel in manifest.get("files", {}):
+        for rel in manifest.files:
             src = os.path.join(self.path, rel)
             if os.path.exists(src):
                 os.makedirs(os.path.dirname(os.path.join(prev, rel)), exist_ok=True)
                 shutil.copy2(src, os.path.join(prev, rel))
-        _write(os.path.join(prev, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
+        _write(os.path.join(prev, MANIFEST), owned.text(manifest, _ABOUT))
 
-    def install(self, target: str, files: dict[str, str], source: str, stale: set[str], manifest: dict) -> None:
+    def install(self, target: str, files: dict[str, str], source: str, stale: set[str],
+                manifest: owned.Manifest) -> None:
         """Each file replaced by a rename from `source` (same file system); files of the earlier
         version that this one lacks are removed (lbc wrote them); the manifest is written last."""
         for rel in _swap_order(target, files):
@@ -255,14 +260,14 @@ class _Folder:
             except FileNotFoundError:
                 pass
         tmp = self.sub(MANIFEST + ".tmp")
-        _write(tmp, json.dumps(manifest, indent=1, sort_keys=True))
+        _write(tmp, owned.text(manifest, _ABOUT))
         os.replace(tmp, self.sub(MANIFEST))
 
     def restore_previous(self, target: str, new_files: set[str]) -> dict[str, str]:
         """Put the kept version back (by rename, as any install); returns its files."""
         prev = self.sub("previous")
-        manifest = json.loads(_read(os.path.join(prev, MANIFEST)) or "{}")
-        old = manifest.get("files", {})
+        manifest = _read_manifest(os.path.join(prev, MANIFEST))
+        old = manifest.files
         restore = self.sub("restore")
         shutil.rmtree(restore, ignore_errors=True)
         for rel in old:
@@ -719,8 +724,8 @@ def _apply(model: Topology, target, folder: _Folder, host: Host, source: str, ou
         return
     folder.keep_previous(manifest)
     out.steps.append(f"kept the previous version in {folder.sub('previous')}")
-    new_manifest = {"target": target.name, "topology": model.name,
-                    "files": {rel: _digest(text) for rel, text in sorted(files.items())}}
+    new_manifest = owned.Manifest({rel: [owned.sha256(text.encode("utf-8"))] for rel, text in files.items()},
+                                  {"target": target.name, "topology": model.name})
     folder.install(target.name, files, stage, stale, new_manifest)
     out.steps.append(f"swapped {len(changed)} file(s) by rename" + (f", removed {len(stale)}" if stale else ""))
     if not host.activate:

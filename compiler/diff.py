@@ -349,8 +349,11 @@ def run(files: list[str], target: Optional[str], against: Optional[str], as_json
             return 1
         if not os.path.isdir(against):
             fail_usage(f"{against} is not a folder")
-        from .apply import deployed_files
-        compiled, owned = deployed_files(result.model, tgt, against)
+        from .apply import UsageError, deployed_files
+        try:
+            compiled, owned = deployed_files(result.model, tgt, against)
+        except UsageError as e:   # an unreadable manifest in the folder
+            fail_usage(str(e))
         found = diff_files(compiled, against, owned)
         if as_json:
             out(json.dumps({"topology": files[0], "target": target, "folder": against, "changed": bool(found),

@@ -1,7 +1,7 @@
 """Writing the output folder: lbc never deletes or overwrites a file it did not write.
 
-The folder's manifest (`.lbc-output`, JSON) lists every file lbc wrote there with the SHA-256 of
-what it wrote. A file counts as lbc's only if it is a regular file whose content still has that
+The folder's manifest (`.lbc-output`, JSON, the format of lbc.owned that lbc apply also writes)
+lists every file lbc wrote there with the SHA-256 of what it wrote. A file counts as lbc's only if it is a regular file whose content still has that
 hash, so a forged or copied manifest cannot make lbc delete anything it does not already hold a
 byte-identical copy of, and a file the user edited is theirs again. Other files in the folder
 are left alone; a file of someone else's in the way of an output stops the compile before
@@ -20,15 +20,16 @@ How a compile replaces the files of the previous one:
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-import stat
 import tempfile
 from typing import Iterable, Optional
 
+from . import owned
+from .owned import sha256 as _sha256
+
 MANIFEST = ".lbc-output"
+_ABOUT = "files written by lbc compile, with the SHA-256 of their content; lbc replaces or removes only these, and only while unchanged"
 _TMP_PREFIX = ".lbc-tmp-"
 
 
@@ -36,47 +37,18 @@ class OutputDirError(Exception):
     pass
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _read_manifest(folder: str) -> Optional[dict[str, list[str]]]:
     """{relative path: accepted hashes}, None when the folder has no manifest."""
-    path = os.path.join(folder, MANIFEST)
-    if not os.path.lexists(path):
-        return None
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > 16 * 1024 * 1024:
-            raise ValueError
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-        files = doc["files"]
-        if doc.get("lbc-output") != 1 or not isinstance(files, dict):
-            raise ValueError
-        return {str(k): [str(h) for h in v] for k, v in files.items() if isinstance(v, list)}
-    except (OSError, ValueError, KeyError, TypeError):
+        found = owned.read(os.path.join(folder, MANIFEST))
+    except owned.ManifestError:
         raise OutputDirError(f"{folder} has a {MANIFEST} that this lbc cannot read (an older lbc wrote it, or "
                              "it was edited): empty the folder or choose a new one") from None
-
-
-def _manifest_text(files: dict[str, list[str]]) -> str:
-    return json.dumps({"lbc-output": 1, "about": "files written by lbc compile, with the SHA-256 of their content; "
-                       "lbc replaces or removes only these, and only while unchanged",
-                       "files": {k: sorted(set(v)) for k, v in sorted(files.items())}}, indent=1) + "\n"
+    return None if found is None else found.files
 
 
 def _owned(folder: str, rel: str, manifest: dict[str, list[str]]) -> bool:
-    """True when folder/rel is a regular file (not a link) whose content lbc wrote there."""
-    path = os.path.join(folder, rel)
-    try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return False
-        with open(path, "rb") as f:
-            return _sha256(f.read()) in manifest.get(rel, ())
-    except OSError:
-        return False
+    return owned.owned(folder, rel, manifest)
 
 
 def _check_parents(folder: str, rel: str) -> None:
@@ -106,7 +78,7 @@ def _stage(folder: str, rel: str, data: bytes) -> str:
 
 
 def _replace_manifest(folder: str, files: dict[str, list[str]]) -> None:
-    tmp = _stage(folder, MANIFEST, _manifest_text(files).encode())
+    tmp = _stage(folder, MANIFEST, owned.text(owned.Manifest(files), _ABOUT).encode())
     os.replace(tmp, os.path.join(folder, MANIFEST))
 
 

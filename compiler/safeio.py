@@ -13,10 +13,12 @@ class NotRegularFile(OSError):
     pass
 
 
-def read_regular(path: str, max_bytes: int) -> bytes:
+def read_regular(path: str, max_bytes: int, follow_links: bool = True) -> bytes:
     """Up to max_bytes + 1 bytes of a regular file (the caller tells "too large" by the length).
-    Raises NotRegularFile for a FIFO, socket, device or folder, OSError when it cannot be read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    Raises NotRegularFile for a FIFO, socket, device or folder, OSError when it cannot be read
+    (also, with follow_links=False, when the path is a symbolic link)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | (0 if follow_links else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NotRegularFile(f"{path} is not a regular file")

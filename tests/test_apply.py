@@ -125,6 +125,29 @@ def test_install_keep_previous_and_unchanged(tmp_path):
     assert stale == set() and files["haproxy.cfg"] == (cfg / "haproxy.cfg").read_text()
 
 
+def test_one_manifest_format_for_compile_and_apply_and_the_earlier_apply_format_still_reads(tmp_path):
+    """lbc apply writes the manifest `lbc compile -o` writes (lbc.owned); a folder an earlier lbc apply
+    wrote ({"files": {path: sha256}}) is still recognised as lbc's, and its next apply rewrites it."""
+    from lbc import owned
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    m = model(tmp_path)
+    assert apply(m, targets.get("haproxy"), str(cfg), host()).result == "applied"
+    path = cfg / ".lbc" / "manifest.json"
+    now = json.loads(path.read_text())
+    assert now["lbc-output"] == 1 and now["target"] == "haproxy" and all(len(v) == 1 for v in now["files"].values())
+    earlier = {"target": "haproxy", "topology": now["topology"], "files": {k: v[0] for k, v in now["files"].items()}}
+    path.write_text(json.dumps(earlier, indent=1, sort_keys=True))
+    assert owned.read(str(path)).files == now["files"]
+    assert apply(m, targets.get("haproxy"), str(cfg), host()).result == "unchanged"
+    (cfg / "README.md").unlink()                              # a change: the earlier manifest is rewritten
+    assert apply(m, targets.get("haproxy"), str(cfg), host()).result == "applied"
+    assert json.loads(path.read_text()) == now
+    path.write_text("{not json")
+    with pytest.raises(UsageError, match="cannot be read"):
+        apply(m, targets.get("haproxy"), str(cfg), host())
+
+
 def test_stale_files_of_the_previous_version_are_removed(tmp_path):
     cfg = tmp_path / "cfg"
     cfg.mkdir()

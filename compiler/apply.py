@@ -364,7 +364,8 @@ class _Proxy:
         self.host, self.folder = host, folder
         self.binary = host.binary or self.name
 
-    def check(self, stage: str, model: Topology, target) -> str: ...
+    def check(self, stage: str, model: Topology, target) -> str:
+        raise NotImplementedError
 
     def require(self) -> None:
         """UsageError when the flags do not say how to activate (checked before anything changes)."""
@@ -377,9 +378,11 @@ class _Proxy:
         """A last check before the swap that the proxy's own check cannot make (Refused stops)."""
         return None
 
-    def activate(self, commands) -> str: ...
+    def activate(self, commands) -> str:
+        raise NotImplementedError
 
-    def verify(self, before, commands) -> str: ...
+    def verify(self, before, commands) -> str:
+        raise NotImplementedError
 
     def run_command(self) -> str:
         code, out = _run(shlex.split(self.host.reload_command), timeout=60)
@@ -416,7 +419,10 @@ class _MasterWorker(_Proxy):
     def activate(self, commands) -> str:
         if self.host.reload_command:
             return self.run_command()
-        pid = _pid(self.pid_file())
+        pid_file = self.pid_file()
+        if pid_file is None:   # require() refused this before anything changed; HAProxy's master CLI came first
+            raise StepFailed(f"lbc cannot reload {self.name}: give --pid-file or --reload-command")
+        pid = _pid(pid_file)
         os.kill(pid, self.reload_signal)
         return f"sent {signal.Signals(self.reload_signal).name} to the master process {pid}"
 
@@ -466,10 +472,17 @@ class _HAProxy(_MasterWorker):
             return self.proc()
         return super().snapshot()
 
+    @property
+    def socket(self) -> str:
+        """The master CLI's path: the runtime API and a reload through the CLI are chosen only when given."""
+        if not self.host.master_socket:
+            raise StepFailed("this step needs HAProxy's master CLI: give --master-socket")
+        return self.host.master_socket
+
     def activate(self, commands) -> str:
         if commands is not None:
             for c in commands:
-                answer = master_cli(self.host.master_socket, "@1 " + c).strip()
+                answer = master_cli(self.socket, "@1 " + c).strip()
                 if answer:
                     raise StepFailed(f"runtime API refused `{c}`: {answer[:300]}")
             return "runtime API: " + "; ".join(commands)
@@ -497,7 +510,9 @@ class _HAProxy(_MasterWorker):
     def verify_runtime(self, commands) -> str:
         for c in commands:
             m = re.match(r"set server (\S+)/(\S+) (weight (\d+)|state (maint|ready))$", c)
-            state = master_cli(self.host.master_socket, f"@1 show servers state {m.group(1)}")
+            if m is None:   # lbc writes only these two commands (haproxy_runtime_delta)
+                raise StepFailed(f"cannot verify `{c}`")
+            state = master_cli(self.socket, f"@1 show servers state {m.group(1)}")
             row = next((l.split() for l in state.splitlines() if len(l.split()) > 8 and l.split()[3] == m.group(2)), None)
             if row is None:
                 raise StepFailed(f"server {m.group(1)}/{m.group(2)} not found after `{c}`")

@@ -303,7 +303,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                 except ValueError:
                     reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
         fb = svc.fallback
-        if fb is not None and fb.kind == "server" and ip_of(fb.address) is None:
+        if fb is not None and fb.kind == "server" and ip_of(fb.address or "") is None:
             reporter.report("LBC105", fb.path + ("server", "address"),
                             f"service '{svc.name}': the fallback server's address '{fb.address}' is not an IP address")
     listeners = []

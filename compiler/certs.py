@@ -105,7 +105,7 @@ def read_private_key(path: Optional[str]) -> KeyInfo:
 
 
 def exists(path: Optional[str]) -> bool:
-    return bool(path) and os.path.isfile(path)
+    return path is not None and path != "" and os.path.isfile(path)
 
 
 def validity_problem(info: CertInfo, now: Optional[datetime] = None, warn_days: int = 30) -> Optional[str]:

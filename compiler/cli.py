@@ -14,7 +14,7 @@ import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 from enum import Enum
-from typing import List, Optional, TextIO
+from typing import List, NoReturn, Optional, TextIO
 
 import typer
 
@@ -56,7 +56,7 @@ class Format(str, Enum):
     github = "github"
 
 
-def _fail_usage(message: str) -> None:
+def _fail_usage(message: str) -> NoReturn:
     typer.echo(f"lbc: {message}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -249,7 +249,7 @@ def compile_(
     if isinstance(result, Unreadable):
         report.emit([], [result])
         raise typer.Exit(EXIT_USAGE)
-    if result.failed or result.model is None:
+    if result.failed or result.model is None or result.doc is None:
         report.emit([result], [])
         raise typer.Exit(EXIT_ERRORS)
     model = result.model
@@ -279,7 +279,7 @@ def compile_(
     if docker:
         from .docker_files import docker_files
         try:
-            files = {**files, **docker_files(model, tgt.name, files, out)}
+            files = {**files, **docker_files(model, tgt.name, files, out or "")}   # --docker needs --output
         except ValueError as e:
             _fail_usage(str(e))
     if out is None:
@@ -298,7 +298,7 @@ def compile_(
 
 def _inputs_read(result: Result, file: str) -> list[str]:
     """Every file the compile read (an output folder may hold none of them)."""
-    if result.composed is None:
+    if result.composed is None or result.doc is None:
         return [file]
     return [file] + [f for f in result.composed.files if f != result.doc.file] + list(result.composed.values_files)
 
@@ -306,7 +306,9 @@ def _inputs_read(result: Result, file: str) -> list[str]:
 def _origins(result: Result) -> list[str]:
     """`--explain-origin`: each value given, where it was written; a placeholder's value is not shown."""
     doc, subs = result.doc, result.composed.substitutions if result.composed else {}
-    lines = []
+    lines: list[str] = []
+    if doc is None:
+        return lines
 
     def walk(node, path):
         if isinstance(node, dict):
@@ -355,7 +357,7 @@ def targets(fmt: Format = typer.Option(Format.text, "--format", "-f", help="text
     width = max(len(f) for f in FEATURES)
     typer.echo(f"{'feature':<{width}}  " + "  ".join(f"{n:<9}" for n in names))
     for f in FEATURES:
-        cells = [mark.get(table[n].get(f).level if table[n].get(f) else "unsupported") for n in names]
+        cells = [mark.get(s.level if (s := table[n].get(f)) else "unsupported") for n in names]
         typer.echo(f"{f:<{width}}  " + "  ".join(f"{c:<9}" for c in cells))
     for n in names:
         notes = [(f, s.note) for f, s in sorted(table[n].items()) if s.note]
@@ -370,8 +372,8 @@ def explain(rule_id: Optional[str] = typer.Argument(None, help="A rule ID such a
     """Explain a rule: what it checks, why, the guide it comes from, a failing and a fixed example."""
     rules = all_rules()
     if rule_id is None:
-        for r in rules:
-            typer.echo(f"{r.id}  {r.severity.value:<7}  {r.name:<32}  {r.summary}")
+        for each in rules:
+            typer.echo(f"{each.id}  {each.severity.value:<7}  {each.name:<32}  {each.summary}")
         return
     r = REGISTRY.get(rule_id.upper())
     if r is None:
@@ -433,8 +435,9 @@ def diff_(
     from .diff import run
     if fmt not in (Format.text, Format.json):
         _fail_usage("lbc diff prints text or json")
+    envs: list[Optional[str]]
     if len(env) == 2 and len(files) == 1 and against is None:
-        files, envs = [files[0], files[0]], env  # lbc diff topology.yaml --env lab --env prod
+        files, envs = [files[0], files[0]], list(env)  # lbc diff topology.yaml --env lab --env prod
     elif len(env) <= 1:
         envs = [env[0] if env else None] * len(files)
     else:

@@ -120,7 +120,7 @@ def _host_path(model: Topology, path: str, out_dir: str) -> str:
     a relative one (taken from the topology's folder) relative to out_dir."""
     if os.path.isabs(path):
         return path
-    rel = os.path.relpath(model.local_file(path), os.path.abspath(out_dir)).replace(os.sep, "/")
+    rel = os.path.relpath(model.local_file(path) or path, os.path.abspath(out_dir)).replace(os.sep, "/")
     return rel if rel.startswith("../") else "./" + rel
 
 

@@ -12,7 +12,7 @@ import json
 try:
     import orjson
 except ImportError:  # pragma: no cover - a platform without its wheel: the same bytes, slower
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 
 def dumps(value, sort_keys: bool = False) -> str:

@@ -401,10 +401,16 @@ class Topology:
                    and (h.port_name is None or h.port_name == r.port_name)
                    for l in self.listeners for r in l.routes)
 
+    def require_balancers(self) -> Balancers:
+        """The balancer nodes, for code that only runs on a topology with `balancers:`."""
+        if self.balancers is None:
+            raise ValueError(f"topology '{self.name}' has no balancer nodes")
+        return self.balancers
+
     def for_node(self, name: str) -> "Topology":
         """The topology as one balancer node serves it: its listeners only, and its name for the
         targets that write per-node settings (HAProxy's local peer)."""
-        served = set(self.balancers.node(name).listeners)
+        served = set(self.require_balancers().node(name).listeners)
         return replace(self, listeners=tuple(l for l in self.listeners if l.name in served), node=name)
 
     def to_dict(self) -> dict:

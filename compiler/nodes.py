@@ -53,7 +53,7 @@ def pid_file(node: BalancerNode, target_name: str) -> str:
 def render_nodes(model: Topology, target) -> dict[str, str]:
     """{<node>/<file>: text} for every node of model.balancers."""
     files: dict[str, str] = {}
-    for node in model.balancers.nodes:
+    for node in model.require_balancers().nodes:
         proxy = target.render(model.for_node(node.name))
         readme = proxy.pop("README.md", "")
         for rel, text in proxy.items():
@@ -65,11 +65,11 @@ def render_nodes(model: Topology, target) -> dict[str, str]:
 
 
 def instances_of(model: Topology, node: BalancerNode) -> list[VrrpInstance]:
-    return [v for v in model.balancers.vrrp if node.name in v.nodes]
+    return [v for v in model.require_balancers().vrrp if node.name in v.nodes]
 
 
 def keepalived_conf(model: Topology, node: BalancerNode, target_name: str) -> str:
-    b = model.balancers
+    b = model.require_balancers()
     out = [f"# keepalived.conf for balancer node '{node.name}' of topology '{model.name}', written by lbc.",
            "# Check: keepalived -t -f keepalived.conf    Run: keepalived -n -l -f keepalived.conf (or the service)",
            "",
@@ -130,7 +130,7 @@ _RUN = {
 
 
 def node_readme(model: Topology, node: BalancerNode, target_name: str, proxy_files: list[str]) -> str:
-    b = model.balancers
+    b = model.require_balancers()
     pid = pid_file(node, target_name)
     lines = [f"# Balancer node '{node.name}'", "",
              f"This folder is one of {len(b.nodes)} balancer nodes ({', '.join(n.name for n in b.nodes)}) of "
@@ -161,7 +161,7 @@ def node_readme(model: Topology, node: BalancerNode, target_name: str, proxy_fil
 
 def failover_notes(model: Topology, target_name: str) -> list[str]:
     """What moving the VIP to another node keeps, per target (the README and docs/pair.md say it)."""
-    b = model.balancers
+    b = model.require_balancers()
     notes = ["Connections open through the failed node are cut; clients reconnect to the VIP, now held by "
              "another node (a few seconds: the check's 2 failures, then one advertisement).",
              "Cookie stickiness survives: the cookie names the server, every node reads it the same way."]

@@ -144,6 +144,7 @@ def _write_fresh(out_dir: str, data: dict[str, bytes]) -> None:
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent)
+    renamed = False
     try:
         for rel, b in data.items():
             dest = os.path.join(tmp, rel)
@@ -152,7 +153,7 @@ def _write_fresh(out_dir: str, data: dict[str, bytes]) -> None:
         _replace_manifest(tmp, {rel: [_sha256(b)] for rel, b in data.items()})
         os.chmod(tmp, 0o755)
         os.rename(tmp, out_dir)  # fails if out_dir appeared meanwhile (a non-empty folder): nothing is lost
-        tmp = None
+        renamed = True
     finally:
-        if tmp is not None:
+        if not renamed:
             shutil.rmtree(tmp, ignore_errors=True)

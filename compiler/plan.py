@@ -128,8 +128,8 @@ def shares(svc: Service) -> list[Group]:
         total = sum(s.weight for s in taking)
         rows = tuple(Share(s.name, s.weight, s.state, (s.weight / total) if s in taking and total else 0.0,
                            s.max_sessions) for s in tier)
-        limits = [s.max_sessions for s in taking]
-        capacity = sum(limits) if taking and all(limits) else None
+        limits = [s.max_sessions for s in taking if s.max_sessions]
+        capacity = sum(limits) if taking and len(limits) == len(taking) else None   # every server limited
         groups.append(Group(p, rows, capacity))
     return groups
 

@@ -19,7 +19,7 @@ from importlib import resources
 try:
     import jsonschema_rs
 except ImportError:  # pragma: no cover - a platform without its wheel: the complete path alone
-    jsonschema_rs = None
+    jsonschema_rs = None  # type: ignore[assignment]
 
 from .diagnostics import MAX_DIAGNOSTICS, Diagnostic, Severity
 from .report import Reporter

@@ -30,7 +30,7 @@ import jinja2
 from lbc import accesslog, appsettings
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import AccessLog, Listener, Route, Server, Service, Topology, assert_never
-from lbc.targets.readme import application_notes, deployed_files
+from lbc.targets.readme import application_notes, deployed_files, observability_notes
 from lbc.targets import spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -492,6 +492,8 @@ class Lowering:
 
 PEERS = "lbc"   # the peers section's name
 ADMIN_FRONTEND = "lbc.admin"   # user names hold no dot: never a listener's name
+METRICS = ("`/metrics` (Prometheus: `haproxy_server_sessions_total{proxy,server}` counts each server's sessions) and "
+           "`/stats` (the read-only stats page; `/stats;csv` for scripts).")
 
 
 # ------------------------------------------------------------------ access logs and the admin endpoint
@@ -626,7 +628,8 @@ def render(model: Topology) -> dict[str, str]:
                                                                              for link, key in key_links(model)],
                                                                   files=deployed_files(model),
                                                                   app_settings=appsettings.markdown(model),
-                                                                  notes=application_notes(model, active_health=True))
+                                                                  notes=application_notes(model, active_health=True),
+                                                                  observability=observability_notes(model, METRICS))
     return files
 
 

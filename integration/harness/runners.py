@@ -102,7 +102,8 @@ class NginxRunner:
 
 class EnvoyRunner:
     """envoy -c envoy.json, with the admin interface moved to a free loopback port (the compiled
-    one is fixed) and no hot-restart shared memory, so parallel runs cannot collide."""
+    default is fixed; a topology's own `admin:` is kept) and no hot-restart shared memory, so parallel
+    runs cannot collide."""
     name = "envoy"
     binary = "envoy"
 
@@ -112,9 +113,13 @@ class EnvoyRunner:
     def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
         folder = os.path.join(workdir, "envoy")
         write_files(files, folder)
-        admin = free_port("127.0.0.1")
-        override = json.dumps({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}})
-        argv = [self.binary, "-c", "envoy.json", "--config-yaml", override, "--log-level", "warning",
+        if model.admin is not None:      # the topology's admin endpoint (a free port the test chose)
+            admin, override = model.admin.port, []
+        else:
+            admin = free_port("127.0.0.1")
+            override = ["--config-yaml", json.dumps({"admin": {"address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": admin}}}})]
+        argv = [self.binary, "-c", "envoy.json", *override, "--log-level", "warning",
                 # a free port is unique among running envoys: a base id no other run uses
                 "--base-id", str(admin), "--disable-hot-restart"]
         check = subprocess.run(argv + ["--mode", "validate"], cwd=folder, capture_output=True, text=True, timeout=120)

@@ -149,6 +149,8 @@ def check_admin_reachable(model, ctx):
     ip = _ip(a.address) if a is not None else None
     if ip is None or ip.is_loopback or ip.is_unspecified:   # unspecified: LBC650's error
         return
+    if any(_ip(v.address) == ip for v in model.vips) or model.balancers is not None:   # LBC650's, LBC654's error
+        return
     yield Finding(a.path + ("address",), f"the admin endpoint on {a.address} is reachable from the network: it "
                   "shows every server's state, and on Envoy it is the admin interface, which can also stop or drain "
                   "the proxy", hint="keep that address on a management network or behind a firewall, or "

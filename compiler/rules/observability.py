@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 from . import Finding, Rule, register
-from .common import E, LBC_LANGUAGE, W, replace_in, y
+from .common import E, LBC_LANGUAGE, W, cite, replace_in, y
 
 MANUALS = ("HAProxy 2.6 Configuration Manual, \"prometheus-exporter\" service and \"stats\"; Envoy 1.40 "
            "documentation, \"Administration interface\"; nginx documentation, \"ngx_http_stub_status_module\"")
@@ -188,9 +188,12 @@ register(Rule(
     "LBC654", "admin-per-node", E,
     "With balancer nodes, the admin endpoint is on a fixed non-loopback address.",
     "Use loopback: each node then serves its own metrics.",
-    LBC_LANGUAGE,
-    why="Each balancer node runs its own proxy, so each has its own admin endpoint. An address other than "
-        "loopback belongs to one box: the proxy on every other node would fail to bind it.",
+    cite("004", "§6 Accessing Server Instances Directly and the Monitoring Dashboard Case"),
+    why="Each balancer node runs its own proxy, so each has its own admin endpoint, and its counters describe "
+        "that node only. An address other than loopback belongs to one box: the proxy on every other node would "
+        "fail to bind it. The Lightstreamer guide makes the same point about its servers' monitoring dashboard: "
+        "it shows one instance, so it is reached on each instance directly; lbc applies that reasoning to the "
+        "balancer nodes.",
     bad=variant("admin: {address: 127.0.0.1, port: 9100}", "admin: {address: 198.51.100.7, port: 9100}")
     + "balancers:\n  nodes:\n    lb1: {address: 192.0.2.2, interface: eth0, priority: 150}\n"
       "    lb2: {address: 192.0.2.3, interface: eth0, priority: 100}\n  vrrp:\n    public: {router_id: 51}\n",

@@ -329,12 +329,13 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         return None
     for name, svc in services.items():
         services[name] = b.flynet_check_host(svc, listeners)
+    admin = b.admin(data.get("admin"))    # before defaults_applied is read: it records the address default
     return Topology(
         name=data.get("name") or name_from_file(doc.file),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
         services=tuple(services.values()), listeners=tuple(listeners),
         defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir, balancers=balancers,
-        admin=b.admin(data.get("admin")),
+        admin=admin,
     )
 
 

@@ -224,12 +224,13 @@ def compose(model: Topology, target: str, out_dir: str) -> str:
         "cap_add": list(rt.caps),
         "security_opt": ["no-new-privileges:true"],
     }
-    if volumes:
-        service["volumes"] = [{"type": "bind", "source": _compose_str(src), "target": _compose_str(dest),
-                               "read_only": True} for src, dest in volumes]
-    for folder in log_folders(model):
-        service.setdefault("volumes", []).append({"type": "bind", "source": _compose_str(folder),
-                                                  "target": _compose_str(folder), "read_only": False})
+    binds = [{"type": "bind", "source": _compose_str(src), "target": _compose_str(dest), "read_only": True}
+             for src, dest in volumes]
+    # access-log files: written on the host, the only writable mounts
+    binds += [{"type": "bind", "source": _compose_str(d), "target": _compose_str(d), "read_only": False}
+              for d in log_folders(model)]
+    if binds:
+        service["volumes"] = binds
     doc = {"services": {target: service}}   # no top-level `name`: Compose v1 (Debian's docker-compose) refuses it
     head = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",

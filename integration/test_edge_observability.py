@@ -78,7 +78,7 @@ def _counters(target: str, text: str, addresses: dict[str, str]) -> dict[str, in
     """Requests per server name from the metrics page; nginx: {'*': requests handled by nginx}."""
     out: collections.Counter = collections.Counter()
     if target == "haproxy":
-        for proxy, srv, value in re.findall(r'^haproxy_server_sessions_total\{proxy="([^"]+)",server="([^"]+)"\} '
+        for _proxy, srv, value in re.findall(r'^haproxy_server_sessions_total\{proxy="([^"]+)",server="([^"]+)"\} '
                                             r'([0-9]+)', text, re.M):
             out[srv] += int(value)
     elif target == "envoy":

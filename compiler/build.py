@@ -244,6 +244,8 @@ class _Builder:
         if raw is None:
             return None
         sl = raw.get("syslog") or {}
+        if "address" in sl and not _is_ip(sl["address"]):   # the schema's pattern lets '1:30' through
+            self.r.report("LBC105", path + ("syslog", "address"), f"'{sl['address']}' is not an IP address")
         return AccessLog(
             to=raw["to"], format=self.default(raw, "format", "text", path) if raw["to"] != "none" else "text",
             file=raw.get("file"), syslog_address=sl.get("address"),
@@ -254,7 +256,11 @@ class _Builder:
     def admin(self, raw: Optional[dict]) -> Optional[Admin]:
         if raw is None:
             return None
-        return Admin(self.default(raw, "address", "127.0.0.1", ("admin",)), raw["port"], ignore=_ignore(raw))
+        address = self.default(raw, "address", "127.0.0.1", ("admin",))
+        problem = _vip_problem(address)      # an address a proxy can bind, as a VIP's
+        if problem:
+            self.r.report("LBC105", ("admin", "address"), f"admin endpoint: '{address}' {problem}")
+        return Admin(address, raw["port"], ignore=_ignore(raw))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
         first: dict[str, Route] = {}
@@ -325,11 +331,11 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                             related=[(binds[key].path, "first bound here")])
         binds.setdefault(key, lst)
     balancers = _balancers(data["balancers"], vips, listeners, reporter) if "balancers" in data else None
+    admin = b.admin(data.get("admin"))
     if len([d for d in reporter.diagnostics if d.fails]) > before:
         return None
     for name, svc in services.items():
         services[name] = b.flynet_check_host(svc, listeners)
-    admin = b.admin(data.get("admin"))    # before defaults_applied is read: it records the address default
     return Topology(
         name=data.get("name") or name_from_file(doc.file),
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),

@@ -622,7 +622,7 @@ def render(model: Topology) -> dict[str, str]:
 
 
 def _readme(model: Topology, stream: bool) -> str:
-    from lbc.targets.readme import application_notes, readme
+    from lbc.targets.readme import application_notes, observability_notes, readme
     written = [("nginx.conf", "the configuration; paths in it are relative to its own folder")]
     if stream:
         written.append(("modules.conf", "loads the stream module (Debian: libnginx-mod-stream); empty it if your "
@@ -641,7 +641,9 @@ def _readme(model: Topology, stream: bool) -> str:
                    "requests and is tried again once `fail_timeout` has passed (passive checks).",
                    "nginx writes its pid, `error.log`, `access.log` and temporary files under the prefix (-p).",
                    "`worker_rlimit_nofile` is twice `worker_connections`: each proxied connection holds two "
-                   "descriptors."])
+                   "descriptors."]
+        + observability_notes(model, "`/status` (stub_status: nginx-wide connection and request totals in nginx's "
+                                     "own format, not Prometheus; open-source nginx keeps no per-server counters)."))
 
 
 class _Nginx:

@@ -15,9 +15,9 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (IDLE_TIMEOUT_DEFAULT_MS, ApplicationStickiness, BalancerNode, Balancers, Certificate,
-                    CookieStickiness, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS, NoStickiness, Path,
-                    Route, Server, Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip,
+from .model import (AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate, CookieStickiness,
+                    DefaultApplied, Fallback, HealthCheck, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness,
+                    Path, Route, Server, Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip,
                     VrrpInstance, ip_of, local_file)
 from .profiles import profile_defaults
 from .report import Reporter
@@ -218,7 +218,7 @@ class _Builder:
         return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw))]
 
     def listener(self, i: int, raw: dict, vips: dict[str, Vip], certs_: dict[str, Certificate],
-                 services: dict[str, Service]) -> Optional[Listener]:
+                 services: dict[str, Service], access_log: Optional[AccessLog] = None) -> Optional[Listener]:
         path = ("listeners", i)
         vip = vips.get(raw["vip"])
         if vip is None:
@@ -255,7 +255,32 @@ class _Builder:
             forwarded_headers=self.default(raw, "forwarded_headers", protocol == "http", path),
             buffering=self.default(raw, "buffering", True, path),
             timeouts=timeouts, path=path, ignore=_ignore(raw),
+            access_log=self.access_log(raw["access_log"], path + ("access_log",)) if "access_log" in raw else access_log,
         )
+
+    # ------------------------------------------------------------ logs and metrics
+    def access_log(self, raw: Optional[dict], path: tuple) -> Optional[AccessLog]:
+        """An `access_log:` block as written (LBC652 checks that `to` and its file/syslog agree)."""
+        if raw is None:
+            return None
+        sl = raw.get("syslog") or {}
+        if "address" in sl and ip_of(sl["address"]) is None:   # the schema's pattern lets '1:30' through
+            self.r.report("LBC105", path + ("syslog", "address"), f"'{sl['address']}' is not an IP address")
+        return AccessLog(
+            to=raw["to"], format=self.default(raw, "format", "text", path) if raw["to"] != "none" else "text",
+            file=raw.get("file"), syslog_address=sl.get("address"),
+            syslog_port=self.default(sl, "port", 514, path + ("syslog",)) if sl else 514,
+            facility=self.default(sl, "facility", "local0", path + ("syslog",)) if sl else "local0",
+            path=path)
+
+    def admin(self, raw: Optional[dict]) -> Optional[Admin]:
+        if raw is None:
+            return None
+        address = self.default(raw, "address", "127.0.0.1", ("admin",))
+        problem = _vip_problem(address)      # an address a proxy can bind, as a VIP's
+        if problem:
+            self.r.report("LBC105", ("admin", "address"), f"admin endpoint: '{address}' {problem}")
+        return Admin(address, raw["port"], ignore=_ignore(raw))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
         first: dict[str, Route] = {}
@@ -308,12 +333,13 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                             f"service '{svc.name}': the fallback server's address '{fb.address}' is not an IP address")
     listeners = []
     names: dict[str, int] = {}
+    access_log = b.access_log(data.get("access_log"), ("access_log",))
     for i, raw in enumerate(data["listeners"]):
         if raw["name"] in names:
             reporter.report("LBC102", ("listeners", i, "name"), f"two listeners are named '{raw['name']}'",
                             related=[(("listeners", names[raw["name"]], "name"), "first defined here")])
         names.setdefault(raw["name"], i)
-        lst = b.listener(i, raw, vips, certificates, services)
+        lst = b.listener(i, raw, vips, certificates, services, access_log)
         if lst:
             listeners.append(lst)
     binds: dict[tuple, Listener] = {}
@@ -325,6 +351,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
                             related=[(binds[key].path, "first bound here")])
         binds.setdefault(key, lst)
     balancers = _balancers(data["balancers"], vips, listeners, reporter) if "balancers" in data else None
+    admin = b.admin(data.get("admin"))
     if len([d for d in reporter.diagnostics if d.fails]) > before:
         return None
     for name, svc in services.items():
@@ -334,6 +361,7 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         file=doc.file, vips=tuple(vips.values()), certificates=tuple(certificates.values()),
         services=tuple(services.values()), listeners=tuple(listeners),
         defaults_applied=tuple(b.defaults), ignore=_ignore(data), base_dir=base_dir, balancers=balancers,
+        admin=admin,
     )
 
 

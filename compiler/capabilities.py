@@ -52,6 +52,11 @@ FEATURES: dict[str, str] = {
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
     "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
     "ha.state-sync": "stickiness state that survives a failover between balancer nodes",
+    "logs.stdout": "access log to the proxy's standard output or error",
+    "logs.file": "access log to a file",
+    "logs.syslog": "access log to a syslog server",
+    "logs.json": "access log lines as JSON",
+    "metrics.endpoint": "a metrics endpoint on the admin address, with per-server request counters",
 }
 
 NATIVE, EMULATED, UNSUPPORTED = "native", "emulated", "unsupported"
@@ -128,6 +133,20 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
     yield from _balancer_features(model)
+    yield from _observability_features(model)
+
+
+def _observability_features(model: Topology) -> Iterator[tuple[str, tuple]]:
+    """Access logs (per listener, the block that decided it) and the admin endpoint."""
+    for l in model.listeners:
+        log = l.access_log
+        if log is None or not log.on:
+            continue
+        yield ("logs.stdout" if log.to in ("stdout", "stderr") else f"logs.{log.to}"), log.path + ("to",)
+        if log.format == "json":
+            yield "logs.json", log.path + ("format",)
+    if model.admin is not None:
+        yield "metrics.endpoint", model.admin.path
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

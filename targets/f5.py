@@ -140,6 +140,14 @@ def _tcp_profiles(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
     return out
 
 
+def _request_logs(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.request_logs (AS3: f5_as3._traffic_logs)."""
+    return [Obj("ltm profile request-log", p(r.local), [
+        ("defaults-from", "/Common/request-log"), ("response-log-pool", p(r.pool)),
+        ("response-log-protocol", "mds-udp"), ("response-log-template", r.template),
+        ("response-logging", "enabled")]) for r in plan.request_logs]
+
+
 def _pools(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
     """The tmsh objects of plan.pools."""
     out: list[Obj] = []
@@ -198,6 +206,8 @@ def _virtuals(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
         if v.http:
             profiles.append((p(v.http), []))
         profiles.append((p(v.tcp), []))
+        if v.request_log:
+            profiles.append((p(v.request_log), []))
         if v.websocket:
             profiles.append(("/Common/websocket", []))
         body.append(("profiles", profiles))
@@ -209,7 +219,8 @@ def _virtuals(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
     return out
 
 
-_KINDS = (_monitors, _persistences, _client_ssl, _server_ssl, _http_profiles, _tcp_profiles, _pools, _rules, _virtuals)
+_KINDS = (_monitors, _persistences, _client_ssl, _server_ssl, _http_profiles, _tcp_profiles, _pools, _request_logs,
+          _rules, _virtuals)
 
 
 def _readme(plan: Plan, model: Topology) -> str:

@@ -173,6 +173,13 @@ def _pools(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> d
     return app
 
 
+def _traffic_logs(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Traffic_Log_Profile objects (tmsh: f5._request_logs)."""
+    return {r.local: {"class": "Traffic_Log_Profile", "responseSettings": {
+        "responseEnabled": True, "responsePool": {"use": r.pool}, "responseProtocol": "mds-udp",
+        "responseTemplate": r.template}} for r in plan.request_logs}
+
+
 def _rules(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
     """AS3 iRule objects (tmsh: f5._rules)."""
     app: dict[str, Any] = {}
@@ -223,11 +230,14 @@ def _services(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -
             svc["profileHTTP"] = {"use": v.http}
         if v.websocket:
             svc["profileWebSocket"] = {"bigip": "/Common/websocket"}
+        if v.request_log:
+            svc["profileTrafficLog"] = {"use": v.request_log}
         app[v.local] = svc
     return app
 
 
-_KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools, _rules, _services)
+_KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools,
+          _traffic_logs, _rules, _services)
 
 
 # ---------------------------------------------------------------- reference checks
@@ -237,6 +247,7 @@ _POINTERS = {
     "pool": "Pool", "serverTLS": "TLS_Server", "clientTLS": "TLS_Client", "monitors": "Monitor",
     "persistenceMethods": "Persist", "iRules": "iRule", "profileHTTP": "HTTP_Profile", "profileTCP": "TCP_Profile",
     "certificate": "Certificate", "trustCA": "CA_Bundle", "authenticationTrustCA": "CA_Bundle",
+    "profileTrafficLog": "Traffic_Log_Profile", "responsePool": "Pool",
 }
 _BUILTIN_BIGIP = {"/Common/websocket"}
 

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
+from lbc import accesslog
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
                        SourceIpStickiness, Topology, assert_never)
@@ -93,6 +94,17 @@ _COMMON: dict[str, Support] = {
     "ha.state-sync": Support(NATIVE, "the source-address persistence profile mirrors its records to the device "
                                      "group's peer (mirror enabled): source-IP sticky clients keep their server "
                                      "after a failover; open connections are not mirrored (not verified on a device)"),
+    "logs.stdout": Support(UNSUPPORTED, "BIG-IP has no standard output for traffic logs: use `to: syslog`"),
+    "logs.file": Support(UNSUPPORTED, "BIG-IP writes traffic logs to remote servers (request logging, high-speed "
+                                      "logging), not to a file lbc names: use `to: syslog`"),
+    "logs.syslog": Support(NATIVE, "HTTP listeners: a request logging profile sends one line per response over UDP "
+                                   "(mds-udp) to a pool holding the syslog server, as the template's text without a "
+                                   "syslog header (facility unused); host and path unquoted; bytes_in, connect_ms and "
+                                   "total_ms are `-`, service is the virtual's default pool; TCP listeners refused. "
+                                   "The template's variables are not verified on a device"),
+    "logs.json": Support(UNSUPPORTED, "the request logging template does not escape values for JSON"),
+    "metrics.endpoint": Support(UNSUPPORTED, "BIG-IP has its own statistics and telemetry (tmsh show ltm pool, SNMP, "
+                                             "Telemetry Streaming): lbc writes no admin endpoint"),
 }
 assert set(_COMMON) == set(FEATURES), "declare every feature for F5"
 
@@ -114,6 +126,10 @@ def listener_idle_ms(lst) -> int:
 def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     """Combinations BIG-IP (as lbc lowers it) cannot express; each becomes an LBC801."""
     for lst in model.listeners:
+        log = lst.access_log
+        if log is not None and log.to == "syslog" and not lst.reads_http:
+            yield ("logs.syslog", log.path + ("to",), f"listener '{lst.name}' is TCP: BIG-IP's request logging "
+                   "profile logs HTTP requests only")
         idle = _seconds(listener_idle_ms(lst))
         if idle > IDLE_MAX_S:
             yield ("idle-timeout", lst.path + ("timeouts",), f"listener '{lst.name}' would keep idle connections "
@@ -234,6 +250,13 @@ class TcpProfile:
 
 
 @dataclass(frozen=True)
+class RequestLog:
+    local: str
+    pool: str                        # local name of the pool holding the syslog server
+    template: str                    # the line, in the request logging profile's $VARIABLES
+
+
+@dataclass(frozen=True)
 class Rule:
     local: str
     text: str
@@ -255,6 +278,7 @@ class Virtual:
     tcp: str
     websocket: bool
     rules: tuple[str, ...]
+    request_log: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +294,7 @@ class Plan:
     pools: tuple[Pool, ...]
     rules: tuple[Rule, ...]
     virtuals: tuple[Virtual, ...]
+    request_logs: tuple[RequestLog, ...] = ()
 
 
 # ---------------------------------------------------------------- string encodings
@@ -362,6 +387,7 @@ class _Lower:
         self.pools: dict[str, Pool] = {}
         self.rules: dict[str, Rule] = {}
         self.virtuals: dict[str, Virtual] = {}
+        self.request_logs: dict[str, RequestLog] = {}
 
     # -- objects
     def file(self, local: str, kind: str, source: str) -> str:
@@ -577,7 +603,22 @@ class _Lower:
             default_pool = _pool_local(lst.default_route.service, lst.default_route.port_name)
         self.virtuals[local] = Virtual(
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
-            default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules)
+            default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules,
+            self.request_log(lst))
+
+    def request_log(self, lst: Listener) -> Optional[str]:
+        """lbc's access-log line (text format) as a request logging profile sending to the syslog server."""
+        log = lst.access_log
+        if log is None or log.to != "syslog" or not lst.reads_http:   # others: refused (capabilities)
+            return None
+        pool = f"{lst.name}.accesslog.pool"
+        addr, _fqdn = member_address(log.syslog_address)
+        self.pools[pool] = Pool(pool, lst.name, "round-robin", 0, None, 0,
+                                (Member("syslog", addr, log.syslog_port, False, None, None, None, "enabled"),))
+        local = f"{lst.name}.requestlog"
+        self.request_logs[local] = RequestLog(local, pool, accesslog.text_line(dict(_LOG_FIELDS, listener=lst.name),
+                                                                               True, lambda v: v))
+        return local
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback
@@ -602,7 +643,15 @@ class _Lower:
         def s(d):
             return tuple(d[k] for k in sorted(d))
         return Plan(safe_name(self.m.name), s(self.monitors), s(self.persist), s(self.files), s(self.client_ssl),
-                    s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals))
+                    s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals),
+                    s(self.request_logs))
+
+
+# lbc's access-log fields as request logging variables; what BIG-IP does not report is `-`
+_LOG_FIELDS = {"time": "$TIME_UNIX", "client": "$CLIENT_IP:$CLIENT_PORT", "host": "${Host}", "method": "$HTTP_METHOD",
+               "path": "$HTTP_URI", "status": "$HTTP_STATCODE", "service": "$VIRTUAL_POOL_NAME",
+               "server": "$SERVER_IP:$SERVER_PORT", "bytes_in": "-", "bytes_out": "$RESPONSE_SIZE", "connect_ms": "-",
+               "response_ms": "$RESPONSE_MSECS", "total_ms": "-"}
 
 
 def _merge(branches: list[Branch]) -> list[Branch]:

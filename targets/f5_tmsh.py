@@ -326,6 +326,10 @@ ALLOW: dict[str, dict] = {
         "insert-xforwarded-for": _ENABLED,
     },
     "ltm profile tcp": {"defaults-from": Ref("profile"), "idle-timeout": Int(1, 2_147_483_647)},
+    "ltm profile request-log": {
+        "defaults-from": Ref("profile"), "response-log-pool": Ref("pool"), "response-log-protocol": Enum("mds-udp"),
+        "response-log-template": Text(r"[\x20-\x7e]+"), "response-logging": _ENABLED,
+    },
     "ltm pool": {
         "load-balancing-mode": _LB_MODES, "members": Named(Text(r"/Common/[^\s]+"), _MEMBER),
         "min-active-members": Int(0, 65_535), "monitor": Ref("monitor"), "reselect-tries": Int(0, 65_535),
@@ -350,7 +354,8 @@ REQUIRED = {
 BUILTIN = {
     "monitor": {"/Common/http", "/Common/https", "/Common/tcp"},
     "persistence": {"/Common/cookie", "/Common/source_addr"},
-    "profile": {"/Common/http", "/Common/tcp", "/Common/clientssl", "/Common/serverssl", "/Common/websocket"},
+    "profile": {"/Common/http", "/Common/tcp", "/Common/clientssl", "/Common/serverssl", "/Common/websocket",
+                "/Common/request-log"},
 }
 _CATEGORY = {"ltm monitor": "monitor", "ltm persistence": "persistence", "ltm profile": "profile",
              "ltm pool": "pool", "ltm rule": "rule", "ltm virtual": "virtual"}

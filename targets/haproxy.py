@@ -27,11 +27,11 @@ from typing import Iterator, Optional, Sequence
 
 import jinja2
 
-from lbc import appsettings
-from lbc.capabilities import EMULATED, NATIVE, Support
-from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
-                       SourceIpStickiness, Topology, assert_never)
-from lbc.targets.readme import application_notes, deployed_files
+from lbc import accesslog, appsettings
+from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
+from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server,
+                       Service, SourceIpStickiness, Topology, assert_never)
+from lbc.targets.readme import application_notes, deployed_files, observability_notes
 from lbc.targets import spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -114,6 +114,15 @@ CAPABILITIES: dict[str, Support] = {
                                "connections"),
     "ha.state-sync": Support(NATIVE, "a `peers` section (each node's address, sync_port) on every stick table: "
                                      "source-IP sticky clients keep their server across a failover"),
+    "logs.stdout": Support(NATIVE, "log stdout|stderr format raw, with lbc's log-format"),
+    "logs.file": Support(UNSUPPORTED, "HAProxy writes logs only to syslog servers, unix sockets (such as /dev/log, "
+                                      "where the syslog daemon writes the file), stdout/stderr or rings: use "
+                                      "`to: syslog` or `to: stdout`"),
+    "logs.syslog": Support(NATIVE, "log ADDRESS:PORT len 8192 FACILITY (RFC 3164 over UDP)"),
+    "logs.json": Support(NATIVE, "log-format with every value through the json converter"),
+    "metrics.endpoint": Support(NATIVE, "a frontend on the admin address: the built-in Prometheus exporter at "
+                                        "/metrics (haproxy_server_* per server) and the read-only stats page at "
+                                        "/stats"),
 }
 
 
@@ -203,6 +212,7 @@ class Lowering:
                                                         f"{l.protocol}, TLS {l.tls.mode}")
         fe.lines.append(f"bind {_addr(l.address, l.port)}{self.bind_tls(l, mode)}")
         fe.lines.append(f"timeout client {_ms(l.timeouts.client_ms)}")
+        fe.lines.extend(access_log_lines(l, mode))
         rule = "http-request" if mode == "http" else "tcp-request content"
         if mode == "http":
             if not l.buffering:
@@ -482,6 +492,67 @@ class Lowering:
 
 
 PEERS = "lbc"   # the peers section's name
+ADMIN_FRONTEND = "lbc.admin"   # user names hold no dot: never a listener's name
+METRICS = ("`/metrics` (Prometheus: `haproxy_server_sessions_total{proxy,server}` counts each server's sessions) and "
+           "`/stats` (the read-only stats page; `/stats;csv` for scripts).")
+
+
+# ------------------------------------------------------------------ access logs and the admin endpoint
+# lbc's fields (lbc.accesslog) as HAProxy log-format tags. Host and path are read into variables
+# by the first http-request rules: the request's headers are gone when the line is written.
+_LOG_FIELDS = {"time": "%Ts.%ms", "client": "%ci:%cp", "method": "%HM", "status": "%ST", "service": "%b",
+               "server": "%si:%sp", "bytes_in": "%U", "bytes_out": "%B", "connect_ms": "%Tc", "response_ms": "%Tr",
+               "host": "%[var(txn.lbc_log_host)]", "path": "%[var(txn.lbc_log_path)]"}
+
+
+def access_log_lines(l: Listener, mode: str) -> list[str]:
+    """The frontend lines writing lbc's access log for this listener (none when it is not set)."""
+    log = l.access_log
+    if log is None:
+        return []
+    if not log.on:
+        return ["# access log: none"]
+    l7 = mode == "http"
+    exprs = dict(_LOG_FIELDS, listener=ident(l.name), total_ms="%Ta" if l7 else "%Tt")
+    if log.format == "json":
+        vals = accesslog.values(exprs, l7)
+        for f in accesslog.QUOTED & set(vals):   # free text through the json converter
+            vals[f] = vals[f].replace("]", ",json(utf8s)]") if vals[f].startswith("%[") else vals[f]
+        fmt = "{" + ",".join(f'"{f}":"{v}"' for f, v in vals.items()) + "}"
+    else:
+        # +Q quotes, +E escapes '"' and '\\' inside the quotes
+        fmt = accesslog.text_line(exprs, l7, lambda v: "%{+Q,+E}" + v[1:] if v.startswith("%[") else v)
+    lines = [f"log {_log_target(log)}"]
+    if l7:
+        # connections closed without a request are not requests (nginx and Envoy do not log them either)
+        lines += ["option dontlognull", "http-request set-var(txn.lbc_log_host) req.hdr(host)",
+                  "http-request set-var(txn.lbc_log_path) url"]
+    # the format holds no single quote, and HAProxy expands nothing inside single quotes
+    return lines + [f"log-format '{fmt}'"]
+
+
+def _log_target(log: AccessLog) -> str:
+    match log.to:
+        case "stdout" | "stderr":
+            return f"{log.to} format raw local0"
+        case "syslog":
+            return f"{_addr(log.syslog_address, log.syslog_port)} len 8192 {log.facility}"
+        case "file" | "none":   # file: refused (capabilities), none: no `log` line
+            raise ValueError(f"no HAProxy log target for {log.to}")
+        case _:
+            assert_never(log.to)
+
+
+def admin_frontend(model: Topology) -> Optional[FrontendCfg]:
+    """The metrics endpoint: Prometheus exporter and the read-only stats page, on the admin address."""
+    a = model.admin
+    if a is None:
+        return None
+    return FrontendCfg(ADMIN_FRONTEND, "http", comment=f"the admin endpoint: /metrics (Prometheus) and /stats "
+                       f"(read-only), on {a.address}:{a.port}, off the VIPs",
+                       lines=[f"bind {_addr(a.address, a.port)}", "no log",
+                              "http-request use-service prometheus-exporter if { path /metrics }",
+                              "stats enable", "stats uri /stats"])
 
 
 def _peers(model: Topology) -> list[tuple[str, str]]:
@@ -547,6 +618,9 @@ def render(model: Topology) -> dict[str, str]:
     low = Lowering(model)
     for l in model.listeners:
         low.listener(l)
+    admin = admin_frontend(model)
+    if admin is not None:
+        low.frontends.append(admin)
     files = {"haproxy.cfg": _ENV.get_template("haproxy.cfg.j2").render(model=model, frontends=low.frontends,
                                                                         backends=low.backends, peers=_peers(model),
                                                                         peers_name=PEERS)}
@@ -556,7 +630,8 @@ def render(model: Topology) -> dict[str, str]:
                                                                              for link, key in key_links(model)],
                                                                   files=deployed_files(model),
                                                                   app_settings=appsettings.markdown(model),
-                                                                  notes=application_notes(model, active_health=True))
+                                                                  notes=application_notes(model, active_health=True),
+                                                                  observability=observability_notes(model, METRICS))
     return files
 
 

@@ -20,8 +20,9 @@ from typing import Iterator, Optional
 
 import jinja2
 
+from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
-from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Server, Service,
+from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Server, Service,
                        SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.targets import spec
 
@@ -120,6 +121,15 @@ CAPABILITIES: dict[str, Support] = {
                                        "identically on every node, so a sticky client keeps its server across a "
                                        "failover (while the nodes see the same servers up); cookie stickiness "
                                        "names the server"),
+    "logs.stdout": Support(NATIVE, "access_log /dev/stdout or /dev/stderr with lbc's log_format (escape=default: "
+                                   "quotes, backslashes and control characters as \\xHH)"),
+    "logs.file": Support(NATIVE, "access_log FILE"),
+    "logs.syslog": Support(NATIVE, "access_log syslog:server=ADDRESS:PORT,facility=F,tag=lbc"),
+    "logs.json": Support(NATIVE, "log_format escape=json"),
+    "metrics.endpoint": Support(EMULATED, "stub_status at /status on the admin address: nginx-wide connection and "
+                                          "request totals in nginx's own text format, not Prometheus, and no "
+                                          "per-server counters (open-source nginx keeps none; NGINX Plus does). A "
+                                          "Prometheus exporter such as nginx-prometheus-exporter can read it"),
 }
 
 _REDIRECTS = {301, 302, 303, 307, 308}
@@ -515,6 +525,64 @@ def _proxy_settings(l: Listener) -> tuple:
     return l.timeouts, l.websocket, l.forwarded_headers, l.buffering
 
 
+# ------------------------------------------------------------------ access logs (lbc.accesslog's fields)
+# nginx reports times in seconds ("0.002"); these maps turn one time into whole milliseconds, and keep
+# what is not a single time (several servers tried: "0.001, 0.002"; none: "-") as it is.
+_MS_MAPS = {"http": (("connect", "$upstream_connect_time"), ("header", "$upstream_header_time"),
+                     ("total", "$request_time")),
+            "stream": (("connect", "$upstream_connect_time"), ("total", "$session_time"))}
+
+
+def _log_formats(l: Listener, kind: str, service: str) -> dict:
+    """The log_format of one listener: its name, escaping and text (inside single quotes)."""
+    log = l.access_log
+    l7 = kind == "http"
+    exprs = {"time": "$msec", "client": "$remote_addr:$remote_port", "listener": l.name, "host": "$http_host",
+             "method": "$request_method", "path": "$request_uri", "status": "$status", "service": service,
+             "server": "$upstream_addr", "bytes_in": "$request_length" if l7 else "$bytes_received",
+             "bytes_out": "$bytes_sent", "connect_ms": "$lbc_ms_connect", "response_ms": "$lbc_ms_header",
+             "total_ms": "$lbc_ms_total"}
+    if log.format == "json":
+        vals = accesslog.values(exprs, l7)
+        text = "{" + ",".join(f'"{f}":"{v}"' for f, v in vals.items()) + "}"
+    else:
+        text = accesslog.text_line(exprs, l7, lambda v: f'"{v}"')
+    return {"name": f"lbc_{l.name}", "escape": "json" if log.format == "json" else "default", "text": text}
+
+
+def _log_destination(log: AccessLog, fmt: str) -> str:
+    match log.to:
+        case "stdout" | "stderr":
+            return f"/dev/{log.to} {fmt}"
+        case "file":
+            return f"{quote(log.file)} {fmt}"
+        case "syslog":
+            return f"syslog:server={_hostport(log.syslog_address, log.syslog_port)},facility={log.facility},tag=lbc {fmt}"
+        case "none":
+            return "off"
+        case _:
+            assert_never(log.to)
+
+
+def _log_setup(model: Topology, stream_servers: list[dict]) -> dict:
+    """log_format and ms maps per block, and each listener's `access_log` value (absent: none set)."""
+    out: dict = {"formats": {"http": [], "stream": []}, "directive": {}}
+    stream_pass = {s["listener"].name: s["pass"] for s in stream_servers}
+    for l in model.listeners:
+        if l.access_log is None:
+            continue
+        kind = "http" if l.reads_http else "stream"
+        fmt = None
+        if l.access_log.on:
+            # the upstream that served: http's $proxy_host; a stream's proxy_pass (a map's variable or a name)
+            service = "$proxy_host" if kind == "http" else stream_pass[l.name]
+            fmt = _log_formats(l, kind, service)
+            out["formats"][kind].append(fmt)
+        out["directive"][l.name] = _log_destination(l.access_log, fmt["name"] if fmt else "")
+    out["ms_maps"] = {k: _MS_MAPS[k] if out["formats"][k] else () for k in _MS_MAPS}
+    return out
+
+
 def render(model: Topology) -> dict[str, str]:
     http, stream = _Block("http"), _Block("stream")
     http_servers: list[dict] = []
@@ -541,6 +609,8 @@ def render(model: Topology) -> dict[str, str]:
         "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
         "upstream_keepalive": UPSTREAM_KEEPALIVE,
         "read_timeout": lambda l: max(l.timeouts.server_ms, l.timeouts.tunnel_ms) if l.websocket else l.timeouts.server_ms,
+        "logs": _log_setup(model, stream_servers), "admin": model.admin,
+        "admin_listen": _hostport(model.admin.address, model.admin.port) if model.admin else None,
     }
     files = {"nginx.conf": _ENV.get_template("nginx.conf.j2").render(**ctx)}
     if stream_servers:
@@ -556,7 +626,7 @@ PREFIX = "/var/lib/lbc-nginx/"   # the README's prefix folder: where nginx write
 
 
 def _readme(model: Topology, stream: bool) -> str:
-    from lbc.targets.readme import application_notes, readme
+    from lbc.targets.readme import application_notes, observability_notes, readme
     written = [("nginx.conf", "the configuration; paths in it are relative to its own folder")]
     if stream:
         written.append(("modules.conf", "loads the stream module (Debian: libnginx-mod-stream); empty it if your "
@@ -575,7 +645,9 @@ def _readme(model: Topology, stream: bool) -> str:
                    "requests and is tried again once `fail_timeout` has passed (passive checks).",
                    "nginx writes its pid, `error.log`, `access.log` and temporary files under the prefix (-p).",
                    "`worker_rlimit_nofile` is twice `worker_connections`: each proxied connection holds two "
-                   "descriptors."])
+                   "descriptors."]
+        + observability_notes(model, "`/status` (stub_status: nginx-wide connection and request totals in nginx's "
+                                     "own format, not Prometheus; open-source nginx keeps no per-server counters)."))
 
 
 class _Nginx:

@@ -64,3 +64,25 @@ def application_notes(model: Topology, active_health: bool) -> list[str]:
 def readme(template: str, model: Topology, **context) -> str:
     return _ENV.get_template(template).render(model=model, files=deployed_files(model),
                                               app_settings=appsettings.markdown(model), **context)
+
+
+def observability_notes(model: Topology, metrics: str) -> list[str]:
+    """Where the access logs and the metrics are (operating notes); `metrics` says what the target serves."""
+    notes: list[str] = []
+    by_log: dict = {}
+    for l in model.listeners:
+        if l.access_log is not None:
+            by_log.setdefault(l.access_log, []).append(l.name)
+    for log, names in by_log.items():
+        where = {"stdout": "the proxy's standard output (the container's log)", "stderr": "the proxy's standard error",
+                 "file": f"the file `{log.file}`", "none": "nowhere (off)",
+                 "syslog": f"the syslog server {log.syslog_address}:{log.syslog_port} (UDP, facility {log.facility})"}
+        fmt = "" if not log.on else f", one line per request (L7) or connection (L4) in lbc's {log.format} format " \
+                                    "(docs/logs.md)"
+        notes.append(f"Access log of listener{'s' if len(names) > 1 else ''} {', '.join(names)}: "
+                     f"{where[log.to]}{fmt}.")
+    if model.admin is not None:
+        a = model.admin
+        host = f"[{a.address}]" if ":" in a.address else a.address
+        notes.append(f"Metrics on the admin endpoint http://{host}:{a.port}: {metrics}")
+    return notes

@@ -142,11 +142,41 @@ def topologies(draw):
         if draw(st.booleans()):
             l["timeouts"] = {k: draw(DURATIONS) for k in draw(st.lists(
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
+        if draw(st.integers(0, 2)) == 0:
+            l["access_log"] = draw(access_logs())
         listeners.append(l)
-    return {"lbc": 1, "vips": {"v": {"address": "127.0.0.50"}},
-            "certificates": {"c": {"cert": "certs/c.pem", "key": "certs/c.key", "names": CERT_NAMES,
-                                   "ignore": {"LBC106": "property test: files are stand-ins"}}},
-            "services": svcs, "listeners": listeners}
+    doc = {"lbc": 1, "vips": {"v": {"address": "127.0.0.50"}},
+           "certificates": {"c": {"cert": "certs/c.pem", "key": "certs/c.key", "names": CERT_NAMES,
+                                  "ignore": {"LBC106": "property test: files are stand-ins"}}},
+           "services": svcs, "listeners": listeners}
+    if draw(st.booleans()):
+        doc["access_log"] = draw(access_logs())
+    if draw(st.integers(0, 2)) == 0:   # an admin endpoint: loopback, sometimes a VIP or every address (LBC650)
+        doc["admin"] = {"port": draw(st.integers(1024, 65535))}
+        if draw(st.booleans()):
+            doc["admin"]["address"] = draw(st.sampled_from(["127.0.0.1", "127.0.0.77", "::1", "127.0.0.50", "0.0.0.0"]))
+    return doc
+
+
+LOG_FILES = st.sampled_from(["logs/access.log", "/var/log/lbc/a.log", "/tmp/x@y+z_1.log", "a.log", ".hidden/l"])
+
+
+@st.composite
+def access_logs(draw, files=LOG_FILES, addresses=st.sampled_from(["127.0.0.53", "::1", "192.0.2.53"]),
+                ports=st.integers(1, 65535)):
+    """An `access_log:` block: every destination and format; sometimes with the wrong details (LBC652)."""
+    log: dict = {"to": draw(st.sampled_from(["stdout", "stderr", "file", "syslog", "none"]))}
+    if log["to"] == "file" or draw(st.integers(0, 9)) == 0:
+        log["file"] = draw(files)
+    if log["to"] == "syslog" or draw(st.integers(0, 9)) == 0:
+        log["syslog"] = {"address": draw(addresses)}
+        if draw(st.booleans()):
+            log["syslog"]["port"] = draw(ports)
+        if draw(st.booleans()):
+            log["syslog"]["facility"] = draw(st.sampled_from(["local0", "local7", "user", "daemon"]))
+    if draw(st.booleans()):
+        log["format"] = draw(st.sampled_from(["text", "json"]))
+    return log
 
 
 # ---------------------------------------------------------------- schema-wide draws
@@ -211,6 +241,8 @@ W_IPV6 = st.sampled_from(["::1", "fd00::1", "fd00::a:1", "2001:db8::10", "::ffff
 W_ADDRESS = st.one_of(W_IPV4, W_IPV4, W_IPV6, _matching(_DEFS["address"]["pattern"]).filter(
     lambda h: not h[-1:].isdigit() and ":" not in h))
 W_VIP = st.one_of(W_IPV4, W_IPV6, st.just("127.0.0.1"), st.just("0.0.0.0"))
+W_ACCESS_LOG = st.deferred(lambda: access_logs(files=_matching(_DEFS["file"]["pattern"], 200),
+                                               addresses=st.one_of(W_IPV4, W_IPV6), ports=W_PORT))
 
 
 @st.composite
@@ -358,8 +390,16 @@ def wide_topologies(draw):
         if kind == "bridge" and draw(st.integers(0, 5)):  # mostly with what bridging needs (LBC206)
             for r in routes:
                 svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})
+        if _one_in(draw, 3 + 1):
+            l["access_log"] = draw(W_ACCESS_LOG)
         listeners.append(l)
     doc: dict = {"lbc": 1, "vips": {"v": {"address": vip}}, "services": svcs, "listeners": listeners}
+    if _one_in(draw, 2 + 1):
+        doc["access_log"] = draw(W_ACCESS_LOG)
+    if _one_in(draw, 2 + 1):
+        doc["admin"] = {"port": draw(W_PORT)}
+        if draw(st.booleans()):
+            doc["admin"]["address"] = draw(st.one_of(W_IPV4, W_IPV6, st.just(vip)))
     if draw(st.booleans()):
         doc["name"] = draw(W_NAME)
     doc["certificates"] = {"c": {"cert": "certs/c.pem", "key": "certs/c.key",

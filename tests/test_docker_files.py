@@ -249,3 +249,21 @@ def test_docker_compose_reads_the_files_from_any_checkout(tmp_path, target):
         want += ["hacloud.example.com.key"] if target == "haproxy" else []   # also at <cert>.key for HAProxy
         assert sources == sorted(str(folder / "certs" / f) for f in want), sources
     assert written[0] == written[1]
+
+
+@pytest.mark.parametrize("target", ["nginx", "envoy"])
+def test_access_log_files_and_metrics(tmp_path, target):
+    """A log file named by an absolute path is written on the host (its folder mounted read-write,
+    the only writable mount); stdout logs and the admin endpoint are named in compose.yaml's head."""
+    text = topology(tmp_path / "p").replace("        listeners:", "        admin: {port: 9100}\n"
+                                            "        access_log: {to: stdout}\n        listeners:")
+    text = text.replace("routes: [{service: app}]", "routes: [{service: app}]\n"
+                        "            access_log: {to: file, file: /var/log/lbc/access.log}")
+    result = check_text(tmp_path / "p", text)
+    assert result.model is not None, [str(d) for d in result.diagnostics]
+    out = df.docker_files(result.model, target, {"main.cfg": "x"}, str(tmp_path / "out"))
+    svc = yaml.safe_load(out[df.COMPOSE])["services"][target]
+    assert [v for v in svc["volumes"] if not v["read_only"]] == [
+        {"type": "bind", "source": "/var/log/lbc", "target": "/var/log/lbc", "read_only": False}]
+    head = out[df.COMPOSE].split("services:")[0]
+    assert "docker-compose logs" in head and "127.0.0.1:9100" in head and "/var/log/lbc" not in head

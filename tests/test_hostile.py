@@ -91,6 +91,12 @@ VARIANTS = {
         "vrrp": {"public": {"router_id": 51, "advert_interval": "1s", "auth_pass": "pair51", "nodes": ["lb1", "lb2"],
                             "ignore": {"LBC106": "test fixture"}}},
         "ignore": {"LBC106": "test fixture"}}),
+    # access logs and the admin endpoint (issue 15): a file, a syslog server, per listener and at the top
+    "access-log-file": ("access_log", {"to": "file", "file": "logs/access.log", "format": "json"}),
+    "access-log-syslog": ("listeners", 0, "access_log", {"to": "syslog", "format": "text", "syslog": {
+        "address": "127.0.0.53", "port": 5514, "facility": "local3"}}),
+    "access-log-top-syslog": ("access_log", {"to": "syslog", "syslog": {"address": "::1", "facility": "user"}}),
+    "admin": ("admin", {"address": "127.0.0.1", "port": 9100, "ignore": {"LBC106": "test fixture"}}),
 }
 
 # Several files (issue 17): an include of an empty fragment (written beside each topology by _check),

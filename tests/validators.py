@@ -50,6 +50,10 @@ def _standin_pair(workdir) -> tuple[str, str]:
 
 
 def _envoy_standins(node, pair, workdir):
+    if isinstance(node, dict) and str(node.get("@type", "")).endswith(".FileAccessLog"):
+        # Envoy opens access-log files when it validates: write into the work folder, not where the
+        # topology's path (e.g. /var/log/lbc/) points on this machine
+        node["path"] = str(workdir / "standin-access.log")
     if isinstance(node, dict):
         for k, v in node.items():
             if (k in _ENVOY_FILE_KEYS and isinstance(v, dict) and "filename" in v

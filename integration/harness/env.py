@@ -86,8 +86,9 @@ class Env:
 
     # ---------------------------------------------------------------- topology
     def topology(self, services: dict, listeners: list[dict], certificates: Optional[dict] = None,
-                 name: str = "scenario") -> dict:
-        doc: dict = {"lbc": 1, "name": name, "vips": {}, "services": services, "listeners": []}
+                 name: str = "scenario", top: Optional[dict] = None) -> dict:
+        """top: further top-level keys (access_log, admin)."""
+        doc: dict = {"lbc": 1, "name": name, "vips": {}, "services": services, "listeners": [], **(top or {})}
         if certificates:
             doc["certificates"] = certificates
         for l in listeners:
@@ -118,8 +119,9 @@ class Env:
             raise AssertionError("lbc refused the scenario topology:\n" + "\n".join(text))
         return result.model, render(result.model, tgt)
 
-    def deploy(self, services: dict, listeners: list[dict], certificates: Optional[dict] = None) -> Deployment:
-        doc = self.topology(services, listeners, certificates)
+    def deploy(self, services: dict, listeners: list[dict], certificates: Optional[dict] = None,
+               top: Optional[dict] = None) -> Deployment:
+        doc = self.topology(services, listeners, certificates, top=top)
         tag = f"-{len(self.deployed) + 1}" if self.deployed else ""
         model, files = self.compile(doc, tag)
         folder = os.path.join(self.workdir, f"lb{tag}")

@@ -115,16 +115,21 @@ class NginxRunner(_LocalRunner):
 
 class EnvoyRunner(_LocalRunner):
     """envoy -c envoy.json, with the admin interface moved to a free loopback port (the compiled
-    one is fixed) and no hot-restart shared memory, so parallel runs cannot collide."""
+    default is fixed; a topology's own `admin:` is kept) and no hot-restart shared memory, so parallel
+    runs cannot collide."""
     name = "envoy"
 
     def start(self, files: dict[str, str], workdir: str, model: Topology, procs: Processes) -> Proc:
         folder = os.path.join(workdir, "envoy")
         write_files(files, folder)
-        admin = free_port("127.0.0.1")
-        override = json.dumps({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}})
+        if model.admin is not None:      # the topology's admin endpoint (a free port the test chose)
+            admin, instance = model.admin.port, ()
+        else:
+            admin = free_port("127.0.0.1")
+            instance = ("--config-yaml", json.dumps({"admin": {"address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": admin}}}}))
         # a free port is unique among running envoys: a base id no other run uses
-        instance = ("--config-yaml", override, "--base-id", str(admin), "--disable-hot-restart")
+        instance = (*instance, "--base-id", str(admin), "--disable-hot-restart")
         self.check(folder, instance)
         proc = procs.start([self.binary, "-c", "envoy.json", "--log-level", "warning", *instance], self.binary,
                            cwd=folder, log_path=os.path.join(workdir, "envoy.log"))

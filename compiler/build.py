@@ -15,14 +15,15 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
-                    Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
+from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HeaderChanges, HeaderPolicy,
+                    HealthCheck, Hsts, Listener, ListenerTLS, Route, Server, Service, Stickiness, Timeouts, Topology,
+                    UpstreamTLS, Vip, VrrpInstance, local_file)
 from .profiles import profile_defaults
 from .report import Reporter
 from .rules.common import cite
 
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d)$")
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "y": 365 * 86_400_000}
+_DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d|y)$")   # y: only the schema's long `age` type allows it
 
 
 def duration_ms(text: str) -> int:
@@ -235,7 +236,22 @@ class _Builder:
             forwarded_headers=self.default(raw, "forwarded_headers", protocol == "http", path),
             buffering=self.default(raw, "buffering", True, path),
             timeouts=timeouts, path=path, ignore=_ignore(raw),
+            hsts=self.hsts(raw["hsts"], path + ("hsts",)) if "hsts" in raw else None,
+            headers=self.headers(raw.get("headers") or {}, path + ("headers",)),
         )
+
+    def hsts(self, raw: dict, path: tuple) -> Hsts:
+        return Hsts(max_age_s=duration_ms(self.default(raw, "max_age", "365d", path)) // 1000,
+                    include_subdomains=self.default(raw, "include_subdomains", False, path),
+                    preload=self.default(raw, "preload", False, path), path=path)
+
+    @staticmethod
+    def headers(raw: dict, path: tuple) -> HeaderPolicy:
+        def changes(d: dict, where: tuple) -> HeaderChanges:
+            return HeaderChanges(set=tuple((d.get("set") or {}).items()), add=tuple((d.get("add") or {}).items()),
+                                 remove=tuple(d.get("remove") or ()), path=where)
+        return HeaderPolicy(changes(raw.get("request") or {}, path + ("request",)),
+                            changes(raw.get("response") or {}, path + ("response",)))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
         first: dict[str, Route] = {}

@@ -181,6 +181,41 @@ class ListenerTLS:
 
 
 @dataclass(frozen=True)
+class Hsts:
+    """HTTP Strict Transport Security sent on a listener's HTTPS answers."""
+    max_age_s: int
+    include_subdomains: bool = False
+    preload: bool = False
+    path: Path = ()
+
+    @property
+    def value(self) -> str:
+        """The Strict-Transport-Security field value (RFC 6797 §6.1), the same on every target."""
+        return f"max-age={self.max_age_s}" + ("; includeSubDomains" if self.include_subdomains else "") \
+            + ("; preload" if self.preload else "")
+
+
+@dataclass(frozen=True)
+class HeaderChanges:
+    """Changes to one direction's headers, applied in this order: remove, set (replacing), add (beside).
+    Names keep the topology's spelling (HTTP compares them without case); values are literal text."""
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+    path: Path = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.set or self.add or self.remove)
+
+
+@dataclass(frozen=True)
+class HeaderPolicy:
+    request: HeaderChanges = HeaderChanges()
+    response: HeaderChanges = HeaderChanges()     # `add` is for answers only
+
+
+@dataclass(frozen=True)
 class Route:
     hosts: tuple[str, ...]               # empty: the listener's default route
     service: str
@@ -214,6 +249,18 @@ class Listener:
     timeouts: Timeouts
     path: Path
     ignore: tuple[tuple[str, str], ...] = ()
+    hsts: Optional[Hsts] = None
+    headers: HeaderPolicy = HeaderPolicy()
+
+    @property
+    def response_headers(self) -> HeaderChanges:
+        """What the balancer changes on every answer: the topology's response changes, with HSTS as
+        one more header set. The one place HSTS becomes a header (F5 uses its HTTP profile's own
+        setting instead and reads `hsts`)."""
+        r = self.headers.response
+        if self.hsts is None:
+            return r
+        return replace(r, set=r.set + (("Strict-Transport-Security", self.hsts.value),))
 
     @property
     def reads_http(self) -> bool:

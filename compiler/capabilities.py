@@ -48,6 +48,9 @@ FEATURES: dict[str, str] = {
     "listener.websocket": "WebSocket upgrades",
     "listener.no-buffering": "unbuffered (streaming) responses",
     "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
+    "listener.hsts": "HTTP Strict Transport Security on every HTTPS answer",
+    "headers.request": "headers set or removed on requests",
+    "headers.response": "headers set, added or removed on answers",
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
     "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
@@ -127,7 +130,17 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
                 yield "listener.no-buffering", l.path + ("buffering",)
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
+            yield from _header_features(l)
     yield from _balancer_features(model)
+
+
+def _header_features(l) -> Iterator[tuple[str, tuple]]:
+    if l.hsts is not None:
+        yield "listener.hsts", l.hsts.path
+    if not l.headers.request.empty:
+        yield "headers.request", l.headers.request.path
+    if not l.headers.response.empty:
+        yield "headers.response", l.headers.response.path
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

@@ -117,6 +117,12 @@ CAPABILITIES: dict[str, Support] = {
     "listener.websocket": Support(NATIVE),
     "listener.no-buffering": Support(NATIVE, "Envoy streams responses; lbc turns off the 15 s route timeout"),
     "listener.forwarded-headers": Support(NATIVE),
+    "listener.hsts": Support(NATIVE, "response_headers_to_add on the route configuration: on the answers of "
+                                     "routed requests; Envoy's own 404 for a host no route names goes without it"),
+    "headers.request": Support(NATIVE, "request_headers_to_add (OVERWRITE_IF_EXISTS_OR_ADD) and "
+                                       "request_headers_to_remove on the route configuration"),
+    "headers.response": Support(NATIVE, "response_headers_to_add (OVERWRITE_IF_EXISTS_OR_ADD for set, "
+                                        "APPEND_IF_EXISTS_OR_ADD for add) and response_headers_to_remove"),
     "upstream.proxy-protocol-v1": Support(NATIVE),
     "upstream.proxy-protocol-v2": Support(NATIVE),
     "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of Envoy's PID "
@@ -364,6 +370,26 @@ def _downstream_tls(model: Topology, listener: Listener) -> dict:
     return typed("envoy.transport_sockets.tls", DOWNSTREAM_TLS, **ctx)
 
 
+def header_value(text: str) -> str:
+    """A literal header value: Envoy reads `%...%` in header values as a substitution; `%%` is one `%`."""
+    return text.replace("%", "%%")
+
+
+def header_changes(l: Listener) -> dict:
+    """The listener's header changes, on its route configuration (every virtual host, every route)."""
+    out: dict = {}
+
+    def to_add(pairs, action: str) -> list[dict]:
+        return [{"header": {"key": n, "value": header_value(v)}, "append_action": action} for n, v in pairs]
+    for side, c in (("request", l.headers.request), ("response", l.response_headers)):
+        add = to_add(c.set, "OVERWRITE_IF_EXISTS_OR_ADD") + to_add(c.add, "APPEND_IF_EXISTS_OR_ADD")
+        if add:
+            out[f"{side}_headers_to_add"] = add
+        if c.remove:
+            out[f"{side}_headers_to_remove"] = list(c.remove)
+    return out
+
+
 def _retry_policy(svc: Service) -> dict:
     policy = {"retry_on": "connect-failure,reset-before-request", "num_retries": RETRIES,
               "retry_host_predicate": [typed("envoy.retry_host_predicates.previous_hosts", PREVIOUS_HOSTS)],
@@ -451,7 +477,8 @@ class _Builder:
         filters.append(typed("envoy.filters.http.router", ROUTER))
         cfg["http_filters"] = filters
         cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, hosts, r)
-                                                                  for hosts, r in self.grouped(l.routes)]}
+                                                                  for hosts, r in self.grouped(l.routes)],
+                               **header_changes(l)}
         return typed("envoy.filters.network.http_connection_manager", HCM, **cfg)
 
     def fallback_reply(self, svc: Service) -> dict:

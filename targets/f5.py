@@ -126,6 +126,11 @@ def _http_profiles(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
         body: Block = [("defaults-from", "/Common/http")]
         if h.proto:
             body.append(("header-insert", f"X-Forwarded-Proto: {h.proto}"))
+        if h.hsts:
+            on = {True: "enabled", False: "disabled"}
+            body.append(("hsts", [("include-subdomains", on[h.hsts.include_subdomains]),
+                                  ("maximum-age", str(h.hsts.max_age)), ("mode", "enabled"),
+                                  ("preload", on[h.hsts.preload])]))
         body.append(("insert-xforwarded-for", "enabled" if h.xff else "disabled"))
         out.append(Obj("ltm profile http", p(h.local), body))
     return out

@@ -131,6 +131,9 @@ def _http_profiles(plan: Plan, common: Callable[[str], str], certs: dict[str, st
         prof = {"class": "HTTP_Profile", "xForwardedFor": h.xff}
         if h.proto:
             prof["insertHeader"] = {"name": "X-Forwarded-Proto", "value": h.proto}
+        if h.hsts:
+            prof.update(hstsInsert=True, hstsPeriod=h.hsts.max_age, hstsIncludeSubdomains=h.hsts.include_subdomains,
+                        hstsPreload=h.hsts.preload)
         app[h.local] = prof
     return app
 

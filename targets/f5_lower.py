@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, Optional
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 
-from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
+from .f5_irules import (Action, Branch, Failure, RuleSpec, render_header_rule, render_rule, tcl_representable,
+                        tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -79,6 +80,13 @@ _COMMON: dict[str, Support] = {
     "listener.websocket": Support(NATIVE, "websocket profile beside the http profile"),
     "listener.no-buffering": Support(NATIVE, "the http profile forwards response data as it arrives; lbc attaches no "
                                              "buffering profile (compression, acceleration)"),
+    "listener.hsts": Support(NATIVE, "http profile hsts (mode, maximum-age, include-subdomains, preload); whether "
+                                     "it reaches the answers lbc's iRules write (HTTP::respond: 404, fallback) needs "
+                                     "a device check"),
+    "headers.request": Support(NATIVE, "an iRule of its own: HTTP::header remove, then remove + insert for set, in "
+                                       "HTTP_REQUEST (the http profile inserts and erases one header only)"),
+    "headers.response": Support(NATIVE, "the same iRule in HTTP_RESPONSE: server answers only, not the answers "
+                                        "lbc's iRules write with HTTP::respond"),
     "listener.forwarded-headers": Support(NATIVE, "http profile insert-xforwarded-for and header-insert "
                                                   "X-Forwarded-Proto"),
     "upstream.proxy-protocol-v1": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v1 "
@@ -220,10 +228,18 @@ class ServerSSL:
 
 
 @dataclass(frozen=True)
+class Hsts:
+    max_age: int                     # seconds
+    include_subdomains: bool
+    preload: bool
+
+
+@dataclass(frozen=True)
 class HttpProfile:
     local: str
     xff: bool
     proto: Optional[str]             # X-Forwarded-Proto value, or None
+    hsts: Optional[Hsts] = None      # the profile's own HSTS insertion
 
 
 @dataclass(frozen=True)
@@ -510,7 +526,9 @@ class _Lower:
         if lst.reads_http:
             http = f"{local}.http"
             self.http[http] = HttpProfile(http, lst.forwarded_headers,
-                                          ("https" if secure else "http") if lst.forwarded_headers else None)
+                                          ("https" if secure else "http") if lst.forwarded_headers else None,
+                                          Hsts(lst.hsts.max_age_s, lst.hsts.include_subdomains, lst.hsts.preload)
+                                          if lst.hsts else None)
         tcp = f"{local}.tcp"
         self.tcp[tcp] = TcpProfile(tcp, _seconds(listener_idle_ms(lst)))
 
@@ -562,16 +580,27 @@ class _Lower:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules: tuple[str, ...] = ()
+        rules: tuple[str, ...] = self.header_rule(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
-            rules = (f"{local}.irule",)
+            rules += (f"{local}.irule",)
         default_pool = None
         if default is not None:
             default_pool = _pool_local(lst.default_route.service, lst.default_route.port_name)
         self.virtuals[local] = Virtual(
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
             default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules)
+
+    def header_rule(self, lst: Listener) -> tuple[str, ...]:
+        """The listener's header changes as an iRule of their own, first on the virtual. An iRule, not the
+        HTTP profile: the profile inserts one header and erases one (header-insert, header-erase), and
+        lbc's X-Forwarded-Proto already takes its insert. HSTS stays the profile's (`Hsts`)."""
+        h = lst.headers
+        if h.request.empty and h.response.empty:
+            return ()
+        local = f"{lst.name}.headers.irule"
+        self.rules[local] = Rule(local, render_header_rule(h.request, h.response))
+        return (local,)
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback

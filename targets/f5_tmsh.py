@@ -324,6 +324,8 @@ ALLOW: dict[str, dict] = {
     "ltm profile http": {
         "defaults-from": Ref("profile"), "header-insert": Text(r"X-Forwarded-Proto: https?"),
         "insert-xforwarded-for": _ENABLED,
+        "hsts": Sub({"include-subdomains": _ENABLED, "maximum-age": Int(0, 4_294_967_295), "mode": _ENABLED,
+                     "preload": _ENABLED}, ("mode",)),
     },
     "ltm profile tcp": {"defaults-from": Ref("profile"), "idle-timeout": Int(1, 2_147_483_647)},
     "ltm pool": {

@@ -106,6 +106,11 @@ CAPABILITIES: dict[str, Support] = {
     "listener.websocket": Support(NATIVE, "upgrades pass in mode http; timeout tunnel applies"),
     "listener.no-buffering": Support(NATIVE, "option http-no-delay"),
     "listener.forwarded-headers": Support(NATIVE, "option forwardfor + X-Forwarded-Proto"),
+    "listener.hsts": Support(NATIVE, "http-after-response set-header: also on the answers HAProxy writes itself "
+                                     "(404 for an unknown host, 503, fallback pages)"),
+    "headers.request": Support(NATIVE, "http-request del-header / set-header"),
+    "headers.response": Support(NATIVE, "http-after-response del-header / set-header / add-header: on server "
+                                        "answers and on the answers HAProxy writes itself"),
     "upstream.proxy-protocol-v1": Support(NATIVE, "send-proxy (checks too)"),
     "upstream.proxy-protocol-v2": Support(NATIVE, "send-proxy-v2 (checks too)"),
     "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of the local "
@@ -215,6 +220,7 @@ class Lowering:
                 fe.lines.append("http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }")
             if not l.websocket:
                 fe.lines.append("http-request deny deny_status 400 if { req.hdr(upgrade),lower -m str websocket }")
+            fe.lines.extend(header_rules(l))
 
         targets: dict[tuple[str, str], Target] = {}
         for r in l.routes:
@@ -481,6 +487,22 @@ class Lowering:
 
 
 PEERS = "lbc"   # the peers section's name
+
+
+def log_format_text(value: str) -> str:
+    """A literal text as a log-format argument (set-header values): `%` starts a sample there, `%%` is one."""
+    return quote(value.replace("%", "%%"))
+
+
+def header_rules(l: Listener) -> list[str]:
+    """The listener's header changes: requests before routing, answers with http-after-response, which
+    also reaches the answers HAProxy writes itself (deny, errorfile, fallback), so HSTS is on all of them."""
+    lines = []
+    for rule, c in (("http-request", l.headers.request), ("http-after-response", l.response_headers)):
+        lines += [f"{rule} del-header {quote(name)}" for name in c.remove]
+        lines += [f"{rule} set-header {quote(name)} {log_format_text(v)}" for name, v in c.set]
+        lines += [f"{rule} add-header {quote(name)} {log_format_text(v)}" for name, v in c.add]
+    return lines
 
 
 def _peers(model: Topology) -> list[tuple[str, str]]:

@@ -74,6 +74,10 @@ BENIGN = {
                            "client_auth": "request", "min_version": "1.2"},
                    "timeouts": {"connect": "5s", "client": "30s", "server": "30s", "tunnel": "1h"},
                    "protocol": "http", "ignore": {"LBC106": "test fixture"},
+                   "hsts": {"max_age": "365d", "include_subdomains": True, "preload": False},
+                   "headers": {"request": {"set": {"X-Site": "a"}, "remove": ["X-Debug"]},
+                               "response": {"set": {"X-Frame-Options": "DENY"}, "add": {"Cache-Control": "no-store"},
+                                            "remove": ["X-Powered-By"]}},
                    "routes": [{"hosts": ["a.example.com"], "service": "web", "ignore": {"LBC106": "test fixture"}}]}],
 }
 # The alternatives BENIGN cannot hold at once (oneOf branches); each is BENIGN with one change.

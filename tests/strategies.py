@@ -18,6 +18,31 @@ HOSTILE_PIECES = list("ab $%{};#\"'\\`|&<>()[]=,:/-_.~!?*^@") + [
 ]
 HOSTILE = st.lists(st.sampled_from(HOSTILE_PIECES), min_size=1, max_size=24).map("".join)
 
+# Header names: RFC 7230 tokens with the characters config languages give meaning to ($ % ' ` | # ...).
+HEADER_NAMES = ["X-A", "x-b", "X-$host", "X-%[src]", "X-'q'", "X-`id`", "X-a|b", "X-#", "X-~^*+.!&", "Cache-Control",
+                "Host", "Set-Cookie", "X-Forwarded-For", "Strict-Transport-Security"]
+# Header values: printable ASCII only (the schema refuses the rest), every special character included.
+HEADER_VALUE = st.lists(st.sampled_from([p for p in HOSTILE_PIECES if p.isascii()]), max_size=24).map("".join)
+
+
+@st.composite
+def header_policy(draw, names=st.sampled_from(HEADER_NAMES), values=HEADER_VALUE) -> dict:
+    """A listener's `headers:` block (some draws name a header the rules refuse: Host, a duplicate)."""
+    out: dict = {}
+    for side, kinds in (("request", ("set", "remove")), ("response", ("set", "add", "remove"))):
+        changes: dict = {}
+        for kind in kinds:
+            if draw(st.booleans()):
+                picked = draw(st.lists(names, min_size=1, max_size=3, unique=True))
+                changes[kind] = picked if kind == "remove" else {n: draw(values) for n in picked}
+        if changes:
+            out[side] = changes
+    return out
+
+
+HSTS = st.fixed_dictionaries({}, optional={"max_age": st.sampled_from(["0s", "300s", "365d", "1y", "2y"]),
+                                           "include_subdomains": st.booleans(), "preload": st.booleans()})
+
 SERVICE_NAMES = ["app", "push", "Api-1", "x_y"]
 SERVER_NAMES = ["s1", "s2", "S3", "srv_4", "a-b"]
 HOSTS = ["a.example.com", "b.example.com", "c.example.net", "*.w.example.com"]
@@ -139,6 +164,10 @@ def topologies(draw):
             for key in ("websocket", "buffering", "forwarded_headers"):
                 if draw(st.integers(0, 2)) == 0:
                     l[key] = draw(st.booleans())
+        if draw(st.integers(0, 3)) == 0:      # mostly where they belong; elsewhere LBC221/LBC223 refuse them
+            l["headers"] = draw(header_policy())
+        if draw(st.integers(0, 3)) == 0 and (kind in ("terminate", "bridge") or draw(st.integers(0, 3)) == 0):
+            l["hsts"] = draw(HSTS)
         if draw(st.booleans()):
             l["timeouts"] = {k: draw(DURATIONS) for k in draw(st.lists(
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
@@ -192,6 +221,8 @@ W_NAME = _matching(_DEFS["name"]["pattern"])
 W_HOST = _matching(_DEFS["host"]["pattern"])
 W_EXACT_HOST = _matching(_DEFS["exact_host"]["pattern"])
 W_PORT = _between(_DEFS["port"])
+W_HEADER_NAME = _matching(_DEFS["header_name"]["pattern"], 64)
+W_HEADER_VALUE = _matching(_DEFS["header_value"]["pattern"], 1024)
 W_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
                                blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
                  min_size=1, max_size=1024)
@@ -352,6 +383,10 @@ def wide_topologies(draw):
             for key in ("websocket", "buffering", "forwarded_headers"):
                 if _one_in(draw, 2 + 1):
                     l[key] = draw(st.booleans())
+        if kind not in ("tcp", "passthrough") and _one_in(draw, 3 + 1):
+            l["headers"] = draw(header_policy(W_HEADER_NAME, W_HEADER_VALUE))
+        if kind in ("terminate", "bridge") and _one_in(draw, 3 + 1):
+            l["hsts"] = draw(HSTS)
         if draw(st.booleans()):
             l["timeouts"] = {k: draw(W_DURATION) for k in draw(st.lists(
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}

@@ -19,6 +19,7 @@ from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallba
                     HealthCheck, Hsts, Listener, ListenerTLS, Route, Server, Service, Stickiness, Timeouts, Topology,
                     UpstreamTLS, Vip, VrrpInstance, local_file)
 from .profiles import profile_defaults
+from .tls_profiles import PROFILES, profile_for_min_version
 from .report import Reporter
 from .rules.common import cite
 
@@ -210,10 +211,9 @@ class _Builder:
             if c not in certs_:
                 self.r.report("LBC101", path + ("tls", "certificates", j), f"certificate '{c}' is not defined",
                               hint=_suggest(c, certs_))
-        mv = t.get("min_version", "1.2")
         tls = ListenerTLS(mode=t["mode"], certificates=tuple(t.get("certificates", ())),
                           client_auth=t.get("client_auth", "none"), client_ca=t.get("client_ca"),
-                          min_version=mv if isinstance(mv, str) else f"{mv:.1f}", path=path + ("tls",))
+                          path=path + ("tls",), **self.tls_profile(t, path + ("tls",)))
         protocol = self.default(raw, "protocol", "tcp" if tls.mode == "passthrough" else "http", path)
         routes: list[Route] = []
         for j, r in enumerate(raw["routes"]):
@@ -239,6 +239,25 @@ class _Builder:
             hsts=self.hsts(raw["hsts"], path + ("hsts",)) if "hsts" in raw else None,
             headers=self.headers(raw.get("headers") or {}, path + ("headers",)),
         )
+
+    def tls_profile(self, t: dict, path: tuple) -> dict:
+        """Profile and min_version, each from the other when only one is written (so a topology that says
+        `min_version: "1.3"` keeps meaning TLS 1.3 only); explicit cipher lists stay None unless given.
+        Only listeners that decrypt record these defaults: elsewhere the servers choose."""
+        mv = t.get("min_version")
+        mv = mv if mv is None or isinstance(mv, str) else f"{mv:.1f}"
+        record = t["mode"] in ("terminate", "bridge")
+        profile = t.get("profile") or (profile_for_min_version(mv) if mv else "intermediate")
+        if mv is None:
+            mv = PROFILES[profile].versions[0]
+            if record:
+                self.defaults.append(DefaultApplied(path + ("min_version",), mv,
+                                                    f"lbc default (the oldest version of TLS profile {profile})"))
+        if "profile" not in t and record:
+            self.defaults.append(DefaultApplied(path + ("profile",), profile, "lbc default" if "min_version" not in t
+                                                else f"lbc default (from min_version {mv})"))
+        lists = {k: tuple(t[k]) for k in ("ciphers", "ciphersuites", "curves") if k in t}
+        return dict(min_version=mv, profile=profile, written=tuple(sorted(t)), **lists)
 
     def hsts(self, raw: dict, path: tuple) -> Hsts:
         return Hsts(max_age_s=duration_ms(self.default(raw, "max_age", "365d", path)) // 1000,

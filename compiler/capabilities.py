@@ -45,6 +45,8 @@ FEATURES: dict[str, str] = {
     "tls.sni-routing": "routing passthrough connections by SNI",
     "tls.multi-certificate": "several certificates on one listener, chosen by SNI",
     "tls.client-auth": "client certificates checked by the load balancer",
+    "tls.profile": "TLS profiles (Mozilla modern / intermediate / old): versions, cipher suites, groups",
+    "tls.cipher-lists": "explicit TLS cipher suite and group lists (ciphers, ciphersuites, curves)",
     "listener.websocket": "WebSocket upgrades",
     "listener.no-buffering": "unbuffered (streaming) responses",
     "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
@@ -117,6 +119,11 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield f"tls.{mode}", l.tls.path + ("mode",)
         if l.decrypts and len(l.tls.certificates) > 1:
             yield "tls.multi-certificate", l.tls.path + ("certificates",)
+        if l.decrypts:
+            yield "tls.profile", l.tls.path + ("profile",)
+            for k in ("ciphers", "ciphersuites", "curves"):
+                if getattr(l.tls, k) is not None:
+                    yield "tls.cipher-lists", l.tls.path + (k,)
         if mode != "passthrough" and l.tls.client_auth != "none":
             yield "tls.client-auth", l.tls.path + ("client_auth",)
         if any(r.hosts for r in l.routes):

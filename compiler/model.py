@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Literal, NoReturn, Optional, get_args
 
+from .tls_profiles import PROFILES, TlsProfileName
+
 Path = tuple
 
 # The modes of the language as types: a back end that matches on one ends with assert_never, so a
@@ -173,6 +175,30 @@ class ListenerTLS:
     client_ca: Optional[str]
     min_version: str                     # "1.0" .. "1.3"
     path: Path = ()
+    profile: TlsProfileName = "intermediate"        # Mozilla's server-side recommendation (tls_profiles.py)
+    ciphers: Optional[tuple[str, ...]] = None       # explicit lists replace the profile's; None: the profile's
+    ciphersuites: Optional[tuple[str, ...]] = None
+    curves: Optional[tuple[str, ...]] = None
+    written: tuple[str, ...] = ()                   # the `tls:` keys the topology wrote (rules tell choices from defaults)
+
+    # What every target lowers: the profile's values unless the topology gives its own.
+    @property
+    def cipher_list(self) -> tuple[str, ...]:
+        """TLS 1.2-and-older cipher suites (OpenSSL names), preferred first."""
+        return self.ciphers if self.ciphers is not None else PROFILES[self.profile].ciphers
+
+    @property
+    def ciphersuite_list(self) -> tuple[str, ...]:
+        """TLS 1.3 cipher suites."""
+        return self.ciphersuites if self.ciphersuites is not None else PROFILES[self.profile].ciphersuites
+
+    @property
+    def curve_list(self) -> tuple[str, ...]:
+        return self.curves if self.curves is not None else PROFILES[self.profile].curves
+
+    @property
+    def server_cipher_order(self) -> bool:
+        return PROFILES[self.profile].server_order
 
     @property
     def decrypts(self) -> bool:

@@ -89,6 +89,7 @@ def _client_ssl(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
         if c.ca_file:
             body.append(("ca-file", p(c.ca_file)))
         body += [("cert-key-chain", [(c.cert.removesuffix(".crt").replace(".", "_"), chain)]),
+                 ("ciphers", c.ciphers),
                  ("defaults-from", "/Common/clientssl"),
                  ("options", [(o, None) for o in _OPTIONS[c.min_version]]),
                  ("peer-cert-mode", c.peer_cert_mode)]

@@ -70,6 +70,11 @@ _COMMON: dict[str, Support] = {
     "routing.pinned-server": Support(NATIVE, "an iRule selects the member (pool P member A PORT), guarded by LB::status"),
     "tls.terminate": Support(NATIVE, "client-ssl profile"),
     "tls.bridge": Support(NATIVE, "client-ssl and server-ssl profiles"),
+    "tls.profile": Support(EMULATED, "client-ssl `ciphers` (the profile's suites by name, TLS 1.3 as TLS13-*) and "
+                                     "`options` no-tlsv1.x; BIG-IP has no group list (its own curves) and no "
+                                     "client-order setting here; which names a BIG-IP version accepts needs a device "
+                                     "check"),
+    "tls.cipher-lists": Support(EMULATED, "`ciphers` and `ciphersuites` in the cipher string; `curves` is refused"),
     "tls.upstream-verify": Support(NATIVE, "server-ssl peer-cert-mode require with ca-file and authenticate-name"),
     "tls.passthrough": Support(NATIVE, "a tcp-only virtual server"),
     "tls.sni-routing": Support(NATIVE, "an iRule reads the server name from the ClientHello (TCP::collect) without "
@@ -121,6 +126,7 @@ def listener_idle_ms(lst) -> int:
 def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
     """Combinations BIG-IP (as lbc lowers it) cannot express; each becomes an LBC801."""
     for lst in model.listeners:
+        yield from _tls_refusals(lst)
         idle = _seconds(listener_idle_ms(lst))
         if idle > IDLE_MAX_S:
             yield ("idle-timeout", lst.path + ("timeouts",), f"listener '{lst.name}' would keep idle connections "
@@ -145,6 +151,30 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         if fb and fb.kind == "respond" and not tcl_representable(fb.body):
             yield ("fallback.respond", fb.path + ("respond", "body"), "iRules run Tcl 8.4, whose strings cannot hold "
                    "characters outside the Basic Multilingual Plane (e.g. emoji)")
+
+
+# BIG-IP's names of the TLS 1.3 suites in a cipher string.
+F5_TLS13 = {"TLS_AES_128_GCM_SHA256": "TLS13-AES128-GCM-SHA256", "TLS_AES_256_GCM_SHA384": "TLS13-AES256-GCM-SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256": "TLS13-CHACHA20-POLY1305-SHA256"}
+
+
+def f5_ciphers(t) -> str:
+    """The client-ssl cipher string: the TLS 1.2-and-older suites (BIG-IP takes OpenSSL names), then the
+    TLS 1.3 suites by BIG-IP's names."""
+    return ":".join(list(t.cipher_list if t.min_version != "1.3" else ()) + [F5_TLS13[s] for s in t.ciphersuite_list])
+
+
+def _tls_refusals(lst: Listener) -> Iterator[tuple[str, tuple, str]]:
+    t = lst.tls
+    if not t.decrypts:
+        return
+    if t.curves is not None:
+        yield ("tls.cipher-lists", t.path + ("curves",), "a BIG-IP client-ssl profile has no list of key-exchange "
+               "groups (lbc writes none; BIG-IP uses its own)")
+    unknown = [s for s in t.ciphersuite_list if s not in F5_TLS13]
+    if unknown:
+        yield ("tls.cipher-lists", t.path + ("ciphersuites",), f"lbc knows no BIG-IP name for {', '.join(unknown)} "
+               f"(it writes {', '.join(F5_TLS13)})")
 
 
 # ---------------------------------------------------------------- the plan (plain data)
@@ -216,6 +246,7 @@ class ClientSSL:
     peer_cert_mode: str              # ignore | request | require
     ca_file: Optional[str]
     min_version: str
+    ciphers: str = ""                # the cipher string (f5_ciphers)
 
 
 @dataclass(frozen=True)
@@ -515,7 +546,7 @@ class _Lower:
                     self.client_ssl[prof] = ClientSSL(
                         prof, crt, key, server_name=sni, sni_default=multi and not client_ssl,
                         peer_cert_mode={"none": "ignore"}.get(tls.client_auth, tls.client_auth),
-                        ca_file=ca, min_version=tls.min_version)
+                        ca_file=ca, min_version=tls.min_version, ciphers=f5_ciphers(tls))
                     client_ssl.append(prof)
         server_ssls = {n: self.server_ssl_for(m.service(n)) for n in services} if tls.mode == "bridge" else {}
         distinct_ssl = sorted({v for v in server_ssls.values() if v})

@@ -311,6 +311,7 @@ ALLOW: dict[str, dict] = {
     "ltm profile client-ssl": {
         "authenticate": Enum("once", "always"), "ca-file": Ref("file"),
         "cert-key-chain": Named(Text(r"[A-Za-z0-9_.-]+"), {"cert": Ref("file"), "key": Ref("file")}, ("cert",)),
+        "ciphers": Text(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)*"),
         "defaults-from": Ref("profile"),
         "options": Items(Enum("dont-insert-empty-fragments", "no-ssl", "no-tlsv1", "no-tlsv1.1", "no-tlsv1.2",
                               "no-tlsv1.3")),

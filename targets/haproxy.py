@@ -30,6 +30,7 @@ import jinja2
 from lbc import appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support
 from lbc.model import Listener, Route, Server, Service, Topology, assert_never
+from lbc.tls_profiles import openssl_ciphers
 from lbc.targets.readme import application_notes, deployed_files
 from lbc.targets import spec
 
@@ -98,6 +99,9 @@ CAPABILITIES: dict[str, Support] = {
     "tls.terminate": Support(NATIVE, "bind ssl crt; HAProxy 2.6 reads a separate key only from <cert>.key "
                                      "(see the output README)"),
     "tls.bridge": Support(NATIVE, "server ssl verify required ca-file, sni, verifyhost"),
+    "tls.profile": Support(NATIVE, "bind ssl-min-ver, ciphers, ciphersuites, curves, prefer-client-ciphers (OpenSSL "
+                                   "3.0: TLS 1.0/1.1 get @SECLEVEL=0; it has no 3DES)"),
+    "tls.cipher-lists": Support(NATIVE, "bind ciphers / ciphersuites / curves"),
     "tls.upstream-verify": Support(NATIVE, "verify required ca-file"),
     "tls.passthrough": Support(NATIVE, "mode tcp"),
     "tls.sni-routing": Support(NATIVE, "req.ssl_sni map lookup after the ClientHello"),
@@ -293,6 +297,7 @@ class Lowering:
         for name in l.tls.certificates:
             parts.append(f"crt {quote(self.model.certificate(name).cert)}")
         parts.append(f"ssl-min-ver TLSv{l.tls.min_version}")
+        parts.extend(tls_profile_options(l.tls))
         if mode == "http":
             parts.append("alpn h2,http/1.1")
         if l.tls.client_auth != "none":
@@ -487,6 +492,19 @@ class Lowering:
 
 
 PEERS = "lbc"   # the peers section's name
+
+
+def tls_profile_options(t) -> list[str]:
+    """The profile's (or the topology's) suites and groups on the bind line. HAProxy prefers the server's
+    cipher order by default; Mozilla's modern and intermediate leave the choice to the client."""
+    out = []
+    if t.cipher_list:
+        out.append(f"ciphers {quote(openssl_ciphers(t.cipher_list, t.min_version))}")
+    out.append(f"ciphersuites {quote(':'.join(t.ciphersuite_list))}")
+    out.append(f"curves {quote(':'.join(t.curve_list))}")
+    if not t.server_cipher_order:
+        out.append("prefer-client-ciphers")
+    return out
 
 
 def log_format_text(value: str) -> str:

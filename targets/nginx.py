@@ -22,6 +22,7 @@ import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Server, Service, Topology
+from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
@@ -98,6 +99,9 @@ CAPABILITIES: dict[str, Support] = {
     "routing.hosts": Support(NATIVE, "server_name (exact and wildcard hashes, sized for the names)"),
     "routing.pinned-server": Support(NATIVE, "a per-server upstream (the first group as backup)"),
     "tls.terminate": Support(NATIVE),
+    "tls.profile": Support(NATIVE, "ssl_protocols, ssl_ciphers, ssl_conf_command Ciphersuites, ssl_ecdh_curve, "
+                                   "ssl_prefer_server_ciphers (OpenSSL 3.0: TLS 1.0/1.1 get @SECLEVEL=0; no 3DES)"),
+    "tls.cipher-lists": Support(NATIVE, "ssl_ciphers / ssl_conf_command Ciphersuites / ssl_ecdh_curve"),
     "tls.bridge": Support(NATIVE, "proxy_ssl_*; nginx uses one name for SNI and verification per service"),
     "tls.upstream-verify": Support(NATIVE, "proxy_ssl_verify with proxy_ssl_trusted_certificate"),
     "tls.passthrough": Support(NATIVE, "stream module"),
@@ -564,7 +568,7 @@ def render(model: Topology) -> dict[str, str]:
         "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
         "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
         "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
-        "upstream_keepalive": UPSTREAM_KEEPALIVE, "header_lines": header_lines,
+        "upstream_keepalive": UPSTREAM_KEEPALIVE, "header_lines": header_lines, "openssl_ciphers": openssl_ciphers,
         "read_timeout": lambda l: max(l.timeouts.server_ms, l.timeouts.tunnel_ms) if l.websocket else l.timeouts.server_ms,
     }
     files = {"nginx.conf": _ENV.get_template("nginx.conf.j2").render(**ctx)}

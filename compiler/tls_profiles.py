@@ -60,6 +60,13 @@ PROFILES: dict[str, TlsProfile] = {
 }
 
 
+# The names an explicit list may use: what the profiles name, and the other groups OpenSSL and
+# BoringSSL both know. A name outside these would be refused by one proxy or silently skipped by another.
+KNOWN_CIPHERS = frozenset(_OLD)
+KNOWN_CIPHERSUITES = frozenset(_TLS13) | {"TLS_AES_128_CCM_SHA256"}
+KNOWN_CURVES = frozenset(_CURVES) | {"X448", "secp521r1", "P-256", "P-384", "P-521"}
+
+
 def profile_for_min_version(min_version: str) -> str:
     """The profile a listener that names only `min_version` gets (so such topologies keep meaning
     what they said): 1.3 modern, 1.2 intermediate, 1.0 and 1.1 old."""

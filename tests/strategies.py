@@ -43,6 +43,19 @@ def header_policy(draw, names=st.sampled_from(HEADER_NAMES), values=HEADER_VALUE
 HSTS = st.fixed_dictionaries({}, optional={"max_age": st.sampled_from(["0s", "300s", "365d", "1y", "2y"]),
                                            "include_subdomains": st.booleans(), "preload": st.booleans()})
 
+# A TLS profile and explicit lists: known names mostly (an unknown one is LBC230), some the Envoy or F5
+# targets refuse (DHE suites, curves on F5), some contradicting min_version (LBC227, LBC229).
+_PROFILE_NAMES = ["modern", "intermediate", "old"]
+_CIPHERS = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "AES128-SHA",
+            "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"]
+TLS_PROFILE = st.fixed_dictionaries({}, optional={
+    "profile": st.sampled_from(_PROFILE_NAMES),
+    "ciphers": st.lists(st.sampled_from(_CIPHERS), min_size=1, max_size=4, unique=True),
+    "ciphersuites": st.lists(st.sampled_from(["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                              "TLS_CHACHA20_POLY1305_SHA256"]), min_size=1, max_size=3, unique=True),
+    "curves": st.lists(st.sampled_from(["X25519", "prime256v1", "secp384r1", "P-256"]), min_size=1, max_size=3,
+                       unique=True)})
+
 SERVICE_NAMES = ["app", "push", "Api-1", "x_y"]
 SERVER_NAMES = ["s1", "s2", "S3", "srv_4", "a-b"]
 HOSTS = ["a.example.com", "b.example.com", "c.example.net", "*.w.example.com"]
@@ -160,6 +173,8 @@ def topologies(draw):
                 l["tls"]["client_ca"] = "certs/client-ca.pem"
             if draw(st.booleans()):
                 l["tls"]["min_version"] = draw(st.sampled_from(["1.2", "1.3"]))
+            if draw(st.integers(0, 2)) == 0:
+                l["tls"].update(draw(TLS_PROFILE))
         if kind != "tcp" and kind != "passthrough":
             for key in ("websocket", "buffering", "forwarded_headers"):
                 if draw(st.integers(0, 2)) == 0:
@@ -379,6 +394,8 @@ def wide_topologies(draw):
                 l["tls"]["client_ca"] = "certs/client-ca.pem"
             if draw(st.booleans()):
                 l["tls"]["min_version"] = draw(st.sampled_from(["1.2", "1.3"]))
+            if draw(st.integers(0, 2)) == 0:
+                l["tls"].update(draw(TLS_PROFILE))
         if kind not in ("tcp", "passthrough"):
             for key in ("websocket", "buffering", "forwarded_headers"):
                 if _one_in(draw, 2 + 1):

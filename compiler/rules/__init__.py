@@ -8,7 +8,7 @@ print has one explain page.
 
 Rule modules, one per ID range: structure (LBC0xx, LBC101-105), references (LBC106-108),
 tls (LBC201-LBC219), headers (LBC221-LBC226: HSTS and header changes),
-tls_profile (LBC227-LBC229), stickiness (LBC3xx),
+tls_profile (LBC227-LBC230), stickiness (LBC3xx),
 health (LBC4xx), sizing (LBC5xx), protocols (LBC6xx), redundancy (LBC7xx, several balancer nodes), capability (LBC8xx, what a target expresses);
 common holds what several of them share. tests/rules/ runs every rule's explain examples
 and its case file (tests/rules/cases/LBCnnn.yaml).

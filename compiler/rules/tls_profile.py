@@ -1,4 +1,4 @@
-"""LBC227-LBC229: TLS profiles (Mozilla's server-side recommendations) and explicit cipher lists.
+"""LBC227-LBC230: TLS profiles (Mozilla's server-side recommendations) and explicit cipher lists.
 
 No vendor guide of the seeds names cipher suites; the rules rest on Mozilla's Server Side TLS
 guidelines (lbc.tls_profiles holds the tables) and RFC 8446/8996.
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..model import Topology
-from ..tls_profiles import GUIDELINES, PROFILES
+from ..tls_profiles import GUIDELINES, KNOWN_CIPHERS, KNOWN_CIPHERSUITES, KNOWN_CURVES, PROFILES
 from . import Finding, Rule, register
 from .common import E, replace_in, tls_path, y
 
@@ -120,4 +120,30 @@ register(Rule(
     bad=variant("profile: modern}", "profile: modern, ciphers: [ECDHE-RSA-AES128-GCM-SHA256]}"),
     good=variant("profile: modern}", "profile: modern, ciphersuites: [TLS_AES_256_GCM_SHA384]}"),
     check=check_ciphers_without_tls12,
+))
+
+
+# ------------------------------------------------------------------ LBC230
+def check_known_names(model: Topology, ctx) -> Iterator[Finding]:
+    for l in model.listeners:
+        t = l.tls
+        for key, known in (("ciphers", KNOWN_CIPHERS), ("ciphersuites", KNOWN_CIPHERSUITES), ("curves", KNOWN_CURVES)):
+            for k, name in enumerate(getattr(t, key) or ()):
+                if name not in known:
+                    yield Finding(tls_path(l, key) + (k,), f"listener '{l.name}': '{name}' is not a {key[:-1]} lbc knows",
+                                  hint=f"use one of: {', '.join(sorted(known))}")
+
+
+register(Rule(
+    "LBC230", "tls-unknown-name", E,
+    "An explicit cipher suite or group name that lbc does not know.",
+    "Use the OpenSSL name of a suite from Mozilla's profiles, a TLS 1.3 suite, or a known group.",
+    f"{GUIDELINES}; RFC 8446 (TLS 1.3) §B.4",
+    why="Each proxy treats an unknown name its own way: OpenSSL skips it while one other name matches (the "
+        "listener then offers less than the topology says), BoringSSL (Envoy) refuses the whole listener. lbc "
+        "accepts the names of Mozilla's profiles (the old profile lists every suite still worth offering), the "
+        "TLS 1.3 suites and the common groups, which every target can express.",
+    bad=variant("profile: modern}", "profile: intermediate, ciphers: [ECDHE-RSA-AES128-GCM-SHA256, RC4-MD5]}"),
+    good=variant("profile: modern}", "profile: intermediate, ciphers: [ECDHE-RSA-AES128-GCM-SHA256]}"),
+    check=check_known_names,
 ))

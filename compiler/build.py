@@ -15,16 +15,17 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate, CookieStickiness,
-                    DefaultApplied, Fallback, HealthCheck, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness,
-                    Path, Route, Server, Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip,
-                    VrrpInstance, ip_of, local_file)
+from .model import (AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate, CookieStickiness, DECRYPTING,
+                    DefaultApplied, Fallback, HeaderChanges, HeaderPolicy, HealthCheck, Hsts, IDLE_TIMEOUT_DEFAULT_MS,
+                    Listener, ListenerTLS, NoStickiness, Path, Route, Server, Service, SourceIpStickiness, Stickiness,
+                    Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, ip_of, local_file)
 from .profiles import profile_defaults
+from .tls_profiles import PROFILES, profile_for_min_version
 from .report import Reporter
 from .rules.common import cite
 
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d)$")
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "y": 365 * 86_400_000}
+_DURATION = re.compile(r"^([0-9]{1,9})(ms|s|m|h|d|y)$")   # y: only the schema's long `age` type allows it
 
 
 def duration_ms(text: str) -> int:
@@ -229,10 +230,9 @@ class _Builder:
             if c not in certs_:
                 self.r.report("LBC101", path + ("tls", "certificates", j), f"certificate '{c}' is not defined",
                               hint=_suggest(c, certs_))
-        mv = t.get("min_version", "1.2")
         tls = ListenerTLS(mode=t["mode"], certificates=tuple(t.get("certificates", ())),
                           client_auth=t.get("client_auth", "none"), client_ca=t.get("client_ca"),
-                          min_version=mv if isinstance(mv, str) else f"{mv:.1f}", path=path + ("tls",))
+                          path=path + ("tls",), **self.tls_profile(t, path + ("tls",)))
         protocol = self.default(raw, "protocol", "tcp" if tls.mode == "passthrough" else "http", path)
         routes: list[Route] = []
         for j, r in enumerate(raw["routes"]):
@@ -256,6 +256,8 @@ class _Builder:
             buffering=self.default(raw, "buffering", True, path),
             timeouts=timeouts, path=path, ignore=_ignore(raw),
             access_log=self.access_log(raw["access_log"], path + ("access_log",)) if "access_log" in raw else access_log,
+            hsts=self.hsts(raw["hsts"], path + ("hsts",)) if "hsts" in raw else None,
+            headers=self.headers(raw.get("headers") or {}, path + ("headers",)),
         )
 
     # ------------------------------------------------------------ logs and metrics
@@ -281,6 +283,38 @@ class _Builder:
         if problem:
             self.r.report("LBC105", ("admin", "address"), f"admin endpoint: '{address}' {problem}")
         return Admin(address, raw["port"], ignore=_ignore(raw))
+
+    def tls_profile(self, t: dict, path: tuple) -> dict:
+        """Profile and min_version, each from the other when only one is written (so a topology that says
+        `min_version: "1.3"` keeps meaning TLS 1.3 only); explicit cipher lists stay None unless given.
+        Only listeners that decrypt record these defaults: elsewhere the servers choose."""
+        mv = t.get("min_version")
+        mv = mv if mv is None or isinstance(mv, str) else f"{mv:.1f}"
+        record = t["mode"] in DECRYPTING
+        profile = t.get("profile") or (profile_for_min_version(mv) if mv else "intermediate")
+        if mv is None:
+            mv = PROFILES[profile].versions[0]
+            if record:
+                self.defaults.append(DefaultApplied(path + ("min_version",), mv,
+                                                    f"lbc default (the oldest version of TLS profile {profile})"))
+        if "profile" not in t and record:
+            self.defaults.append(DefaultApplied(path + ("profile",), profile, "lbc default" if "min_version" not in t
+                                                else f"lbc default (from min_version {mv})"))
+        lists = {k: tuple(t[k]) for k in ("ciphers", "ciphersuites", "curves") if k in t}
+        return dict(min_version=mv, profile=profile, written=tuple(sorted(t)), **lists)
+
+    def hsts(self, raw: dict, path: tuple) -> Hsts:
+        return Hsts(max_age_s=duration_ms(self.default(raw, "max_age", "365d", path)) // 1000,
+                    include_subdomains=self.default(raw, "include_subdomains", False, path),
+                    preload=self.default(raw, "preload", False, path), path=path)
+
+    @staticmethod
+    def headers(raw: dict, path: tuple) -> HeaderPolicy:
+        def changes(d: dict, where: tuple) -> HeaderChanges:
+            return HeaderChanges(set=tuple((d.get("set") or {}).items()), add=tuple((d.get("add") or {}).items()),
+                                 remove=tuple(d.get("remove") or ()), path=where)
+        return HeaderPolicy(changes(raw.get("request") or {}, path + ("request",)),
+                            changes(raw.get("response") or {}, path + ("response",)))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
         first: dict[str, Route] = {}

@@ -45,9 +45,14 @@ FEATURES: dict[str, str] = {
     "tls.sni-routing": "routing passthrough connections by SNI",
     "tls.multi-certificate": "several certificates on one listener, chosen by SNI",
     "tls.client-auth": "client certificates checked by the load balancer",
+    "tls.profile": "TLS profiles (Mozilla modern / intermediate / old): versions, cipher suites, groups",
+    "tls.cipher-lists": "explicit TLS cipher suite and group lists (ciphers, ciphersuites, curves)",
     "listener.websocket": "WebSocket upgrades",
     "listener.no-buffering": "unbuffered (streaming) responses",
     "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
+    "listener.hsts": "HTTP Strict Transport Security on every HTTPS answer",
+    "headers.request": "headers set or removed on requests",
+    "headers.response": "headers set, added or removed on answers",
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
     "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
@@ -119,6 +124,11 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield f"tls.{mode}", l.tls.path + ("mode",)
         if l.decrypts and len(l.tls.certificates) > 1:
             yield "tls.multi-certificate", l.tls.path + ("certificates",)
+        if l.decrypts:
+            yield "tls.profile", l.tls.path + ("profile",)
+            for k in ("ciphers", "ciphersuites", "curves"):
+                if getattr(l.tls, k) is not None:
+                    yield "tls.cipher-lists", l.tls.path + (k,)
         if mode != "passthrough" and l.tls.client_auth != "none":
             yield "tls.client-auth", l.tls.path + ("client_auth",)
         if any(r.hosts for r in l.routes):
@@ -132,6 +142,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
                 yield "listener.no-buffering", l.path + ("buffering",)
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
+            yield from _header_features(l)
     yield from _balancer_features(model)
     yield from _observability_features(model)
 
@@ -147,6 +158,15 @@ def _observability_features(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield "logs.json", log.path + ("format",)
     if model.admin is not None:
         yield "metrics.endpoint", model.admin.path
+
+
+def _header_features(l) -> Iterator[tuple[str, tuple]]:
+    if l.hsts is not None:
+        yield "listener.hsts", l.hsts.path
+    if not l.headers.request.empty:
+        yield "headers.request", l.headers.request.path
+    if not l.headers.response.empty:
+        yield "headers.response", l.headers.response.path
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Literal, NoReturn, Optional, Union, get_args
 
+from .tls_profiles import PROFILES, TlsProfileName
+
 Path = tuple
 
 # The modes of the language as types: a back end that matches on one ends with assert_never, so a
@@ -209,11 +211,70 @@ class ListenerTLS:
     client_ca: Optional[str]
     min_version: str                     # "1.0" .. "1.3"
     path: Path = ()
+    profile: TlsProfileName = "intermediate"        # Mozilla's server-side recommendation (tls_profiles.py)
+    ciphers: Optional[tuple[str, ...]] = None       # explicit lists replace the profile's; None: the profile's
+    ciphersuites: Optional[tuple[str, ...]] = None
+    curves: Optional[tuple[str, ...]] = None
+    written: tuple[str, ...] = ()                   # the `tls:` keys the topology wrote (rules tell choices from defaults)
+
+    # What every target lowers: the profile's values unless the topology gives its own.
+    @property
+    def cipher_list(self) -> tuple[str, ...]:
+        """TLS 1.2-and-older cipher suites (OpenSSL names), preferred first."""
+        return self.ciphers if self.ciphers is not None else PROFILES[self.profile].ciphers
+
+    @property
+    def ciphersuite_list(self) -> tuple[str, ...]:
+        """TLS 1.3 cipher suites."""
+        return self.ciphersuites if self.ciphersuites is not None else PROFILES[self.profile].ciphersuites
+
+    @property
+    def curve_list(self) -> tuple[str, ...]:
+        return self.curves if self.curves is not None else PROFILES[self.profile].curves
+
+    @property
+    def server_cipher_order(self) -> bool:
+        return PROFILES[self.profile].server_order
 
     @property
     def decrypts(self) -> bool:
         """The balancer opens the TLS (terminate, bridge): it holds the certificates and sees the bytes."""
         return self.mode in DECRYPTING
+
+
+@dataclass(frozen=True)
+class Hsts:
+    """HTTP Strict Transport Security sent on a listener's HTTPS answers."""
+    max_age_s: int
+    include_subdomains: bool = False
+    preload: bool = False
+    path: Path = ()
+
+    @property
+    def value(self) -> str:
+        """The Strict-Transport-Security field value (RFC 6797 §6.1), the same on every target."""
+        return f"max-age={self.max_age_s}" + ("; includeSubDomains" if self.include_subdomains else "") \
+            + ("; preload" if self.preload else "")
+
+
+@dataclass(frozen=True)
+class HeaderChanges:
+    """Changes to one direction's headers, applied in this order: remove, set (replacing), add (beside).
+    Names keep the topology's spelling (HTTP compares them without case); values are literal text."""
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+    path: Path = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.set or self.add or self.remove)
+
+
+@dataclass(frozen=True)
+class HeaderPolicy:
+    request: HeaderChanges = HeaderChanges()
+    response: HeaderChanges = HeaderChanges()     # `add` is for answers only
 
 
 @dataclass(frozen=True)
@@ -278,6 +339,18 @@ class Listener:
     # The access log in force here (the listener's own, else the top-level one); None: not set
     # anywhere, the target writes no access-log setting.
     access_log: Optional[AccessLog] = None
+    hsts: Optional[Hsts] = None
+    headers: HeaderPolicy = HeaderPolicy()
+
+    @property
+    def response_headers(self) -> HeaderChanges:
+        """What the balancer changes on every answer: the topology's response changes, with HSTS as
+        one more header set. The one place HSTS becomes a header (F5 uses its HTTP profile's own
+        setting instead and reads `hsts`)."""
+        r = self.headers.response
+        if self.hsts is None:
+            return r
+        return replace(r, set=r.set + (("Strict-Transport-Security", self.hsts.value),))
 
     @property
     def reads_http(self) -> bool:

@@ -111,6 +111,12 @@ CAPABILITIES: dict[str, Support] = {
     "routing.hosts": Support(NATIVE, "virtual hosts; a wildcard '*.example.com' also matches deeper names"),
     "routing.pinned-server": Support(NATIVE, "a one-server cluster per pinned server"),
     "tls.terminate": Support(NATIVE),
+    "tls.profile": Support(NATIVE, "tls_params: tls_minimum_protocol_version, cipher_suites, ecdh_curves. BoringSSL "
+                                   "has no DHE suites (left out of intermediate and old: clients use the ECDHE "
+                                   "ones), none of old's CBC suites with SHA-384 or plain-RSA SHA-256, and fixed TLS "
+                                   "1.3 suites (the profiles' three); it prefers the client's order"),
+    "tls.cipher-lists": Support(NATIVE, "cipher_suites and ecdh_curves; an explicit `ciphersuites` other than "
+                                        "BoringSSL's three, or a TLS 1.2 suite BoringSSL lacks, is refused"),
     "tls.bridge": Support(NATIVE),
     "tls.upstream-verify": Support(NATIVE),
     "tls.passthrough": Support(NATIVE),
@@ -120,6 +126,12 @@ CAPABILITIES: dict[str, Support] = {
     "listener.websocket": Support(NATIVE),
     "listener.no-buffering": Support(NATIVE, "Envoy streams responses; lbc turns off the 15 s route timeout"),
     "listener.forwarded-headers": Support(NATIVE),
+    "listener.hsts": Support(NATIVE, "response_headers_to_add on the route configuration: on the answers of "
+                                     "routed requests; Envoy's own 404 for a host no route names goes without it"),
+    "headers.request": Support(NATIVE, "request_headers_to_add (OVERWRITE_IF_EXISTS_OR_ADD) and "
+                                       "request_headers_to_remove on the route configuration"),
+    "headers.response": Support(NATIVE, "response_headers_to_add (OVERWRITE_IF_EXISTS_OR_ADD for set, "
+                                        "APPEND_IF_EXISTS_OR_ADD for add) and response_headers_to_remove"),
     "upstream.proxy-protocol-v1": Support(NATIVE),
     "upstream.proxy-protocol-v2": Support(NATIVE),
     "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of Envoy's PID "
@@ -364,8 +376,7 @@ def _downstream_tls(model: Topology, listener: Listener) -> dict:
     for name in t.certificates:
         c = model.certificate(name)
         certs.append({"certificate_chain": {"filename": c.cert}, "private_key": {"filename": c.key or c.cert}})
-    common: dict = {"tls_params": {"tls_minimum_protocol_version": TLS_VERSIONS[t.min_version]},
-                    "tls_certificates": certs}
+    common: dict = {"tls_params": tls_params(t), "tls_certificates": certs}
     if listener.reads_http:
         common["alpn_protocols"] = ["http/1.1"]   # WebSocket upgrades and streaming as HTTP/1.1
     ctx: dict = {"common_tls_context": common}
@@ -373,6 +384,50 @@ def _downstream_tls(model: Topology, listener: Listener) -> dict:
         common["validation_context"] = {"trusted_ca": {"filename": t.client_ca}}
         ctx["require_client_certificate"] = t.client_auth == "require"
     return typed("envoy.transport_sockets.tls", DOWNSTREAM_TLS, **ctx)
+
+
+def header_value(text: str) -> str:
+    """A literal header value: Envoy reads `%...%` in header values as a substitution; `%%` is one `%`."""
+    return text.replace("%", "%%")
+
+
+def header_changes(l: Listener) -> dict:
+    """The listener's header changes, on its route configuration (every virtual host, every route)."""
+    out: dict = {}
+
+    def to_add(pairs, action: str) -> list[dict]:
+        return [{"header": {"key": n, "value": header_value(v)}, "append_action": action} for n, v in pairs]
+    for side, c in (("request", l.headers.request), ("response", l.response_headers)):
+        add = to_add(c.set, "OVERWRITE_IF_EXISTS_OR_ADD") + to_add(c.add, "APPEND_IF_EXISTS_OR_ADD")
+        if add:
+            out[f"{side}_headers_to_add"] = add
+        if c.remove:
+            out[f"{side}_headers_to_remove"] = list(c.remove)
+    return out
+
+
+# The TLS 1.2-and-older suites of Mozilla's profiles that the BoringSSL of Envoy's PyPI build accepts
+# (each checked with `envoy --mode validate`, Envoy 1.40): no DHE, no CBC with SHA-384, no plain-RSA
+# CBC with SHA-256. An unknown name makes Envoy refuse the whole listener.
+BORINGSSL_CIPHERS = frozenset({
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA256", "ECDHE-RSA-AES128-SHA256", "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA",
+    "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA", "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
+    "AES256-SHA", "DES-CBC3-SHA"})
+# BoringSSL's TLS 1.3 suites are fixed (not configurable): these three, which are every profile's.
+BORINGSSL_TLS13 = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+
+
+def tls_params(t) -> dict:
+    """Versions, the suites BoringSSL has of the profile's (or all of an explicit list: refusals() checked
+    them), groups. TLS 1.3 suites are BoringSSL's own."""
+    params: dict = {"tls_minimum_protocol_version": TLS_VERSIONS[t.min_version]}
+    suites = [c for c in t.cipher_list if c in BORINGSSL_CIPHERS]
+    if suites and t.min_version != "1.3":
+        params["cipher_suites"] = suites
+    params["ecdh_curves"] = list(t.curve_list)
+    return params
 
 
 def _retry_policy(svc: Service) -> dict:
@@ -470,7 +525,8 @@ class _Builder:
         filters.append(typed("envoy.filters.http.router", ROUTER))
         cfg["http_filters"] = filters
         cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, hosts, r)
-                                                                  for hosts, r in self.grouped(l.routes)]}
+                                                                  for hosts, r in self.grouped(l.routes)],
+                               **header_changes(l)}
         return typed("envoy.filters.network.http_connection_manager", HCM, **cfg)
 
     def fallback_reply(self, svc: Service) -> dict:
@@ -637,6 +693,14 @@ def refusals(model: Topology):
         if model.admin is None and l.port == ADMIN_PORT and l.address in (ADMIN_ADDRESS, "0.0.0.0", "::"):
             yield ("admin-port", l.path + ("port",), f"listener '{l.name}' binds {l.address}:{l.port}, where "
                    f"lbc's Envoy admin interface listens ({ADMIN_ADDRESS}:{ADMIN_PORT}); choose another port")
+        t = l.tls
+        if t.decrypts and t.ciphers is not None and any(c not in BORINGSSL_CIPHERS for c in t.ciphers):
+            yield ("tls.cipher-lists", t.path + ("ciphers",), "Envoy's BoringSSL has none of "
+                   f"{', '.join(c for c in t.ciphers if c not in BORINGSSL_CIPHERS)} (it offers "
+                   f"{', '.join(sorted(BORINGSSL_CIPHERS))})")
+        if t.decrypts and t.ciphersuites is not None and set(t.ciphersuites) != set(BORINGSSL_TLS13):
+            yield ("tls.cipher-lists", t.path + ("ciphersuites",), "Envoy (BoringSSL) cannot configure TLS 1.3 "
+                   f"cipher suites: it always offers {', '.join(BORINGSSL_TLS13)}")
     routed = set(model.routed_services)
     for svc in model.services:
         if svc.name not in routed:

@@ -89,6 +89,7 @@ def _client_ssl(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
         if c.ca_file:
             body.append(("ca-file", p(c.ca_file)))
         body += [("cert-key-chain", [(c.cert.removesuffix(".crt").replace(".", "_"), chain)]),
+                 ("ciphers", c.ciphers),
                  ("defaults-from", "/Common/clientssl"),
                  ("options", [(o, None) for o in _OPTIONS[c.min_version]]),
                  ("peer-cert-mode", c.peer_cert_mode)]
@@ -126,6 +127,11 @@ def _http_profiles(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
         body: Block = [("defaults-from", "/Common/http")]
         if h.proto:
             body.append(("header-insert", f"X-Forwarded-Proto: {h.proto}"))
+        if h.hsts:
+            on = {True: "enabled", False: "disabled"}
+            body.append(("hsts", [("include-subdomains", on[h.hsts.include_subdomains]),
+                                  ("maximum-age", str(h.hsts.max_age)), ("mode", "enabled"),
+                                  ("preload", on[h.hsts.preload])]))
         body.append(("insert-xforwarded-for", "enabled" if h.xff else "disabled"))
         out.append(Obj("ltm profile http", p(h.local), body))
     return out

@@ -131,6 +131,9 @@ def _http_profiles(plan: Plan, common: Callable[[str], str], certs: dict[str, st
         prof = {"class": "HTTP_Profile", "xForwardedFor": h.xff}
         if h.proto:
             prof["insertHeader"] = {"name": "X-Forwarded-Proto", "value": h.proto}
+        if h.hsts:
+            prof.update(hstsInsert=True, hstsPeriod=h.hsts.max_age, hstsIncludeSubdomains=h.hsts.include_subdomains,
+                        hstsPreload=h.hsts.preload)
         app[h.local] = prof
     return app
 
@@ -209,7 +212,7 @@ def _services(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -
             first = profiles[0]
             tls: dict[str, Any] = {"class": "TLS_Server", "certificates": [], "authenticationMode": first.peer_cert_mode,
                    "tls1_0Enabled": first.min_version <= "1.0", "tls1_1Enabled": first.min_version <= "1.1",
-                   "tls1_2Enabled": first.min_version <= "1.2", "tls1_3Enabled": True}
+                   "tls1_2Enabled": first.min_version <= "1.2", "tls1_3Enabled": True, "ciphers": first.ciphers}
             for c in profiles:
                 entry: dict[str, Any] = {"certificate": certs[c.cert]}
                 if c.server_name:

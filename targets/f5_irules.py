@@ -100,6 +100,15 @@ def _env() -> jinja2.Environment:
 _ENV: Optional[jinja2.Environment] = None
 
 
+def render_header_rule(request, response) -> str:
+    """The iRule of a listener's header changes (model.HeaderChanges for each direction): remove, then
+    set (remove + insert: exactly one value, whatever the client or server sent), then add."""
+    global _ENV
+    if _ENV is None:
+        _ENV = _env()
+    return _ENV.get_template("headers.tcl.j2").render(request=request, response=response)
+
+
 def render_rule(spec: RuleSpec) -> str:
     global _ENV
     if _ENV is None:

@@ -23,7 +23,8 @@ from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
                        SourceIpStickiness, Topology, assert_never)
 
-from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
+from .f5_irules import (Action, Branch, Failure, RuleSpec, render_header_rule, render_rule, tcl_representable,
+                        tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -71,6 +72,11 @@ _COMMON: dict[str, Support] = {
     "routing.pinned-server": Support(NATIVE, "an iRule selects the member (pool P member A PORT), guarded by LB::status"),
     "tls.terminate": Support(NATIVE, "client-ssl profile"),
     "tls.bridge": Support(NATIVE, "client-ssl and server-ssl profiles"),
+    "tls.profile": Support(EMULATED, "client-ssl `ciphers` (the profile's suites by name, TLS 1.3 as TLS13-*) and "
+                                     "`options` no-tlsv1.x; BIG-IP has no group list (its own curves) and no "
+                                     "client-order setting here; which names a BIG-IP version accepts needs a device "
+                                     "check"),
+    "tls.cipher-lists": Support(EMULATED, "`ciphers` and `ciphersuites` in the cipher string; `curves` is refused"),
     "tls.upstream-verify": Support(NATIVE, "server-ssl peer-cert-mode require with ca-file and authenticate-name"),
     "tls.passthrough": Support(NATIVE, "a tcp-only virtual server"),
     "tls.sni-routing": Support(NATIVE, "an iRule reads the server name from the ClientHello (TCP::collect) without "
@@ -81,6 +87,13 @@ _COMMON: dict[str, Support] = {
     "listener.websocket": Support(NATIVE, "websocket profile beside the http profile"),
     "listener.no-buffering": Support(NATIVE, "the http profile forwards response data as it arrives; lbc attaches no "
                                              "buffering profile (compression, acceleration)"),
+    "listener.hsts": Support(NATIVE, "http profile hsts (mode, maximum-age, include-subdomains, preload); whether "
+                                     "it reaches the answers lbc's iRules write (HTTP::respond: 404, fallback) needs "
+                                     "a device check"),
+    "headers.request": Support(NATIVE, "an iRule of its own: HTTP::header remove, then remove + insert for set, in "
+                                       "HTTP_REQUEST (the http profile inserts and erases one header only)"),
+    "headers.response": Support(NATIVE, "the same iRule in HTTP_RESPONSE: server answers only, not the answers "
+                                        "lbc's iRules write with HTTP::respond"),
     "listener.forwarded-headers": Support(NATIVE, "http profile insert-xforwarded-for and header-insert "
                                                   "X-Forwarded-Proto"),
     "upstream.proxy-protocol-v1": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v1 "
@@ -130,6 +143,7 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         if log is not None and log.to == "syslog" and not lst.reads_http:
             yield ("logs.syslog", log.path + ("to",), f"listener '{lst.name}' is TCP: BIG-IP's request logging "
                    "profile logs HTTP requests only")
+        yield from _tls_refusals(lst)
         idle = _seconds(listener_idle_ms(lst))
         if idle > IDLE_MAX_S:
             yield ("idle-timeout", lst.path + ("timeouts",), f"listener '{lst.name}' would keep idle connections "
@@ -154,6 +168,30 @@ def refusals(model: Topology) -> Iterator[tuple[str, tuple, str]]:
         if fb and fb.kind == "respond" and not tcl_representable(fb.body):
             yield ("fallback.respond", fb.path + ("respond", "body"), "iRules run Tcl 8.4, whose strings cannot hold "
                    "characters outside the Basic Multilingual Plane (e.g. emoji)")
+
+
+# BIG-IP's names of the TLS 1.3 suites in a cipher string.
+F5_TLS13 = {"TLS_AES_128_GCM_SHA256": "TLS13-AES128-GCM-SHA256", "TLS_AES_256_GCM_SHA384": "TLS13-AES256-GCM-SHA384",
+            "TLS_CHACHA20_POLY1305_SHA256": "TLS13-CHACHA20-POLY1305-SHA256"}
+
+
+def f5_ciphers(t) -> str:
+    """The client-ssl cipher string: the TLS 1.2-and-older suites (BIG-IP takes OpenSSL names), then the
+    TLS 1.3 suites by BIG-IP's names."""
+    return ":".join(list(t.cipher_list if t.min_version != "1.3" else ()) + [F5_TLS13[s] for s in t.ciphersuite_list])
+
+
+def _tls_refusals(lst: Listener) -> Iterator[tuple[str, tuple, str]]:
+    t = lst.tls
+    if not t.decrypts:
+        return
+    if t.curves is not None:
+        yield ("tls.cipher-lists", t.path + ("curves",), "a BIG-IP client-ssl profile has no list of key-exchange "
+               "groups (lbc writes none; BIG-IP uses its own)")
+    unknown = [s for s in t.ciphersuite_list if s not in F5_TLS13]
+    if unknown:
+        yield ("tls.cipher-lists", t.path + ("ciphersuites",), f"lbc knows no BIG-IP name for {', '.join(unknown)} "
+               f"(it writes {', '.join(F5_TLS13)})")
 
 
 # ---------------------------------------------------------------- the plan (plain data)
@@ -225,6 +263,7 @@ class ClientSSL:
     peer_cert_mode: str              # ignore | request | require
     ca_file: Optional[str]
     min_version: str
+    ciphers: str = ""                # the cipher string (f5_ciphers)
 
 
 @dataclass(frozen=True)
@@ -237,10 +276,18 @@ class ServerSSL:
 
 
 @dataclass(frozen=True)
+class Hsts:
+    max_age: int                     # seconds
+    include_subdomains: bool
+    preload: bool
+
+
+@dataclass(frozen=True)
 class HttpProfile:
     local: str
     xff: bool
     proto: Optional[str]             # X-Forwarded-Proto value, or None
+    hsts: Optional[Hsts] = None      # the profile's own HSTS insertion
 
 
 @dataclass(frozen=True)
@@ -531,7 +578,7 @@ class _Lower:
                     self.client_ssl[prof] = ClientSSL(
                         prof, crt, key, server_name=sni, sni_default=multi and not client_ssl,
                         peer_cert_mode={"none": "ignore"}.get(tls.client_auth, tls.client_auth),
-                        ca_file=ca, min_version=tls.min_version)
+                        ca_file=ca, min_version=tls.min_version, ciphers=f5_ciphers(tls))
                     client_ssl.append(prof)
         server_ssls = {n: self.server_ssl_for(m.service(n)) for n in services} if tls.mode == "bridge" else {}
         distinct_ssl = sorted({v for v in server_ssls.values() if v})
@@ -542,7 +589,9 @@ class _Lower:
         if lst.reads_http:
             http = f"{local}.http"
             self.http[http] = HttpProfile(http, lst.forwarded_headers,
-                                          ("https" if secure else "http") if lst.forwarded_headers else None)
+                                          ("https" if secure else "http") if lst.forwarded_headers else None,
+                                          Hsts(lst.hsts.max_age_s, lst.hsts.include_subdomains, lst.hsts.preload)
+                                          if lst.hsts else None)
         tcp = f"{local}.tcp"
         self.tcp[tcp] = TcpProfile(tcp, _seconds(listener_idle_ms(lst)))
 
@@ -594,10 +643,10 @@ class _Lower:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules: tuple[str, ...] = ()
+        rules: tuple[str, ...] = self.header_rule(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
-            rules = (f"{local}.irule",)
+            rules += (f"{local}.irule",)
         default_pool = None
         if default is not None:
             default_pool = _pool_local(lst.default_route.service, lst.default_route.port_name)
@@ -619,6 +668,17 @@ class _Lower:
         self.request_logs[local] = RequestLog(local, pool, accesslog.text_line(dict(_LOG_FIELDS, listener=lst.name),
                                                                                True, lambda v: v))
         return local
+
+    def header_rule(self, lst: Listener) -> tuple[str, ...]:
+        """The listener's header changes as an iRule of their own, first on the virtual. An iRule, not the
+        HTTP profile: the profile inserts one header and erases one (header-insert, header-erase), and
+        lbc's X-Forwarded-Proto already takes its insert. HSTS stays the profile's (`Hsts`)."""
+        h = lst.headers
+        if h.request.empty and h.response.empty:
+            return ()
+        local = f"{lst.name}.headers.irule"
+        self.rules[local] = Rule(local, render_header_rule(h.request, h.response))
+        return (local,)
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback

@@ -311,6 +311,7 @@ ALLOW: dict[str, dict] = {
     "ltm profile client-ssl": {
         "authenticate": Enum("once", "always"), "ca-file": Ref("file"),
         "cert-key-chain": Named(Text(r"[A-Za-z0-9_.-]+"), {"cert": Ref("file"), "key": Ref("file")}, ("cert",)),
+        "ciphers": Text(r"[A-Za-z0-9_-]+(:[A-Za-z0-9_-]+)*"),
         "defaults-from": Ref("profile"),
         "options": Items(Enum("dont-insert-empty-fragments", "no-ssl", "no-tlsv1", "no-tlsv1.1", "no-tlsv1.2",
                               "no-tlsv1.3")),
@@ -324,6 +325,8 @@ ALLOW: dict[str, dict] = {
     "ltm profile http": {
         "defaults-from": Ref("profile"), "header-insert": Text(r"X-Forwarded-Proto: https?"),
         "insert-xforwarded-for": _ENABLED,
+        "hsts": Sub({"include-subdomains": _ENABLED, "maximum-age": Int(0, 4_294_967_295), "mode": _ENABLED,
+                     "preload": _ENABLED}, ("mode",)),
     },
     "ltm profile tcp": {"defaults-from": Ref("profile"), "idle-timeout": Int(1, 2_147_483_647)},
     "ltm profile request-log": {

@@ -32,6 +32,7 @@ from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
 from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server,
                        Service, SourceIpStickiness, Topology, assert_never)
 from lbc.targets.readme import application_notes, deployed_files, observability_notes
+from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -99,6 +100,9 @@ CAPABILITIES: dict[str, Support] = {
     "tls.terminate": Support(NATIVE, "bind ssl crt; HAProxy 2.6 reads a separate key only from <cert>.key "
                                      "(see the output README)"),
     "tls.bridge": Support(NATIVE, "server ssl verify required ca-file, sni, verifyhost"),
+    "tls.profile": Support(NATIVE, "bind ssl-min-ver, ciphers, ciphersuites, curves, prefer-client-ciphers (OpenSSL "
+                                   "3.0: TLS 1.0/1.1 get @SECLEVEL=0; it has no 3DES)"),
+    "tls.cipher-lists": Support(NATIVE, "bind ciphers / ciphersuites / curves"),
     "tls.upstream-verify": Support(NATIVE, "verify required ca-file"),
     "tls.passthrough": Support(NATIVE, "mode tcp"),
     "tls.sni-routing": Support(NATIVE, "req.ssl_sni map lookup after the ClientHello"),
@@ -107,6 +111,11 @@ CAPABILITIES: dict[str, Support] = {
     "listener.websocket": Support(NATIVE, "upgrades pass in mode http; timeout tunnel applies"),
     "listener.no-buffering": Support(NATIVE, "option http-no-delay"),
     "listener.forwarded-headers": Support(NATIVE, "option forwardfor + X-Forwarded-Proto"),
+    "listener.hsts": Support(NATIVE, "http-after-response set-header: also on the answers HAProxy writes itself "
+                                     "(404 for an unknown host, 503, fallback pages)"),
+    "headers.request": Support(NATIVE, "http-request del-header / set-header"),
+    "headers.response": Support(NATIVE, "http-after-response del-header / set-header / add-header: on server "
+                                        "answers and on the answers HAProxy writes itself"),
     "upstream.proxy-protocol-v1": Support(NATIVE, "send-proxy (checks too)"),
     "upstream.proxy-protocol-v2": Support(NATIVE, "send-proxy-v2 (checks too)"),
     "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of the local "
@@ -226,6 +235,7 @@ class Lowering:
                 fe.lines.append("http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }")
             if not l.websocket:
                 fe.lines.append("http-request deny deny_status 400 if { req.hdr(upgrade),lower -m str websocket }")
+            fe.lines.extend(header_rules(l))
 
         targets: dict[tuple[str, str], Target] = {}
         for r in l.routes:
@@ -298,6 +308,7 @@ class Lowering:
         for name in l.tls.certificates:
             parts.append(f"crt {quote(self.model.certificate(name).cert)}")
         parts.append(f"ssl-min-ver TLSv{l.tls.min_version}")
+        parts.extend(tls_profile_options(l.tls))
         if mode == "http":
             parts.append("alpn h2,http/1.1")
         if l.tls.client_auth != "none":
@@ -553,6 +564,35 @@ def admin_frontend(model: Topology) -> Optional[FrontendCfg]:
                        lines=[f"bind {_addr(a.address, a.port)}", "no log",
                               "http-request use-service prometheus-exporter if { path /metrics }",
                               "stats enable", "stats uri /stats"])
+
+
+def tls_profile_options(t) -> list[str]:
+    """The profile's (or the topology's) suites and groups on the bind line. HAProxy prefers the server's
+    cipher order by default; Mozilla's modern and intermediate leave the choice to the client."""
+    out = []
+    if t.cipher_list:
+        out.append(f"ciphers {quote(openssl_ciphers(t.cipher_list, t.min_version))}")
+    out.append(f"ciphersuites {quote(':'.join(t.ciphersuite_list))}")
+    out.append(f"curves {quote(':'.join(t.curve_list))}")
+    if not t.server_cipher_order:
+        out.append("prefer-client-ciphers")
+    return out
+
+
+def log_format_text(value: str) -> str:
+    """A literal text as a log-format argument (set-header values): `%` starts a sample there, `%%` is one."""
+    return quote(value.replace("%", "%%"))
+
+
+def header_rules(l: Listener) -> list[str]:
+    """The listener's header changes: requests before routing, answers with http-after-response, which
+    also reaches the answers HAProxy writes itself (deny, errorfile, fallback), so HSTS is on all of them."""
+    lines = []
+    for rule, c in (("http-request", l.headers.request), ("http-after-response", l.response_headers)):
+        lines += [f"{rule} del-header {quote(name)}" for name in c.remove]
+        lines += [f"{rule} set-header {quote(name)} {log_format_text(v)}" for name, v in c.set]
+        lines += [f"{rule} add-header {quote(name)} {log_format_text(v)}" for name, v in c.add]
+    return lines
 
 
 def _peers(model: Topology) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Server, Service,
                        SourceIpStickiness, Topology, assert_never, ip_of)
+from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
@@ -100,6 +101,9 @@ CAPABILITIES: dict[str, Support] = {
     "routing.hosts": Support(NATIVE, "server_name (exact and wildcard hashes, sized for the names)"),
     "routing.pinned-server": Support(NATIVE, "a per-server upstream (the first group as backup)"),
     "tls.terminate": Support(NATIVE),
+    "tls.profile": Support(NATIVE, "ssl_protocols, ssl_ciphers, ssl_conf_command Ciphersuites, ssl_ecdh_curve, "
+                                   "ssl_prefer_server_ciphers (OpenSSL 3.0: TLS 1.0/1.1 get @SECLEVEL=0; no 3DES)"),
+    "tls.cipher-lists": Support(NATIVE, "ssl_ciphers / ssl_conf_command Ciphersuites / ssl_ecdh_curve"),
     "tls.bridge": Support(NATIVE, "proxy_ssl_*; nginx uses one name for SNI and verification per service"),
     "tls.upstream-verify": Support(NATIVE, "proxy_ssl_verify with proxy_ssl_trusted_certificate"),
     "tls.passthrough": Support(NATIVE, "stream module"),
@@ -112,6 +116,12 @@ CAPABILITIES: dict[str, Support] = {
                                           "timeouts.tunnel is used"),
     "listener.no-buffering": Support(NATIVE, "proxy_buffering off"),
     "listener.forwarded-headers": Support(NATIVE, "X-Forwarded-For ($proxy_add_x_forwarded_for), X-Forwarded-Proto"),
+    "listener.hsts": Support(NATIVE, "add_header ... always, in the server{} and every location: also on nginx's "
+                                     "own answers (404 for an unknown host, 502/504, fallback pages)"),
+    "headers.request": Support(NATIVE, "proxy_set_header (an empty value removes the header)"),
+    "headers.response": Support(EMULATED, "removal is proxy_hide_header, which removes a header the server sent, "
+                                          "not one nginx writes itself (Server, Date); set = proxy_hide_header + "
+                                          "add_header ... always; add = add_header ... always"),
     "upstream.proxy-protocol-v1": Support(NATIVE, "stream (L4) listeners only, one setting per listener"),
     "upstream.proxy-protocol-v2": Support(UNSUPPORTED, "nginx sends PROXY protocol v1 only"),
     "ha.vrrp": Support(NATIVE, "keepalived.conf per node: VRRP instances owning the VIPs, a check of nginx's PID "
@@ -522,7 +532,27 @@ UPSTREAM_KEEPALIVE = 16
 
 def _proxy_settings(l: Listener) -> tuple:
     """What a listener's server{} blocks set for proxying (equal for all listeners: set once in http{})."""
-    return l.timeouts, l.websocket, l.forwarded_headers, l.buffering
+    return l.timeouts, l.websocket, l.forwarded_headers, l.buffering, tuple(header_lines(l)["proxy"])
+
+
+def _name(name: str) -> str:
+    """A header name as a directive argument: nginx takes it literally (no variables in names), and an
+    RFC 7230 token holds no quote, backslash or space; quoted so `#`, `'` and `$` stay plain characters."""
+    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        raise ValueError(f"{name!r} is not a header name: the schema should have refused it")
+    return f'"{name}"'
+
+
+def header_lines(l: Listener) -> dict[str, list[str]]:
+    """The listener's header changes as directives. "proxy": with the other proxy_set_header lines (nginx
+    inherits those only as a whole); "answer": add_header lines, written in the server{} and in every
+    location, because a location with an add_header of its own (the stickiness cookie) inherits none."""
+    req, resp = l.headers.request, l.response_headers
+    proxy = [f"proxy_set_header {_name(n)} {quote(v)};" for n, v in req.set]
+    proxy += [f'proxy_set_header {_name(n)} "";' for n in req.remove]
+    proxy += [f"proxy_hide_header {_name(n)};" for n in list(resp.remove) + [n for n, _v in resp.set]]
+    answer = [f"add_header {_name(n)} {quote(v)} always;" for n, v in resp.set + resp.add]
+    return {"proxy": proxy, "answer": answer}
 
 
 # ------------------------------------------------------------------ access logs (lbc.accesslog's fields)
@@ -607,7 +637,7 @@ def render(model: Topology) -> dict[str, str]:
         "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
         "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
         "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
-        "upstream_keepalive": UPSTREAM_KEEPALIVE,
+        "upstream_keepalive": UPSTREAM_KEEPALIVE, "header_lines": header_lines, "openssl_ciphers": openssl_ciphers,
         "read_timeout": lambda l: max(l.timeouts.server_ms, l.timeouts.tunnel_ms) if l.websocket else l.timeouts.server_ms,
         "logs": _log_setup(model, stream_servers), "admin": model.admin,
         "admin_listen": _hostport(model.admin.address, model.admin.port) if model.admin else None,

@@ -18,6 +18,44 @@ HOSTILE_PIECES = list("ab $%{};#\"'\\`|&<>()[]=,:/-_.~!?*^@") + [
 ]
 HOSTILE = st.lists(st.sampled_from(HOSTILE_PIECES), min_size=1, max_size=24).map("".join)
 
+# Header names: RFC 7230 tokens with the characters config languages give meaning to ($ % ' ` | # ...).
+HEADER_NAMES = ["X-A", "x-b", "X-$host", "X-%[src]", "X-'q'", "X-`id`", "X-a|b", "X-#", "X-~^*+.!&", "Cache-Control",
+                "Host", "Set-Cookie", "X-Forwarded-For", "Strict-Transport-Security"]
+# Header values: printable ASCII only (the schema refuses the rest), every special character included.
+HEADER_VALUE = st.lists(st.sampled_from([p for p in HOSTILE_PIECES if p.isascii()]), max_size=24).map("".join)
+
+
+@st.composite
+def header_policy(draw, names=st.sampled_from(HEADER_NAMES), values=HEADER_VALUE) -> dict:
+    """A listener's `headers:` block (some draws name a header the rules refuse: Host, a duplicate)."""
+    out: dict = {}
+    for side, kinds in (("request", ("set", "remove")), ("response", ("set", "add", "remove"))):
+        changes: dict = {}
+        for kind in kinds:
+            if draw(st.booleans()):
+                picked = draw(st.lists(names, min_size=1, max_size=3, unique=True))
+                changes[kind] = picked if kind == "remove" else {n: draw(values) for n in picked}
+        if changes:
+            out[side] = changes
+    return out
+
+
+HSTS = st.fixed_dictionaries({}, optional={"max_age": st.sampled_from(["0s", "300s", "365d", "1y", "2y"]),
+                                           "include_subdomains": st.booleans(), "preload": st.booleans()})
+
+# A TLS profile and explicit lists: known names mostly (an unknown one is LBC230), some the Envoy or F5
+# targets refuse (DHE suites, curves on F5), some contradicting min_version (LBC227, LBC229).
+_PROFILE_NAMES = ["modern", "intermediate", "old"]
+_CIPHERS = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "AES128-SHA",
+            "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"]
+TLS_PROFILE = st.fixed_dictionaries({}, optional={
+    "profile": st.sampled_from(_PROFILE_NAMES),
+    "ciphers": st.lists(st.sampled_from(_CIPHERS), min_size=1, max_size=4, unique=True),
+    "ciphersuites": st.lists(st.sampled_from(["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                              "TLS_CHACHA20_POLY1305_SHA256"]), min_size=1, max_size=3, unique=True),
+    "curves": st.lists(st.sampled_from(["X25519", "prime256v1", "secp384r1", "P-256"]), min_size=1, max_size=3,
+                       unique=True)})
+
 SERVICE_NAMES = ["app", "push", "Api-1", "x_y"]
 SERVER_NAMES = ["s1", "s2", "S3", "srv_4", "a-b"]
 HOSTS = ["a.example.com", "b.example.com", "c.example.net", "*.w.example.com"]
@@ -135,10 +173,16 @@ def topologies(draw):
                 l["tls"]["client_ca"] = "certs/client-ca.pem"
             if draw(st.booleans()):
                 l["tls"]["min_version"] = draw(st.sampled_from(["1.2", "1.3"]))
+            if draw(st.integers(0, 2)) == 0:
+                l["tls"].update(draw(TLS_PROFILE))
         if kind != "tcp" and kind != "passthrough":
             for key in ("websocket", "buffering", "forwarded_headers"):
                 if draw(st.integers(0, 2)) == 0:
                     l[key] = draw(st.booleans())
+        if draw(st.integers(0, 3)) == 0:      # mostly where they belong; elsewhere LBC221/LBC223 refuse them
+            l["headers"] = draw(header_policy())
+        if draw(st.integers(0, 3)) == 0 and (kind in ("terminate", "bridge") or draw(st.integers(0, 3)) == 0):
+            l["hsts"] = draw(HSTS)
         if draw(st.booleans()):
             l["timeouts"] = {k: draw(DURATIONS) for k in draw(st.lists(
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
@@ -222,6 +266,8 @@ W_NAME = _matching(_DEFS["name"]["pattern"])
 W_HOST = _matching(_DEFS["host"]["pattern"])
 W_EXACT_HOST = _matching(_DEFS["exact_host"]["pattern"])
 W_PORT = _between(_DEFS["port"])
+W_HEADER_NAME = _matching(_DEFS["header_name"]["pattern"], 64)
+W_HEADER_VALUE = _matching(_DEFS["header_value"]["pattern"], 1024)
 W_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
                                blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
                  min_size=1, max_size=1024)
@@ -380,10 +426,16 @@ def wide_topologies(draw):
                 l["tls"]["client_ca"] = "certs/client-ca.pem"
             if draw(st.booleans()):
                 l["tls"]["min_version"] = draw(st.sampled_from(["1.2", "1.3"]))
+            if draw(st.integers(0, 2)) == 0:
+                l["tls"].update(draw(TLS_PROFILE))
         if kind not in ("tcp", "passthrough"):
             for key in ("websocket", "buffering", "forwarded_headers"):
                 if _one_in(draw, 2 + 1):
                     l[key] = draw(st.booleans())
+        if kind not in ("tcp", "passthrough") and _one_in(draw, 3 + 1):
+            l["headers"] = draw(header_policy(W_HEADER_NAME, W_HEADER_VALUE))
+        if kind in ("terminate", "bridge") and _one_in(draw, 3 + 1):
+            l["hsts"] = draw(HSTS)
         if draw(st.booleans()):
             l["timeouts"] = {k: draw(W_DURATION) for k in draw(st.lists(
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}

@@ -71,9 +71,17 @@ BENIGN = {
     }},
     "listeners": [{"name": "https", "vip": "public", "port": 443,
                    "tls": {"mode": "bridge", "certificates": ["c1"], "client_ca": "certs/ca.pem",
-                           "client_auth": "request", "min_version": "1.2"},
+                           "client_auth": "request", "min_version": "1.2", "profile": "intermediate",
+                           "ciphers": ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"],
+                           "ciphersuites": ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                                            "TLS_CHACHA20_POLY1305_SHA256"],
+                           "curves": ["X25519", "prime256v1"]},
                    "timeouts": {"connect": "5s", "client": "30s", "server": "30s", "tunnel": "1h"},
                    "protocol": "http", "ignore": {"LBC106": "test fixture"},
+                   "hsts": {"max_age": "365d", "include_subdomains": True, "preload": False},
+                   "headers": {"request": {"set": {"X-Site": "a"}, "remove": ["X-Debug"]},
+                               "response": {"set": {"X-Frame-Options": "DENY"}, "add": {"Cache-Control": "no-store"},
+                                            "remove": ["X-Powered-By"]}},
                    "routes": [{"hosts": ["a.example.com"], "service": "web", "ignore": {"LBC106": "test fixture"}}]}],
 }
 # The alternatives BENIGN cannot hold at once (oneOf branches); each is BENIGN with one change.

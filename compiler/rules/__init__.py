@@ -7,8 +7,9 @@ schema check and the model builder; they are registered here too, so every ID th
 print has one explain page.
 
 Rule modules, one per ID range: structure (LBC0xx, LBC101-105), references (LBC106-108),
-tls (LBC2xx), stickiness (LBC3xx), health (LBC4xx), sizing (LBC5xx), protocols (LBC6xx), redundancy
-(LBC7xx, several balancer nodes), capability (LBC8xx, what a target expresses);
+tls (LBC201-LBC219), headers (LBC221-LBC226: HSTS and header changes),
+tls_profile (LBC227-LBC230), stickiness (LBC3xx),
+health (LBC4xx), sizing (LBC5xx), protocols (LBC6xx), redundancy (LBC7xx, several balancer nodes), capability (LBC8xx, what a target expresses);
 common holds what several of them share. tests/rules/ runs every rule's explain examples
 and its case file (tests/rules/cases/LBCnnn.yaml).
 """
@@ -42,4 +43,5 @@ def _load_rule_modules() -> None:
         return
     _loaded = True
     from . import (  # noqa: F401
-        capability, health, observability, protocols, redundancy, references, sizing, stickiness, structure, tls)
+        capability, headers, health, observability, protocols, redundancy, references, sizing, stickiness, structure,
+        tls, tls_profile)

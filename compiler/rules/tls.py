@@ -691,6 +691,7 @@ def _tls_terms(l) -> dict:
     terms = {"TLS": "yes" if t.mode != "none" else "no"}
     if t.decrypts:
         terms["minimum TLS version"] = t.min_version
+        terms["TLS profile"] = t.profile
         terms["client certificate"] = t.client_auth + (f" (CA {t.client_ca})" if t.client_ca else "")
     return terms
 
@@ -720,7 +721,7 @@ def check_create_control_consistency(model, ctx):
                 f"listener '{first.name}' (its balanced host) differ in {k}: {got[k]} here, {want[k]} there; "
                 "a client that can create a session may then fail to bind or control it, and loop between the two",
                 hint=f"give listeners '{first.name}' and '{l.name}' the same TLS terms (mode, min_version, "
-                     "client_auth and client_ca)",
+                     "profile, client_auth and client_ca)",
                 related=((tls_path(first, "mode"), f"listener '{first.name}' carries the balanced host"),))
 
 

@@ -18,6 +18,7 @@ mode http (plain, or TLS with --tls):
   GET /_lbc/checks           {"checks": N, "last": the JSON object above for the last health page request}
   GET /slow?ms=N             answer after N ms (holds a connection open)
   GET /stream?n=N&ms=M       chunked: N chunks, one every M ms, each a JSON line with its index
+  GET /?respond_header=N:V   the JSON object above, with header N: V in the answer (repeatable)
   GET with Upgrade: websocket  RFC 6455 echo of text/binary frames until the client closes
   anything else              the JSON object above
 mode tcp: after an optional PROXY header (v1 or v2), writes the JSON object and a newline, then
@@ -195,7 +196,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(self.info())
         if url.path == "/stream":
             return self.stream(int(query.get("n", ["5"])[0]), int(query.get("ms", ["200"])[0]))
-        self.send_json(self.info())
+        # ?respond_header=Name:value (repeatable): headers the answer carries (S28 changes them on the way)
+        extra = [tuple(h.split(":", 1)) for h in query.get("respond_header", []) if ":" in h]
+        self.send_json(self.info(), extra=extra)
 
     def stream(self, n: int, ms: int):
         self.send_response(200)

@@ -15,7 +15,7 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
+from .model import (AccessList, BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
                     Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
 from .profiles import profile_defaults
 from .report import Reporter
@@ -235,7 +235,25 @@ class _Builder:
             forwarded_headers=self.default(raw, "forwarded_headers", protocol == "http", path),
             buffering=self.default(raw, "buffering", True, path),
             timeouts=timeouts, path=path, ignore=_ignore(raw),
+            access=self.access(raw["access"], path + ("access",)) if "access" in raw else None,
         )
+
+    def access(self, raw: dict, path: tuple) -> AccessList:
+        """The client networks, normalised (LBC630 for one that is not a network); each kept once."""
+        lists: dict[str, list[str]] = {}
+        written: list[tuple[str, int, str]] = []
+        for kind in ("allow", "deny"):
+            nets: dict[str, None] = {}
+            for j, text in enumerate(raw.get(kind, ())):
+                net, problem = parse_network(text)
+                if problem:
+                    self.r.report("LBC630", path + (kind, j), f"'{text}' {problem}",
+                                  hint=f"write {net}" if net else "e.g. 192.0.2.0/24 or 2001:db8::/32")
+                elif net:
+                    nets.setdefault(net, None)
+                    written.append((kind, j, net))
+            lists[kind] = list(nets)
+        return AccessList(tuple(lists["allow"]), tuple(lists["deny"]), path, tuple(written))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
         first: dict[str, Route] = {}
@@ -401,6 +419,21 @@ def _vip_problem(address: str) -> Optional[str]:
     if ip.is_link_local or ip.is_multicast:
         return "is a link-local or multicast address, which a listener cannot bind without an interface"
     return None
+
+
+def parse_network(text: str) -> tuple[Optional[str], Optional[str]]:
+    """(normalised network, problem). An address alone is a /32 or /128. A network with host bits
+    set (10.1.2.3/8) is refused, not truncated: it is as likely a wrong prefix length as a wrong
+    address, so the problem names the network it would be."""
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None, "is not an IP network (CIDR) or address"
+    if net.version == 6 and net.network_address.ipv4_mapped is not None:
+        return None, "is an IPv4 network in IPv6 form: write it as IPv4"
+    if str(net.network_address) != str(ipaddress.ip_interface(text).ip) and "/" in text:
+        return str(net), f"has host bits set: the network is {net}"
+    return str(net), None
 
 
 def _is_ip(a: str) -> bool:

@@ -50,6 +50,7 @@ FEATURES: dict[str, str] = {
     "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
+    "access.client-networks": "allow and deny lists of client networks (403 at L7, a closed connection at L4)",
     "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
     "ha.state-sync": "stickiness state that survives a failover between balancer nodes",
 }
@@ -127,7 +128,15 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
                 yield "listener.no-buffering", l.path + ("buffering",)
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
+    yield from _edge_features(model)
     yield from _balancer_features(model)
+
+
+def _edge_features(model: Topology) -> Iterator[tuple[str, tuple]]:
+    """Client-facing policies on listeners: access lists."""
+    for l in model.listeners:
+        if l.access is not None and (l.access.allow or l.access.deny):
+            yield "access.client-networks", l.access.path
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

@@ -10,6 +10,7 @@ local copy, `Topology.local_file(path)`.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
@@ -200,6 +201,51 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class AccessList:
+    """Which client addresses a listener admits. Networks are normalised (`ipaddress` form, an address
+    is a /32 or /128), each once, in document order.
+
+    The order every target implements: a client in a `deny` network is refused; otherwise, with an
+    `allow` list, only a client in an `allow` network passes; with none, every other client passes."""
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
+    path: Path = ()
+    written: tuple[tuple[str, int, str], ...] = ()   # (list, index, network) for each entry as written
+
+    @property
+    def default_allows(self) -> bool:
+        """What happens to a client in no listed network."""
+        return not self.allow
+
+    @cached_property
+    def table(self) -> tuple[tuple[str, bool], ...]:
+        """The policy as one longest-prefix lookup: (network, admitted), sorted. Equal to the order
+        above: an allow network inside (or equal to) a deny network can never admit anyone and is
+        left out, and a deny network inside an allow network is the longer prefix, so it wins."""
+        entries = {n: False for n in self.deny}
+        for a in self.allow:
+            if covering(a, entries) is None:
+                entries[a] = True
+        return tuple(sorted(entries.items(), key=lambda e: _net_key(e[0])))
+
+
+def covering(network: str, networks) -> Optional[str]:
+    """The network of `networks` (normalised strings) that contains or equals `network`, or None.
+    Walks the at most 129 supernets: linear in the list sizes, not quadratic."""
+    net = ipaddress.ip_network(network)
+    for plen in range(net.prefixlen, -1, -1):
+        sup = str(net.supernet(new_prefix=plen)) if plen != net.prefixlen else network
+        if sup in networks:
+            return sup
+    return None
+
+
+def _net_key(network: str) -> tuple[int, int, int]:
+    n = ipaddress.ip_network(network)
+    return n.version, int(n.network_address), n.prefixlen
+
+
+@dataclass(frozen=True)
 class Listener:
     name: str
     vip: str
@@ -214,6 +260,7 @@ class Listener:
     timeouts: Timeouts
     path: Path
     ignore: tuple[tuple[str, str], ...] = ()
+    access: Optional[AccessList] = None   # None: every client is admitted
 
     @property
     def reads_http(self) -> bool:

@@ -173,6 +173,12 @@ def _pools(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> d
     return app
 
 
+def _data_groups(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Data_Group objects of address records (tmsh: f5._data_groups)."""
+    return {d.local: {"class": "Data_Group", "keyDataType": "ip", "records": [{"key": n} for n in d.networks]}
+            for d in plan.data_groups}
+
+
 def _rules(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
     """AS3 iRule objects (tmsh: f5._rules)."""
     app: dict[str, Any] = {}
@@ -227,7 +233,8 @@ def _services(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -
     return app
 
 
-_KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools, _rules, _services)
+_KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools,
+          _data_groups, _rules, _services)
 
 
 # ---------------------------------------------------------------- reference checks

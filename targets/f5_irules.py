@@ -100,11 +100,20 @@ def _env() -> jinja2.Environment:
 _ENV: Optional[jinja2.Environment] = None
 
 
+def render_access_rule(listener: str, l7: bool, deny: Optional[str], allow: Optional[str]) -> str:
+    """The iRule of a client access list: data group paths (deny, allow; either may be None)."""
+    return _render("access.tcl.j2", listener=listener, l7=l7, deny=deny, allow=allow)
+
+
 def render_rule(spec: RuleSpec) -> str:
+    return _render("irule.tcl.j2", spec=spec)
+
+
+def _render(template: str, **ctx) -> str:
     global _ENV
     if _ENV is None:
         _ENV = _env()
-    text = _ENV.get_template("irule.tcl.j2").render(spec=spec)
+    text = _ENV.get_template(template).render(**ctx)
     # Blank lines only between the `when` blocks, no trailing spaces: stable, reviewable output.
     out: list[str] = []
     for l in (l.rstrip() for l in text.splitlines()):

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, Optional
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 
-from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
+from .f5_irules import (Action, Branch, Failure, RuleSpec, render_access_rule, render_rule, tcl_representable,
+                        tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -85,6 +86,10 @@ _COMMON: dict[str, Support] = {
                                                     "header with TCP::respond in SERVER_CONNECTED"),
     "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
                                                     "header with TCP::respond in SERVER_CONNECTED"),
+    "access.client-networks": Support(NATIVE, "address data groups (deny, allow), one `class match` lookup each in "
+                                              "an iRule listed first on the virtual server: HTTP::respond 403 (L7) "
+                                              "or reject (L4) in CLIENT_ACCEPTED; `event disable all` keeps the "
+                                              "routing iRule from running after it (not verified on a device)"),
     "ha.vrrp": Support(EMULATED, "BIG-IP pairs fail over by their device group (a floating traffic group holds the "
                                  "virtual addresses; ConfigSync copies the configuration), not keepalived: lbc writes "
                                  "one configuration for the group and no keepalived.conf; set up the device trust, "
@@ -239,6 +244,12 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class DataGroup:
+    local: str
+    networks: tuple[str, ...]        # type ip (address) records: normalised networks
+
+
+@dataclass(frozen=True)
 class Virtual:
     local: str
     listener: str
@@ -269,6 +280,7 @@ class Plan:
     pools: tuple[Pool, ...]
     rules: tuple[Rule, ...]
     virtuals: tuple[Virtual, ...]
+    data_groups: tuple[DataGroup, ...] = ()
 
 
 # ---------------------------------------------------------------- string encodings
@@ -361,6 +373,7 @@ class _Lower:
         self.pools: dict[str, Pool] = {}
         self.rules: dict[str, Rule] = {}
         self.virtuals: dict[str, Virtual] = {}
+        self.data_groups: dict[str, DataGroup] = {}
 
     # -- objects
     def file(self, local: str, kind: str, source: str) -> str:
@@ -562,16 +575,33 @@ class _Lower:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules: tuple[str, ...] = ()
+        rules: tuple[str, ...] = self.access(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
-            rules = (f"{local}.irule",)
+            rules += (f"{local}.irule",)
         default_pool = None
         if default is not None:
             default_pool = _pool_local(lst.default_route.service, lst.default_route.port_name)
         self.virtuals[local] = Virtual(
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
             default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules)
+
+    def access(self, lst: Listener) -> tuple[str, ...]:
+        """A listener's access list: an address data group per list (one `class match` lookup each,
+        whatever its size) and an iRule listed first on the virtual. Its local name, or ()."""
+        a = lst.access
+        if a is None or not (a.allow or a.deny):
+            return ()
+        groups = {}
+        for kind, nets in (("deny", a.deny), ("allow", a.allow)):
+            if nets:
+                local = f"{lst.name}.{kind}.datagroup"
+                self.data_groups[local] = DataGroup(local, nets)
+                groups[kind] = self.path(local)
+        local = f"{lst.name}.access.irule"
+        self.rules[local] = Rule(local, render_access_rule(lst.name, lst.reads_http, groups.get("deny"),
+                                                           groups.get("allow")))
+        return (local,)
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback
@@ -596,7 +626,8 @@ class _Lower:
         def s(d):
             return tuple(d[k] for k in sorted(d))
         return Plan(safe_name(self.m.name), s(self.monitors), s(self.persist), s(self.files), s(self.client_ssl),
-                    s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals))
+                    s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals),
+                    s(self.data_groups))
 
 
 def _merge(branches: list[Branch]) -> list[Branch]:

@@ -61,6 +61,10 @@ CAPABILITIES: dict[str, Support] = {
                                      "in the per-server upstreams that cookie and direct-host requests use; "
                                      "refused with source-IP stickiness (a hash moves a held server's clients)"),
     "server.down": Support(NATIVE, "down"),
+    "access.client-networks": Support(NATIVE, "one `geo` lookup of $remote_addr (a radix tree, the longest prefix "
+                                              "wins; lbc drops allowed networks inside denied ones so that deny "
+                                              "wins); L7: `return 403`, L4: the connection is passed to an "
+                                              "upstream that is down, which closes it"),
     "priority.tiers": Support(EMULATED, "L7: one upstream per group, chained by `error_page 502 504` to named "
                                         "locations; a group is left when every server is failed (passive) or "
                                         "full. L4 has no error_page: two groups at most, by `backup`, and not "
@@ -215,6 +219,7 @@ class _Block:
         self.maps: list[dict] = []
         self.chains: dict[tuple[str, str, bool], _Chain] = {}
         self.reject: Optional[str] = None
+        self.geos: list[dict] = []        # geo blocks: client address -> value (access lists)
 
     def var(self, stem: str) -> str:
         return f"$lbc_{stem}_{len(self.maps)}"
@@ -312,6 +317,17 @@ class _Block:
             (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
             for v, s in by_value if _is_ip(s.address)], "default": ""})
 
+    def access(self, l: Listener) -> Optional[str]:
+        """A listener's access list as one `geo` lookup (a radix tree; the longest prefix wins, which
+        the model's `AccessList.table` makes equal to deny-first): $var is 1 for a refused client."""
+        a = l.access
+        if a is None or not (a.allow or a.deny):
+            return None
+        var = f"$lbc_access_{len(self.geos)}"
+        self.geos.append({"var": var, "default": "0" if a.default_allows else "1",
+                          "entries": [(net, "0" if ok else "1") for net, ok in a.table]})
+        return var
+
     def reject_upstream(self) -> str:
         if self.reject is None:
             self.reject = self.names.get("lbc.no-route")
@@ -365,10 +381,12 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
             cert = next((c for c in certs if _covers(c.names, h)), certs[0] if certs else None)
             groups.setdefault((target, cert.name if cert else None), []).append(h)
     blocks = []
+    refused = block.access(l)
 
     def block_for(target, cert_name, hosts, default):
         b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
-             "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None}
+             "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
+             "refused": refused}
         if target is None:
             b["locations"] = [{"name": "/", "status": 404}]
         else:
@@ -397,7 +415,7 @@ def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
 
     if not any(r.hosts for r in l.routes):
         srv["pass"] = target(l.routes[0])
-        return srv
+        return _stream_access(l, block, srv)
     source = "$ssl_preread_server_name" if l.tls.mode == "passthrough" else "$ssl_server_name"
     srv["preread"] = l.tls.mode == "passthrough"
     var = block.var("sni")
@@ -406,6 +424,20 @@ def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
                        "entries": [(h, target(r), True) for r in l.routes for h in r.hosts],
                        "default": target(d) if d else block.reject_upstream()})
     srv["pass"] = var
+    return _stream_access(l, block, srv)
+
+
+def _stream_access(l: Listener, block: _Block, srv: dict) -> dict:
+    """stream has no `return`: a refused client is passed to the upstream that is down, which
+    closes the connection before anything is read or sent."""
+    refused = block.access(l)
+    if refused is not None:
+        var = block.var("access_pass")
+        passed = srv["pass"]
+        block.maps.append({"source": refused, "var": var, "hostnames": False,
+                           "entries": [("0", passed, not passed.startswith("$"))],
+                           "default": block.reject_upstream()})
+        srv["pass"] = var
     return srv
 
 

@@ -91,6 +91,7 @@ VARIANTS = {
         "vrrp": {"public": {"router_id": 51, "advert_interval": "1s", "auth_pass": "pair51", "nodes": ["lb1", "lb2"],
                             "ignore": {"LBC106": "test fixture"}}},
         "ignore": {"LBC106": "test fixture"}}),
+    "access": ("listeners", 0, "access", {"allow": ["127.0.0.0/8", "::1"], "deny": ["127.0.0.66/32"]}),
 }
 
 # Several files (issue 17): an include of an empty fragment (written beside each topology by _check),

@@ -66,7 +66,9 @@ def test_page_is_complete(rid):
     r = REGISTRY[rid]
     assert r.summary and r.hint and r.why and r.bad and r.good and r.source
     assert r.bad != r.good
-    if "LBC200" <= rid < "LBC800":  # rules from the deployment guides cite them, by title (users lack the files)
+    # rules from the deployment guides cite them, by title (users lack the files); lbc's own rules on
+    # edge features no guide covers (access lists, ...) say "lbc" first and name the proxies' manuals
+    if "LBC200" <= rid < "LBC800" and not r.source.startswith("lbc"):
         assert any(title in r.source for title in set(TITLES.values())), r.source
         assert not re.search(r"seeds/00[0-4]_", r.source), "a seed file name alone is no citation for users"
 

@@ -64,16 +64,17 @@ TLS_INSPECTOR = T + "extensions.filters.listener.tls_inspector.v3.TlsInspector"
 LEAST_REQUEST = T + "extensions.load_balancing_policies.least_request.v3.LeastRequest"
 PREVIOUS_HOSTS = T + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 RBAC_HTTP = T + "extensions.filters.http.rbac.v3.RBAC"
-RBAC_NETWORK = T + "extensions.filters.network.rbac.v3.RBAC"
+DIRECT_RESPONSE = T + "extensions.filters.network.direct_response.v3.Config"
 RBAC_ACTION = T + "config.rbac.v3.Action"
 DIRECT_SOURCE_IP = T + "extensions.matching.common_inputs.network.v3.DirectSourceIPInput"
 IP_MATCHER = "type.googleapis.com/xds.type.matcher.v3.IPMatcher"
 PREVIOUS_PRIORITIES = T + "extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
 
 CAPABILITIES: dict[str, Support] = {
-    "access.client-networks": Support(NATIVE, "RBAC filter (HTTP: 403; L4: network RBAC, the connection is closed) "
-                                              "whose matcher is one IP trie lookup (xds IPMatcher, the most "
-                                              "specific network decides) on the peer's address"),
+    "access.client-networks": Support(NATIVE, "L7: the HTTP RBAC filter (403) with one IP trie lookup (xds "
+                                              "IPMatcher) on the peer's address; L4: filter chains matched on the "
+                                              "peer's address when the connection is accepted (a refused client's "
+                                              "chain closes it at once); the most specific network decides"),
     "balance.round-robin": Support(NATIVE),
     "balance.least-connections": Support(NATIVE, "LEAST_REQUEST comparing every server (FULL_SCAN); it counts active "
                                                  "requests, one per connection at HTTP/1.1 and at L4"),
@@ -424,6 +425,40 @@ def _access_matcher(l: Listener) -> Optional[dict]:
             "on_no_match": _rbac_action(a.default_allows)}
 
 
+def _access_chains(l: Listener, chains: list[dict]) -> list[dict]:
+    """An L4 listener's access list, decided when the connection is accepted: the filter chain match
+    (after the SNI, one lookup per criterion, the most specific network wins) on the peer's address.
+    A refused client gets a chain that closes the connection at once (direct_response, nothing sent);
+    with an allow list, a client in no listed network matches no chain, and Envoy closes it. The
+    network RBAC filter would decide only at the client's first byte: a server that speaks first
+    would have greeted a refused client."""
+    a = l.access
+    if a is None or not (a.allow or a.deny):
+        return chains
+
+    def ranges(admit: bool) -> list[dict]:
+        out = []
+        for net, ok in a.table:
+            if ok is admit:
+                n = ipaddress.ip_network(net)
+                out.append({"address_prefix": str(n.network_address), "prefix_len": n.prefixlen})
+        return out
+    admitted, refused = ranges(True), ranges(False)
+    out = []
+    for c in chains:
+        match = dict(c.get("filter_chain_match", {}))
+        if not a.default_allows:
+            c = dict(c, filter_chain_match=dict(match, direct_source_prefix_ranges=admitted))
+        out.append(c)
+        if refused:
+            closed: dict[str, Any] = {"filter_chain_match": dict(match, direct_source_prefix_ranges=refused),
+                                      "filters": [typed("envoy.filters.network.direct_response", DIRECT_RESPONSE)]}
+            if "name" in c:
+                closed = {"name": c["name"] + " (refused)", **closed}
+            out.append(closed)
+    return out
+
+
 class _Builder:
     def __init__(self, model: Topology):
         self.model = model
@@ -439,7 +474,7 @@ class _Builder:
             out["filter_chains"] = [chain]
             return out
         if l.tls.mode == "none":
-            out["filter_chains"] = [{"filters": self.access_l4(l) + [self.tcp_proxy(l, l.default_route)]}]   # refusals() ensure one
+            out["filter_chains"] = _access_chains(l, [{"filters": [self.tcp_proxy(l, l.default_route)]}])   # refusals() ensure one
             return out
         # L4 with TLS: one chain per route, chosen by SNI. An SNI that no chain names is reset
         # unless the default route gives a chain without server_names.
@@ -449,17 +484,12 @@ class _Builder:
             chain = {"name": hosts[0] if hosts else "*"}
             if hosts:
                 chain["filter_chain_match"] = {"server_names": hosts}
-            chain["filters"] = self.access_l4(l) + [self.tcp_proxy(l, r)]
+            chain["filters"] = [self.tcp_proxy(l, r)]
             if tls:
                 chain["transport_socket"] = tls
             chains.append(chain)
-        out["filter_chains"] = chains
+        out["filter_chains"] = _access_chains(l, chains)
         return out
-
-    def access_l4(self, l: Listener) -> list[dict]:
-        """The network RBAC filter before tcp_proxy: a refused client's connection is closed."""
-        matcher = _access_matcher(l)
-        return [typed("envoy.filters.network.rbac", RBAC_NETWORK, stat_prefix=l.name, matcher=matcher)] if matcher else []
 
     def tcp_proxy(self, l: Listener, r: Route) -> dict:
         svc = self.model.service(r.service)

@@ -15,8 +15,9 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (AccessList, BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener, ListenerTLS,
-                    Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, local_file)
+from .model import (AccessList, BalancerNode, Balancers, Certificate, DefaultApplied, Fallback, HealthCheck, Listener,
+                    ListenerTLS, RateLimit, Route, Server, Service, Stickiness, Timeouts, Topology, UpstreamTLS, Vip,
+                    VrrpInstance, local_file)
 from .profiles import profile_defaults
 from .report import Reporter
 from .rules.common import cite
@@ -236,7 +237,19 @@ class _Builder:
             buffering=self.default(raw, "buffering", True, path),
             timeouts=timeouts, path=path, ignore=_ignore(raw),
             access=self.access(raw["access"], path + ("access",)) if "access" in raw else None,
+            rate_limit=self.rate_limit(raw["rate_limit"], path + ("rate_limit",)) if "rate_limit" in raw else None,
         )
+
+    def rate_limit(self, raw: dict, path: tuple) -> Optional[RateLimit]:
+        """Exactly one of requests_per_second and connections_per_second (LBC635); burst defaults to it."""
+        given = [k for k in ("requests_per_second", "connections_per_second") if k in raw]
+        if len(given) != 1:
+            self.r.report("LBC635", path, "a rate limit needs exactly one of requests_per_second and "
+                          f"connections_per_second (it has {' and '.join(given) or 'neither'})", key=True)
+            return None
+        rate = raw[given[0]]
+        burst = self.default(raw, "burst", rate, path)
+        return RateLimit("request" if given[0] == "requests_per_second" else "connection", rate, burst, path)
 
     def access(self, raw: dict, path: tuple) -> AccessList:
         """The client networks, normalised (LBC630 for one that is not a network); each kept once."""

@@ -245,6 +245,25 @@ def _net_key(network: str) -> tuple[int, int, int]:
     return n.version, int(n.network_address), n.prefixlen
 
 
+RateUnit = Literal["request", "connection"]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A limit per client address: `burst` at once, then `per_second` on average (a token bucket).
+    What each target counts, and over which window, is its capability note (`lbc targets`)."""
+    unit: RateUnit
+    per_second: int
+    burst: int
+    path: Path = ()
+
+    @property
+    def window_ms(self) -> int:
+        """The time a full burst earns back at the rate: the window of the targets that count
+        requests in a sliding window instead of a bucket (at most `burst` in any such window)."""
+        return max(1, self.burst * 1000 // self.per_second)
+
+
 @dataclass(frozen=True)
 class Listener:
     name: str
@@ -261,6 +280,7 @@ class Listener:
     path: Path
     ignore: tuple[tuple[str, str], ...] = ()
     access: Optional[AccessList] = None   # None: every client is admitted
+    rate_limit: Optional[RateLimit] = None
 
     @property
     def reads_http(self) -> bool:

@@ -3,6 +3,11 @@ every selected target with the real proxies (fixtures and helpers: integration/c
 test_conformance.py). Clients bind distinct 127.0.0.x source addresses."""
 from __future__ import annotations
 
+import collections
+import math
+import threading
+import time
+
 import pytest
 
 from harness import client
@@ -81,3 +86,66 @@ def test_s29_allow_list_passthrough_sni(env):
         r = client.request(addr, port, "/", host="one.test", tls=ctx, source=ALLOWED)
         assert r.status == 200 and r.json()["server"] == "one"
         assert client.try_request(addr, port, "/", host="one.test", tls=ctx, source=DENIED) is None
+
+
+# ---------------------------------------------------------------- S30 rate limit per client
+
+RATE, BURST, FLOOD = 5, 5, 60      # low numbers: a loaded two-core machine still bursts far above them
+
+
+def _slow_client(fn, n: int, gap: float) -> threading.Thread:
+    """`fn()` n times, `gap` seconds apart, in the background; results in thread.results."""
+    def go():
+        for _ in range(n):
+            t.results.append(fn())
+            time.sleep(gap)
+    t = threading.Thread(target=go, daemon=True)
+    t.results = []
+    t.start()
+    return t
+
+
+def _allowed_at_most(elapsed: float) -> int:
+    """What any of the targets' counting admits from one client in `elapsed` seconds: the burst plus
+    the rate for every started second (sliding windows and refills), and a margin of 2."""
+    return BURST + RATE * (math.ceil(elapsed) + 1) + 2
+
+
+@scenario("S30")
+def test_s30_request_rate_per_client(env):
+    """One client sends 60 requests back to back: after its burst most get 429, none fails otherwise;
+    a second client at 2 requests a second, at the same time, gets no 429."""
+    a = env.backend("a")
+    lb = env.deploy({"app": {"servers": [server(a)]}},
+                    [web(rate_limit={"requests_per_second": RATE, "burst": BURST})])
+    calm = _slow_client(lambda: status(lb, OUTSIDE), 6, 0.5)
+    start = time.monotonic()
+    got = collections.Counter(status(lb, ALLOWED) for _ in range(FLOOD))
+    elapsed = time.monotonic() - start
+    calm.join(30)
+    print(f"S30: {FLOOD} requests in {elapsed:.2f} s: {dict(got)}; the calm client: {calm.results}")
+    assert set(got) <= {200, 429}, got
+    assert got[200] >= BURST - 1, got          # the burst passes (nginx's bucket may have leaked one)
+    assert got[200] <= _allowed_at_most(elapsed), (got, elapsed)
+    assert got[429] >= FLOOD - _allowed_at_most(elapsed), (got, elapsed)
+    assert calm.results == [200] * 6, calm.results
+
+
+def test_s30_connection_rate_per_client(env):
+    """The same at L4 (beyond CONFORMANCE.md's S30, which is HTTP; so not in its matrix cell): the
+    flooding client's connections beyond the limit are closed at once, the calm one's are all
+    served. nginx and Envoy refuse it with LBC801 (no per-client connection rate), which passes as
+    declared unsupported."""
+    a = env.backend("a", mode="tcp")
+    lb = env.deploy({"app": {"servers": [server(a)], "health": {"tcp": True}}},
+                    [{"name": "raw", "protocol": "tcp", "routes": [{"service": "app"}],
+                      "rate_limit": {"connections_per_second": RATE, "burst": BURST}}])
+    calm = _slow_client(lambda: l4_refused(lb, OUTSIDE), 6, 0.5)
+    start = time.monotonic()
+    refused = sum(l4_refused(lb, ALLOWED) for _ in range(FLOOD))
+    elapsed = time.monotonic() - start
+    calm.join(30)
+    print(f"S30 L4: {FLOOD} connections in {elapsed:.2f} s: {refused} refused; the calm client: {calm.results}")
+    assert FLOOD - refused >= BURST - 1
+    assert FLOOD - refused <= _allowed_at_most(elapsed), (refused, elapsed)
+    assert calm.results == [False] * 6, calm.results

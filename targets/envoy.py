@@ -33,7 +33,7 @@ import os
 from typing import Any, Optional
 
 from lbc import jsonout
-from lbc.capabilities import EMULATED, NATIVE, Support
+from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import Fallback, HealthCheck, Listener, Route, Server, Service, Topology
 from lbc.targets import spec
 
@@ -64,6 +64,7 @@ TLS_INSPECTOR = T + "extensions.filters.listener.tls_inspector.v3.TlsInspector"
 LEAST_REQUEST = T + "extensions.load_balancing_policies.least_request.v3.LeastRequest"
 PREVIOUS_HOSTS = T + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 RBAC_HTTP = T + "extensions.filters.http.rbac.v3.RBAC"
+LOCAL_RATELIMIT = T + "extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 DIRECT_RESPONSE = T + "extensions.filters.network.direct_response.v3.Config"
 RBAC_ACTION = T + "config.rbac.v3.Action"
 DIRECT_SOURCE_IP = T + "extensions.matching.common_inputs.network.v3.DirectSourceIPInput"
@@ -75,6 +76,13 @@ CAPABILITIES: dict[str, Support] = {
                                               "IPMatcher) on the peer's address; L4: filter chains matched on the "
                                               "peer's address when the connection is accepted (a refused client's "
                                               "chain closes it at once); the most specific network decides"),
+    "rate-limit.requests": Support(NATIVE, "local rate limit filter, a token bucket per client address (the "
+                                           "`remote_address` descriptor as a wildcard: dynamic descriptors, at most "
+                                           "100,000 addresses, least recently used dropped): `burst` tokens, "
+                                           "refilled with the per-second rate once a second; 429; refused requests "
+                                           "take no token; the buckets are per Envoy process"),
+    "rate-limit.connections": Support(UNSUPPORTED, "Envoy's network local rate limit counts a listener's connections "
+                                                   "as a whole, not per client address"),
     "balance.round-robin": Support(NATIVE),
     "balance.least-connections": Support(NATIVE, "LEAST_REQUEST comparing every server (FULL_SCAN); it counts active "
                                                  "requests, one per connection at HTTP/1.1 and at L4"),
@@ -425,6 +433,27 @@ def _access_matcher(l: Listener) -> Optional[dict]:
             "on_no_match": _rbac_action(a.default_allows)}
 
 
+RATE_CLIENTS = 100_000      # per-address token buckets kept (least recently used dropped beyond)
+
+
+def _rate_limit(l: Listener) -> dict:
+    """The local rate limit filter with one token bucket per client address: the descriptor
+    `remote_address` without a value is a wildcard, each address getting its own bucket (dynamic
+    descriptors). The filter's own bucket, which every request also takes from, is set out of reach."""
+    rl = l.rate_limit
+    always = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+    unlimited = {"max_tokens": 1_000_000_000, "tokens_per_fill": 1_000_000_000, "fill_interval": "1s"}
+    return typed("envoy.filters.http.local_ratelimit", LOCAL_RATELIMIT,
+                 stat_prefix=f"{l.name}_rate", status={"code": "TooManyRequests"}, token_bucket=unlimited,
+                 filter_enabled=dict(always, runtime_key=f"lbc.{l.name}.rate_enabled"),
+                 filter_enforced=dict(always, runtime_key=f"lbc.{l.name}.rate_enforced"),
+                 max_dynamic_descriptors=RATE_CLIENTS,
+                 rate_limits=[{"actions": [{"remote_address": {}}]}],
+                 descriptors=[{"entries": [{"key": "remote_address"}],
+                               "token_bucket": {"max_tokens": rl.burst, "tokens_per_fill": rl.per_second,
+                                                "fill_interval": "1s"}}])
+
+
 def _access_chains(l: Listener, chains: list[dict]) -> list[dict]:
     """An L4 listener's access list, decided when the connection is accepted: the filter chain match
     (after the SNI, one lookup per criterion, the most specific network wins) on the peer's address.
@@ -520,6 +549,8 @@ class _Builder:
         matcher = _access_matcher(l)
         if matcher:    # first: a refused client's request goes no further (403)
             filters.append(typed("envoy.filters.http.rbac", RBAC_HTTP, matcher=matcher))
+        if l.rate_limit is not None and l.rate_limit.unit == "request":   # connections: refused (CAPABILITIES)
+            filters.append(_rate_limit(l))
         if any(s.stickiness.mode == "cookie" for s in services):
             filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
         filters.append(typed("envoy.filters.http.router", ROUTER))

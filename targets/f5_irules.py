@@ -105,6 +105,11 @@ def render_access_rule(listener: str, l7: bool, deny: Optional[str], allow: Opti
     return _render("access.tcl.j2", listener=listener, l7=l7, deny=deny, allow=allow)
 
 
+def render_rate_rule(listener: str, l7: bool, unit: str, table: str, window: int, limit: int) -> str:
+    """The iRule of a rate limit per client address: `table incr` in a subtable, fixed windows."""
+    return _render("rate.tcl.j2", listener=listener, l7=l7, unit=unit, table=table, window=window, limit=limit)
+
+
 def render_rule(spec: RuleSpec) -> str:
     return _render("irule.tcl.j2", spec=spec)
 

@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterator, Optional
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import Listener, Route, Server, Service, Topology, assert_never
 
-from .f5_irules import (Action, Branch, Failure, RuleSpec, render_access_rule, render_rule, tcl_representable,
-                        tcl_word)
+from .f5_irules import (Action, Branch, Failure, RuleSpec, render_access_rule, render_rate_rule, render_rule,
+                        tcl_representable, tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -90,6 +90,12 @@ _COMMON: dict[str, Support] = {
                                               "an iRule listed first on the virtual server: HTTP::respond 403 (L7) "
                                               "or reject (L4) in CLIENT_ACCEPTED; `event disable all` keeps the "
                                               "routing iRule from running after it (not verified on a device)"),
+    "rate-limit.requests": Support(EMULATED, "an iRule counts each client address's requests in a session table "
+                                             "(`table incr`, HTTP_REQUEST) over fixed windows of whole seconds "
+                                             "(burst/rate rounded up) starting at the client's first request; "
+                                             "beyond rate x window in the window: 429; refused requests count"),
+    "rate-limit.connections": Support(EMULATED, "the same in CLIENT_ACCEPTED for connections: `reject` beyond the "
+                                                "limit"),
     "ha.vrrp": Support(EMULATED, "BIG-IP pairs fail over by their device group (a floating traffic group holds the "
                                  "virtual addresses; ConfigSync copies the configuration), not keepalived: lbc writes "
                                  "one configuration for the group and no keepalived.conf; set up the device trust, "
@@ -575,7 +581,7 @@ class _Lower:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules: tuple[str, ...] = self.access(lst)
+        rules: tuple[str, ...] = self.access(lst) + self.rate_limit(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules += (f"{local}.irule",)
@@ -601,6 +607,20 @@ class _Lower:
         local = f"{lst.name}.access.irule"
         self.rules[local] = Rule(local, render_access_rule(lst.name, lst.reads_http, groups.get("deny"),
                                                            groups.get("allow")))
+        return (local,)
+
+    def rate_limit(self, lst: Listener) -> tuple[str, ...]:
+        """A rate limit per client address: an iRule counting in a session table (`table incr`) with
+        fixed windows of whole seconds (table lifetimes are seconds). The window is burst/rate rounded
+        up, the limit the rate times the window: never stricter than asked."""
+        rl = lst.rate_limit
+        if rl is None:
+            return ()
+        window = max(1, math.ceil(rl.burst / rl.per_second))
+        local = f"{lst.name}.rate.irule"
+        table = f"lbc.{safe_name(self.m.name)}.{lst.name}.rate"     # not a path: names no BIG-IP object
+        self.rules[local] = Rule(local, render_rate_rule(lst.name, lst.reads_http, rl.unit, table, window,
+                                                         max(rl.burst, rl.per_second * window)))
         return (local,)
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:

@@ -61,6 +61,13 @@ CAPABILITIES: dict[str, Support] = {
                                      "in the per-server upstreams that cookie and direct-host requests use; "
                                      "refused with source-IP stickiness (a hash moves a held server's clients)"),
     "server.down": Support(NATIVE, "down"),
+    "rate-limit.requests": Support(NATIVE, "limit_req_zone on $binary_remote_addr (10 MB, about 160,000 "
+                                           "clients) with rate=N r/s, limit_req burst=(burst - 1) nodelay, "
+                                           "limit_req_status 429: a leaky bucket drained at the rate in "
+                                           "millisecond steps; refused requests are not counted"),
+    "rate-limit.connections": Support(UNSUPPORTED, "open-source nginx limits concurrent connections per address "
+                                                   "(limit_conn), not their rate, and the stream module has no "
+                                                   "limit_req"),
     "access.client-networks": Support(NATIVE, "one `geo` lookup of $remote_addr (a radix tree, the longest prefix "
                                               "wins; lbc drops allowed networks inside denied ones so that deny "
                                               "wins); L7: `return 403`, L4: the connection is passed to an "
@@ -220,6 +227,7 @@ class _Block:
         self.chains: dict[tuple[str, str, bool], _Chain] = {}
         self.reject: Optional[str] = None
         self.geos: list[dict] = []        # geo blocks: client address -> value (access lists)
+        self.rate_zones: list[dict] = []  # limit_req_zone per rate-limited listener
 
     def var(self, stem: str) -> str:
         return f"$lbc_{stem}_{len(self.maps)}"
@@ -328,6 +336,17 @@ class _Block:
                           "entries": [(net, "0" if ok else "1") for net, ok in a.table]})
         return var
 
+    def rate_limit(self, l: Listener) -> Optional[dict]:
+        """A listener's request rate limit: a limit_req zone keyed by the client's address (a leaky
+        bucket: `rate` per second, refused requests are not counted) used by its server blocks."""
+        rl = l.rate_limit
+        if rl is None or rl.unit != "request":     # connections: refused (CAPABILITIES)
+            return None
+        zone = {"name": f"lbc_rate_{len(self.rate_zones)}", "rate": rl.per_second,
+                "burst": rl.burst - 1}           # nginx admits one request plus `burst` at once
+        self.rate_zones.append(zone)
+        return zone
+
     def reject_upstream(self) -> str:
         if self.reject is None:
             self.reject = self.names.get("lbc.no-route")
@@ -382,11 +401,12 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
             groups.setdefault((target, cert.name if cert else None), []).append(h)
     blocks = []
     refused = block.access(l)
+    rate = block.rate_limit(l)
 
     def block_for(target, cert_name, hosts, default):
         b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
              "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
-             "refused": refused}
+             "refused": refused, "rate": rate}
         if target is None:
             b["locations"] = [{"name": "/", "status": 404}]
         else:

@@ -52,6 +52,16 @@ def access_lists(draw) -> dict:
 
 
 @st.composite
+def rate_limits(draw, l7: bool) -> dict:
+    """A listener's `rate_limit:`: requests (L7 mostly) or connections, burst given or not."""
+    key = "requests_per_second" if l7 and draw(st.integers(0, 3)) else "connections_per_second"
+    out = {key: draw(st.integers(1, 100_000))}
+    if draw(st.booleans()):
+        out["burst"] = draw(st.integers(1, 1_000_000))
+    return out
+
+
+@st.composite
 def services(draw, with_tls: bool = False):
     n = draw(st.integers(1, 4))
     named_ports = draw(st.booleans())
@@ -169,6 +179,8 @@ def topologies(draw):
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
         if draw(st.integers(0, 2)) == 0:
             l["access"] = draw(access_lists())
+        if draw(st.integers(0, 2)) == 0:
+            l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
         listeners.append(l)
     return {"lbc": 1, "vips": {"v": {"address": "127.0.0.50"}},
             "certificates": {"c": {"cert": "certs/c.pem", "key": "certs/c.key", "names": CERT_NAMES,
@@ -384,6 +396,8 @@ def wide_topologies(draw):
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
         if _one_in(draw, 3):
             l["access"] = draw(access_lists())
+        if _one_in(draw, 3):
+            l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
         if kind == "bridge" and draw(st.integers(0, 5)):  # mostly with what bridging needs (LBC206)
             for r in routes:
                 svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})

@@ -1,4 +1,4 @@
-"""LBC63x: client access lists (`access:` on a listener)."""
+"""LBC63x: client access lists (`access:`) and rate limits per client (`rate_limit:`) on a listener."""
 from __future__ import annotations
 
 import ipaddress
@@ -154,4 +154,78 @@ register(Rule(
                    "allow: []"),
     good=BASE,
     check=check_empty,
+))
+
+
+# ------------------------------------------------------------------ rate limits
+RATE = replace_in(BASE, "    access:\n      allow: [198.51.100.0/24, 203.0.113.0/24]\n      deny: [198.51.100.128/25]\n",
+                  "    rate_limit: {requests_per_second: 20, burst: 40}\n")
+RATE_MANUALS = ("lbc (rate limits per client address); HAProxy Configuration Manual (stick tables, `sc_gpc0_rate`), "
+                "nginx `ngx_http_limit_req_module`, Envoy local rate limit filter, BIG-IP iRules `table`")
+
+
+# ------------------------------------------------------------------ LBC634
+def check_requests_need_l7(model, ctx):
+    for l in model.listeners:
+        rl = l.rate_limit
+        if rl is not None and rl.unit == "request" and not l.reads_http:
+            yield Finding(rl.path + ("requests_per_second",),
+                          f"listener '{l.name}' does not read HTTP ({'TLS passthrough' if l.tls.mode == 'passthrough' else 'protocol tcp'}): "
+                          "it cannot count requests, only connections",
+                          hint="use `connections_per_second`, or make the listener read HTTP")
+
+
+register(Rule(
+    "LBC634", "request-rate-needs-l7", E,
+    "A requests-per-second limit on a listener that does not read HTTP.",
+    "Use `connections_per_second` on an L4 or passthrough listener.",
+    RATE_MANUALS,
+    why="At L4 (and in TLS passthrough) the balancer forwards a byte stream: one connection may carry any "
+        "number of requests, which it never sees. It can count and refuse connections, not requests.",
+    bad=replace_in(RATE, "    port: 80\n", "    port: 80\n    protocol: tcp\n"),
+    good=replace_in(RATE, "    port: 80\n", "    port: 80\n    protocol: tcp\n",
+                    "requests_per_second: 20", "connections_per_second: 20"),
+    check=check_requests_need_l7,
+    acknowledgeable=False,
+))
+
+
+# ------------------------------------------------------------------ LBC635 (found by the model builder)
+register(Rule(
+    "LBC635", "rate-limit-one-rate", E,
+    "A rate limit with both requests_per_second and connections_per_second, or neither.",
+    "Give exactly one of them.",
+    "lbc (the topology language, schemas/topology.schema.json)",
+    why="One listener counts one thing per client: requests (L7) or new connections. Two limits at once would "
+        "make the answer to a refused client depend on which ran out first; none leaves only a burst.",
+    bad=replace_in(RATE, "requests_per_second: 20, burst: 40", "burst: 40"),
+    good=RATE,
+    acknowledgeable=False,
+))
+
+
+# ------------------------------------------------------------------ LBC636
+def check_burst(model, ctx):
+    for l in model.listeners:
+        rl = l.rate_limit
+        if rl is not None and rl.burst < rl.per_second:
+            yield Finding(rl.path + ("burst",),
+                          f"listener '{l.name}': a burst of {rl.burst} is below the rate of {rl.per_second} per "
+                          f"second: a client within the rate whose {rl.unit}s come together (a page and its "
+                          "assets, a reconnect storm) is refused",
+                          hint=f"give `burst:` at least {rl.per_second}, or leave it out (it defaults to the rate)")
+
+
+register(Rule(
+    "LBC636", "burst-below-rate", W,
+    "A rate limit whose burst is smaller than its per-second rate.",
+    "Make `burst` at least the per-second rate (the default).",
+    RATE_MANUALS,
+    why="Clients do not space their requests evenly: a browser asks for a page and its assets at once. With a "
+        "burst below the per-second rate, a client that stays well within the rate on average is refused "
+        "whenever its requests bunch up, and the targets that count in a window (HAProxy) count it in a window "
+        "shorter than a second.",
+    bad=replace_in(RATE, "burst: 40", "burst: 5"),
+    good=RATE,
+    check=check_burst,
 ))

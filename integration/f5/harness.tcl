@@ -19,6 +19,7 @@ namespace eval ::sim {
     variable conn                    ;# the connection being simulated (array)
     variable reselect_limit 3
     variable datagroups [dict create]  ;# address data group path -> list of networks (a.b.c.d/len)
+    variable tables [dict create]      ;# session table: "subtable key" -> {value V lifetime L}; lives for the run
 }
 
 # ------------------------------------------------------------------ configuration
@@ -27,6 +28,7 @@ proc ::sim::reset {} {
     variable pools; variable rules; variable vs; variable rr; variable profiles; variable datagroups
     set pools [dict create]; set rules [list]; set vs [dict create]; set rr [dict create]; set profiles [list]
     set datagroups [dict create]
+    variable tables; set tables [dict create]
 }
 
 # An address (type ip) data group: its records as networks.
@@ -184,7 +186,7 @@ proc ::sim::new_connection {client cport vip vport} {
     foreach c {when pool active_members persist getfield reject log
                HTTP::host HTTP::respond LB::status LB::server LB::reselect SSL::profile
                TCP::collect TCP::payload TCP::release TCP::respond TCP::client_port TCP::local_port
-               IP::client_addr IP::local_addr class event} {
+               IP::client_addr IP::local_addr class event table} {
         $i alias $c ::sim::cmd::[string map {:: _} $c]
     }
     foreach t $rules {
@@ -492,6 +494,26 @@ proc ::sim::ipv4 {addr} {
     set n 0
     foreach p $parts { set n [expr {($n << 8) | $p}] }
     return $n
+}
+
+# `table incr -notouch -subtable S KEY` and `table lifetime -subtable S KEY SECONDS`, the forms lbc
+# writes. Time does not pass within a run (one tclsh process): lifetimes are recorded, never reached.
+proc ::sim::cmd::table {args} {
+    set verb [lindex $args 0]
+    if {$verb eq "incr" && [llength $args] == 5 && [lindex $args 1] eq "-notouch" && [lindex $args 2] eq "-subtable"} {
+        set k [list [lindex $args 3] [lindex $args 4]]
+        if {![dict exists $::sim::tables $k]} { dict set ::sim::tables $k [dict create value 0 lifetime ""] }
+        set v [expr {[dict get $::sim::tables $k value] + 1}]
+        dict set ::sim::tables $k value $v
+        return $v
+    }
+    if {$verb eq "lifetime" && [llength $args] == 5 && [lindex $args 1] eq "-subtable"} {
+        set k [list [lindex $args 2] [lindex $args 3]]
+        if {![string is integer -strict [lindex $args 4]] || [lindex $args 4] < 1} { error "table lifetime: bad seconds" }
+        if {[dict exists $::sim::tables $k]} { dict set ::sim::tables $k lifetime [lindex $args 4] }
+        return [lindex $args 4]
+    }
+    error "table: lbc emits `table incr -notouch -subtable S K` and `table lifetime -subtable S K N` only, got: $args"
 }
 
 # `event disable all`: no further iRule event runs on this connection, in any of its iRules.

@@ -56,3 +56,39 @@ def test_s29_access_list_tcp(tmp_path):
     assert allowed["kind"] == "server", allowed
     assert denied["kind"] == "reject", denied
     assert outside["kind"] == "reject", outside
+
+
+RATE_TOPOLOGY = """\
+lbc: 1
+vips:
+  public: {{address: 127.0.0.10}}
+services:
+  web:
+    servers:
+      - {{name: w1, address: 127.0.0.21, port: 8080}}
+listeners:
+  - name: web
+    vip: public
+    port: 80
+    protocol: {protocol}
+    rate_limit: {{{rate}: 5, burst: 5}}
+    routes:
+      - {{service: web}}
+"""
+
+
+@pytest.mark.f5_scenario("S30")
+@pytest.mark.parametrize("protocol,rate,refused", [("http", "requests_per_second", "respond"),
+                                                   ("tcp", "connections_per_second", "reject")])
+def test_s30_rate_limit(tmp_path, protocol, rate, refused):
+    """Within one window: the first 5 from a client pass, the next 7 are refused; another client,
+    counted apart, passes."""
+    files, result = compile_text(tmp_path, RATE_TOPOLOGY.format(protocol=protocol, rate=rate))
+    assert files is not None, [str(d) for d in result.diagnostics]
+    sim = F5Sim(files["bigip.conf"], "web")
+    got = sim.run([{"kind": protocol, "host": "a", "client": "127.0.0.5"} for _ in range(12)]
+                  + [{"kind": protocol, "host": "a", "client": "127.0.0.6"} for _ in range(3)])
+    kinds = [r["kind"] for r in got]
+    assert kinds[:5] == ["server"] * 5 and kinds[5:12] == [refused] * 7 and kinds[12:] == ["server"] * 3, kinds
+    if refused == "respond":
+        assert {int(r["status"]) for r in got[5:12]} == {429}

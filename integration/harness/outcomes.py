@@ -17,6 +17,7 @@ SCENARIOS = {
     "S22": "full/held server keeps sessions", "S23": "HTTP check behind passthrough", "S24": "fallback server",
     "S25": "fresh weighted draw (VHI)",
     "S29": "client access lists",
+    "S30": "rate limit per client",
     "S33": "reload under load (lbc apply)",
     "S34": "redundant pair (VRRP failover)",
 }

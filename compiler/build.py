@@ -439,13 +439,15 @@ def parse_network(text: str) -> tuple[Optional[str], Optional[str]]:
     set (10.1.2.3/8) is refused, not truncated: it is as likely a wrong prefix length as a wrong
     address, so the problem names the network it would be."""
     try:
-        net = ipaddress.ip_network(text, strict=False)
+        net = ipaddress.ip_network(text)          # one parse for every well-formed entry
     except ValueError:
-        return None, "is not an IP network (CIDR) or address"
+        try:
+            wide = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None, "is not an IP network (CIDR) or address"
+        return str(wide), f"has host bits set: the network is {wide}"
     if net.version == 6 and net.network_address.ipv4_mapped is not None:
         return None, "is an IPv4 network in IPv6 form: write it as IPv4"
-    if str(net.network_address) != str(ipaddress.ip_interface(text).ip) and "/" in text:
-        return str(net), f"has host bits set: the network is {net}"
     return str(net), None
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..model import Listener, covering
+from ..model import Listener, NetIndex, net_key
 from . import Finding, Rule, register
 from .common import E, W, replace_in, y
 
@@ -61,13 +61,13 @@ def check_redundant(model, ctx):
         if a is None:
             continue
         families = _families(l)
-        sets = {"allow": set(a.allow), "deny": set(a.deny)}
+        index = {"allow": NetIndex(a.allow), "deny": NetIndex(a.deny)}
         first: dict[tuple[str, str], int] = {}
         for kind, j, net in a.written:
             where = a.path + (kind, j)
-            n = ipaddress.ip_network(net)
-            if n.version not in families:
-                yield Finding(where, f"listener '{l.name}': {net} is IPv{n.version}, but the VIP {l.address} only "
+            version = net_key(net)[0]
+            if version not in families:
+                yield Finding(where, f"listener '{l.name}': {net} is IPv{version}, but the VIP {l.address} only "
                               f"receives IPv{families[0]} clients: the entry never matches")
                 continue
             if (kind, net) in first:
@@ -75,13 +75,14 @@ def check_redundant(model, ctx):
                               related=((a.path + (kind, first[(kind, net)]), "first listed here"),))
                 continue
             first[(kind, net)] = j
-            wider = covering(str(n.supernet()), sets[kind]) if n.prefixlen else None
+            wider = index[kind].covering(net, strict=True)
+            denied = index["deny"].covering(net) if kind == "allow" else None
             if wider is not None:
                 yield Finding(where, f"listener '{l.name}': {net} is inside {wider}, also in `{kind}`: the "
                               "entry changes nothing")
-            elif kind == "allow" and covering(net, sets["deny"]) is not None:
-                yield Finding(where, f"listener '{l.name}': {net} is covered by denied {covering(net, sets['deny'])}: "
-                              "deny wins, so this entry admits no one")
+            elif denied is not None:
+                yield Finding(where, f"listener '{l.name}': {net} is covered by denied {denied}: deny wins, so "
+                              "this entry admits no one")
 
 
 register(Rule(
@@ -108,11 +109,11 @@ def check_admits_no_one(model, ctx):
         if a is None:
             continue
         for fam in _families(l):
-            if str(ipaddress.ip_network("0.0.0.0/0" if fam == 4 else "::/0")) in a.deny:
+            if ("0.0.0.0/0" if fam == 4 else "::/0") in a.deny:
                 why = "its `deny` list holds every address"
-            elif a.allow and not any(ok and ipaddress.ip_network(n).version == fam for n, ok in a.table):
-                why = "every `allow` entry is denied" if any(ipaddress.ip_network(n).version == fam
-                                                              for n in a.allow) else f"its `allow` list has no IPv{fam} network"
+            elif a.allow and not any(ok and net_key(n)[0] == fam for n, ok in a.table):
+                why = ("every `allow` entry is denied" if any(net_key(n)[0] == fam for n in a.allow)
+                       else f"its `allow` list has no IPv{fam} network")
             else:
                 continue
             yield Finding(a.path, f"listener '{l.name}' admits no IPv{fam} client: {why}", key=True)

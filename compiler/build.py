@@ -15,10 +15,11 @@ import re
 from typing import Optional
 
 from . import certs
-from .model import (AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate, CookieStickiness, DECRYPTING,
-                    DefaultApplied, Fallback, HeaderChanges, HeaderPolicy, HealthCheck, Hsts, IDLE_TIMEOUT_DEFAULT_MS,
-                    Listener, ListenerTLS, NoStickiness, Path, Route, Server, Service, SourceIpStickiness, Stickiness,
-                    Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, ip_of, local_file)
+from .model import (AccessList, AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate,
+                    CookieStickiness, DECRYPTING, DefaultApplied, Fallback, HeaderChanges, HeaderPolicy, HealthCheck,
+                    Hsts, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
+                    Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, ip_of,
+                    local_file)
 from .profiles import profile_defaults
 from .tls_profiles import PROFILES, profile_for_min_version
 from .report import Reporter
@@ -258,6 +259,8 @@ class _Builder:
             access_log=self.access_log(raw["access_log"], path + ("access_log",)) if "access_log" in raw else access_log,
             hsts=self.hsts(raw["hsts"], path + ("hsts",)) if "hsts" in raw else None,
             headers=self.headers(raw.get("headers") or {}, path + ("headers",)),
+            access=self.access(raw["access"], path + ("access",)) if "access" in raw else None,
+            rate_limit=self.rate_limit(raw["rate_limit"], path + ("rate_limit",)) if "rate_limit" in raw else None,
         )
 
     # ------------------------------------------------------------ logs and metrics
@@ -315,6 +318,34 @@ class _Builder:
                                  remove=tuple(d.get("remove") or ()), path=where)
         return HeaderPolicy(changes(raw.get("request") or {}, path + ("request",)),
                             changes(raw.get("response") or {}, path + ("response",)))
+
+    def rate_limit(self, raw: dict, path: tuple) -> Optional[RateLimit]:
+        """Exactly one of requests_per_second and connections_per_second (LBC635); burst defaults to it."""
+        given = [k for k in ("requests_per_second", "connections_per_second") if k in raw]
+        if len(given) != 1:
+            self.r.report("LBC635", path, "a rate limit needs exactly one of requests_per_second and "
+                          f"connections_per_second (it has {' and '.join(given) or 'neither'})", key=True)
+            return None
+        rate = raw[given[0]]
+        burst = self.default(raw, "burst", rate, path)
+        return RateLimit("request" if given[0] == "requests_per_second" else "connection", rate, burst, path)
+
+    def access(self, raw: dict, path: tuple) -> AccessList:
+        """The client networks, normalised (LBC630 for one that is not a network); each kept once."""
+        lists: dict[str, list[str]] = {}
+        written: list[tuple[str, int, str]] = []
+        for kind in ("allow", "deny"):
+            nets: dict[str, None] = {}
+            for j, text in enumerate(raw.get(kind, ())):
+                net, problem = parse_network(text)
+                if problem:
+                    self.r.report("LBC630", path + (kind, j), f"'{text}' {problem}",
+                                  hint=f"write {net}" if net else "e.g. 192.0.2.0/24 or 2001:db8::/32")
+                elif net:
+                    nets.setdefault(net, None)
+                    written.append((kind, j, net))
+            lists[kind] = list(nets)
+        return AccessList(tuple(lists["allow"]), tuple(lists["deny"]), path, tuple(written))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
         first: dict[str, Route] = {}
@@ -486,3 +517,27 @@ def _vip_problem(address: str) -> Optional[str]:
         return "is a link-local or multicast address, which a listener cannot bind without an interface"
     return None
 
+
+def parse_network(text: str) -> tuple[Optional[str], Optional[str]]:
+    """(normalised network, problem). An address alone is a /32 or /128. A network with host bits
+    set (10.1.2.3/8) is refused, not truncated: it is as likely a wrong prefix length as a wrong
+    address, so the problem names the network it would be."""
+    try:
+        net = ipaddress.ip_network(text)          # one parse for every well-formed entry
+    except ValueError:
+        try:
+            wide = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None, "is not an IP network (CIDR) or address"
+        return str(wide), f"has host bits set: the network is {wide}"
+    if net.version == 6 and net.network_address.ipv4_mapped is not None:
+        return None, "is an IPv4 network in IPv6 form: write it as IPv4"
+    return str(net), None
+
+
+def _is_ip(a: str) -> bool:
+    try:
+        ipaddress.ip_address(a)
+        return True
+    except ValueError:
+        return False

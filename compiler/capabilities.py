@@ -55,6 +55,9 @@ FEATURES: dict[str, str] = {
     "headers.response": "headers set, added or removed on answers",
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
+    "access.client-networks": "allow and deny lists of client networks (403 at L7, a closed connection at L4)",
+    "rate-limit.requests": "a request rate limit per client address, with a burst (429)",
+    "rate-limit.connections": "a connection rate limit per client address, with a burst (the connection is closed)",
     "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
     "ha.state-sync": "stickiness state that survives a failover between balancer nodes",
     "logs.stdout": "access log to the proxy's standard output or error",
@@ -143,6 +146,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
             yield from _header_features(l)
+    yield from _edge_features(model)
     yield from _balancer_features(model)
     yield from _observability_features(model)
 
@@ -167,6 +171,15 @@ def _header_features(l) -> Iterator[tuple[str, tuple]]:
         yield "headers.request", l.headers.request.path
     if not l.headers.response.empty:
         yield "headers.response", l.headers.response.path
+
+
+def _edge_features(model: Topology) -> Iterator[tuple[str, tuple]]:
+    """Client-facing policies on listeners: access lists, rate limits."""
+    for l in model.listeners:
+        if l.access is not None and (l.access.allow or l.access.deny):
+            yield "access.client-networks", l.access.path
+        if l.rate_limit is not None:
+            yield f"rate-limit.{l.rate_limit.unit}s", l.rate_limit.path
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

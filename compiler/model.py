@@ -13,9 +13,8 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal, NoReturn, Optional, Union, get_args
-
 from .tls_profiles import PROFILES, TlsProfileName
 
 Path = tuple
@@ -322,6 +321,86 @@ class Admin:
 
 
 @dataclass(frozen=True)
+class AccessList:
+    """Which client addresses a listener admits. Networks are normalised (`ipaddress` form, an address
+    is a /32 or /128), each once, in document order.
+
+    The order every target implements: a client in a `deny` network is refused; otherwise, with an
+    `allow` list, only a client in an `allow` network passes; with none, every other client passes."""
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
+    path: Path = ()
+    written: tuple[tuple[str, int, str], ...] = ()   # (list, index, network) for each entry as written
+
+    @property
+    def default_allows(self) -> bool:
+        """What happens to a client in no listed network."""
+        return not self.allow
+
+    @cached_property
+    def table(self) -> tuple[tuple[str, bool], ...]:
+        """The policy as one longest-prefix lookup: (network, admitted), sorted. Equal to the order
+        above: an allow network inside (or equal to) a deny network can never admit anyone and is
+        left out, and a deny network inside an allow network is the longer prefix, so it wins."""
+        entries = {n: False for n in self.deny}
+        index = NetIndex(self.deny)
+        for a in self.allow:
+            if index.covering(a) is None:
+                entries[a] = True
+        return tuple(sorted(entries.items(), key=lambda e: net_key(e[0])))
+
+
+@lru_cache(maxsize=1 << 17)
+def net_key(network: str) -> tuple[int, int, int]:
+    """(version, address as an integer, prefix length) of a normalised network."""
+    n = ipaddress.ip_network(network)
+    return n.version, int(n.network_address), n.prefixlen
+
+
+class NetIndex:
+    """Networks found by containment: a lookup tries the at most 129 prefixes of an address with
+    integer masks, so checking n networks against m costs n x 129 steps, not n x m."""
+
+    def __init__(self, networks=()):
+        self.by_key: dict[tuple[int, int, int], str] = {}
+        for n in networks:
+            self.by_key.setdefault(net_key(n), n)
+        # the prefix lengths present, longest first: a lookup tries only these
+        self.lengths = {v: sorted({p for ver, _, p in self.by_key if ver == v}, reverse=True) for v in (4, 6)}
+
+    def covering(self, network: str, strict: bool = False) -> Optional[str]:
+        """The listed network that contains `network` (or equals it, unless strict), or None."""
+        version, addr, plen = net_key(network)
+        bits = 32 if version == 4 else 128
+        for p in self.lengths[version]:
+            if p > plen or (strict and p == plen):
+                continue
+            hit = self.by_key.get((version, addr >> (bits - p) << (bits - p), p))
+            if hit is not None:
+                return hit
+        return None
+
+
+RateUnit = Literal["request", "connection"]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A limit per client address: `burst` at once, then `per_second` on average (a token bucket).
+    What each target counts, and over which window, is its capability note (`lbc targets`)."""
+    unit: RateUnit
+    per_second: int
+    burst: int
+    path: Path = ()
+
+    @property
+    def window_ms(self) -> int:
+        """The time a full burst earns back at the rate: the window of the targets that count
+        requests in a sliding window instead of a bucket (at most `burst` in any such window)."""
+        return max(1, self.burst * 1000 // self.per_second)
+
+
+@dataclass(frozen=True)
 class Listener:
     name: str
     vip: str
@@ -351,6 +430,8 @@ class Listener:
         if self.hsts is None:
             return r
         return replace(r, set=r.set + (("Strict-Transport-Security", self.hsts.value),))
+    access: Optional[AccessList] = None   # None: every client is admitted
+    rate_limit: Optional[RateLimit] = None
 
     @property
     def reads_http(self) -> bool:

@@ -28,6 +28,7 @@ How the topology's concepts land in Envoy (the traps are the ones observed on 1.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from typing import Any, Optional
 
@@ -63,12 +64,29 @@ RAW = T + "extensions.transport_sockets.raw_buffer.v3.RawBuffer"
 TLS_INSPECTOR = T + "extensions.filters.listener.tls_inspector.v3.TlsInspector"
 LEAST_REQUEST = T + "extensions.load_balancing_policies.least_request.v3.LeastRequest"
 PREVIOUS_HOSTS = T + "extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+RBAC_HTTP = T + "extensions.filters.http.rbac.v3.RBAC"
+LOCAL_RATELIMIT = T + "extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+DIRECT_RESPONSE = T + "extensions.filters.network.direct_response.v3.Config"
+RBAC_ACTION = T + "config.rbac.v3.Action"
+DIRECT_SOURCE_IP = T + "extensions.matching.common_inputs.network.v3.DirectSourceIPInput"
+IP_MATCHER = "type.googleapis.com/xds.type.matcher.v3.IPMatcher"
 PREVIOUS_PRIORITIES = T + "extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
 STDOUT_LOG = T + "extensions.access_loggers.stream.v3.StdoutAccessLog"
 STDERR_LOG = T + "extensions.access_loggers.stream.v3.StderrAccessLog"
 FILE_LOG = T + "extensions.access_loggers.file.v3.FileAccessLog"
 
 CAPABILITIES: dict[str, Support] = {
+    "access.client-networks": Support(NATIVE, "L7: the HTTP RBAC filter (403) with one IP trie lookup (xds "
+                                              "IPMatcher) on the peer's address; L4: filter chains matched on the "
+                                              "peer's address when the connection is accepted (a refused client's "
+                                              "chain closes it at once); the most specific network decides"),
+    "rate-limit.requests": Support(NATIVE, "local rate limit filter, a token bucket per client address (the "
+                                           "`remote_address` descriptor as a wildcard: dynamic descriptors, at most "
+                                           "100,000 addresses, least recently used dropped): `burst` tokens, "
+                                           "refilled with the per-second rate once a second; 429; refused requests "
+                                           "take no token; the buckets are per Envoy process"),
+    "rate-limit.connections": Support(UNSUPPORTED, "Envoy's network local rate limit counts a listener's connections "
+                                                   "as a whole, not per client address"),
     "balance.round-robin": Support(NATIVE),
     "balance.least-connections": Support(NATIVE, "LEAST_REQUEST comparing every server (FULL_SCAN); it counts active "
                                                  "requests, one per connection at HTTP/1.1 and at L4"),
@@ -458,6 +476,89 @@ def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
     return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
 
 
+def _rbac_action(admit: bool) -> dict:
+    name = "allow" if admit else "deny"
+    return {"action": {"name": name, "typed_config": {"@type": RBAC_ACTION, "name": name,
+                                                      "action": "ALLOW" if admit else "DENY"}}}
+
+
+def _access_matcher(l: Listener) -> Optional[dict]:
+    """A listener's access list as one IP trie lookup (IPMatcher) on the peer's address: the most specific
+    network decides (`exclusive`), which the model's `AccessList.table` makes equal to deny-first. RBAC's
+    `policies` would test every principal in turn: a chain of 10,000 CIDRs per request."""
+    a = l.access
+    if a is None or not (a.allow or a.deny):
+        return None
+    groups = []
+    for admit in (False, True):
+        ranges = []
+        for net, ok in a.table:
+            if ok is admit:
+                n = ipaddress.ip_network(net)
+                ranges.append({"address_prefix": str(n.network_address), "prefix_len": n.prefixlen})
+        if ranges:
+            groups.append({"ranges": ranges, "exclusive": True, "on_match": _rbac_action(admit)})
+    return {"matcher_tree": {"input": {"name": "client-address", "typed_config": {"@type": DIRECT_SOURCE_IP}},
+                             "custom_match": {"name": "client-networks", "typed_config": {
+                                 "@type": IP_MATCHER, "range_matchers": groups}}},
+            "on_no_match": _rbac_action(a.default_allows)}
+
+
+RATE_CLIENTS = 100_000      # per-address token buckets kept (least recently used dropped beyond)
+
+
+def _rate_limit(l: Listener) -> dict:
+    """The local rate limit filter with one token bucket per client address: the descriptor
+    `remote_address` without a value is a wildcard, each address getting its own bucket (dynamic
+    descriptors). The filter's own bucket, which every request also takes from, is set out of reach."""
+    rl = l.rate_limit
+    always = {"default_value": {"numerator": 100, "denominator": "HUNDRED"}}
+    unlimited = {"max_tokens": 1_000_000_000, "tokens_per_fill": 1_000_000_000, "fill_interval": "1s"}
+    return typed("envoy.filters.http.local_ratelimit", LOCAL_RATELIMIT,
+                 stat_prefix=f"{l.name}_rate", status={"code": "TooManyRequests"}, token_bucket=unlimited,
+                 filter_enabled=dict(always, runtime_key=f"lbc.{l.name}.rate_enabled"),
+                 filter_enforced=dict(always, runtime_key=f"lbc.{l.name}.rate_enforced"),
+                 max_dynamic_descriptors=RATE_CLIENTS,
+                 rate_limits=[{"actions": [{"remote_address": {}}]}],
+                 descriptors=[{"entries": [{"key": "remote_address"}],
+                               "token_bucket": {"max_tokens": rl.burst, "tokens_per_fill": rl.per_second,
+                                                "fill_interval": "1s"}}])
+
+
+def _access_chains(l: Listener, chains: list[dict]) -> list[dict]:
+    """An L4 listener's access list, decided when the connection is accepted: the filter chain match
+    (after the SNI, one lookup per criterion, the most specific network wins) on the peer's address.
+    A refused client gets a chain that closes the connection at once (direct_response, nothing sent);
+    with an allow list, a client in no listed network matches no chain, and Envoy closes it. The
+    network RBAC filter would decide only at the client's first byte: a server that speaks first
+    would have greeted a refused client."""
+    a = l.access
+    if a is None or not (a.allow or a.deny):
+        return chains
+
+    def ranges(admit: bool) -> list[dict]:
+        out = []
+        for net, ok in a.table:
+            if ok is admit:
+                n = ipaddress.ip_network(net)
+                out.append({"address_prefix": str(n.network_address), "prefix_len": n.prefixlen})
+        return out
+    admitted, refused = ranges(True), ranges(False)
+    out = []
+    for c in chains:
+        match = dict(c.get("filter_chain_match", {}))
+        if not a.default_allows:
+            c = dict(c, filter_chain_match=dict(match, direct_source_prefix_ranges=admitted))
+        out.append(c)
+        if refused:
+            closed: dict[str, Any] = {"filter_chain_match": dict(match, direct_source_prefix_ranges=refused),
+                                      "filters": [typed("envoy.filters.network.direct_response", DIRECT_RESPONSE)]}
+            if "name" in c:
+                closed = {"name": c["name"] + " (refused)", **closed}
+            out.append(closed)
+    return out
+
+
 class _Builder:
     def __init__(self, model: Topology):
         self.model = model
@@ -473,7 +574,7 @@ class _Builder:
             out["filter_chains"] = [chain]
             return out
         if l.tls.mode == "none":
-            out["filter_chains"] = [{"filters": [self.tcp_proxy(l, l.default_route)]}]   # refusals() ensure one
+            out["filter_chains"] = _access_chains(l, [{"filters": [self.tcp_proxy(l, l.default_route)]}])   # refusals() ensure one
             return out
         # L4 with TLS: one chain per route, chosen by SNI. An SNI that no chain names is reset
         # unless the default route gives a chain without server_names.
@@ -487,7 +588,7 @@ class _Builder:
             if tls:
                 chain["transport_socket"] = tls
             chains.append(chain)
-        out["filter_chains"] = chains
+        out["filter_chains"] = _access_chains(l, chains)
         return out
 
     def tcp_proxy(self, l: Listener, r: Route) -> dict:
@@ -520,6 +621,11 @@ class _Builder:
         if mappers:
             cfg["local_reply_config"] = {"mappers": mappers}
         filters = []
+        matcher = _access_matcher(l)
+        if matcher:    # first: a refused client's request goes no further (403)
+            filters.append(typed("envoy.filters.http.rbac", RBAC_HTTP, matcher=matcher))
+        if l.rate_limit is not None and l.rate_limit.unit == "request":   # connections: refused (CAPABILITIES)
+            filters.append(_rate_limit(l))
         if any(s.stickiness.mode == "cookie" for s in services):
             filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
         filters.append(typed("envoy.filters.http.router", ROUTER))

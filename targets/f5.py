@@ -186,6 +186,12 @@ def _pools(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
     return out
 
 
+def _data_groups(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
+    """The tmsh objects of plan.data_groups (AS3: f5_as3._data_groups)."""
+    return [Obj("ltm data-group internal", p(d.local), [("records", [(n, []) for n in d.networks]), ("type", "ip")])
+            for d in plan.data_groups]
+
+
 def _rules(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
     """The tmsh objects of plan.rules."""
     out: list[Obj] = []
@@ -226,7 +232,7 @@ def _virtuals(plan: Plan, p: Callable[[str], str]) -> list[Obj]:
 
 
 _KINDS = (_monitors, _persistences, _client_ssl, _server_ssl, _http_profiles, _tcp_profiles, _pools, _request_logs,
-          _rules, _virtuals)
+          _data_groups, _rules, _virtuals)
 
 
 def _readme(plan: Plan, model: Topology) -> str:

@@ -181,6 +181,10 @@ def _traffic_logs(plan: Plan, common: Callable[[str], str], certs: dict[str, str
     return {r.local: {"class": "Traffic_Log_Profile", "responseSettings": {
         "responseEnabled": True, "responsePool": {"use": r.pool}, "responseProtocol": "mds-udp",
         "responseTemplate": r.template}} for r in plan.request_logs}
+def _data_groups(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
+    """AS3 Data_Group objects of address records (tmsh: f5._data_groups)."""
+    return {d.local: {"class": "Data_Group", "keyDataType": "ip", "records": [{"key": n} for n in d.networks]}
+            for d in plan.data_groups}
 
 
 def _rules(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -> dict[str, Any]:
@@ -240,7 +244,7 @@ def _services(plan: Plan, common: Callable[[str], str], certs: dict[str, str]) -
 
 
 _KINDS = (_certificates, _ca_bundles, _monitors, _persistences, _client_tls, _http_profiles, _tcp_profiles, _pools,
-          _traffic_logs, _rules, _services)
+          _traffic_logs, _data_groups, _rules, _services)
 
 
 # ---------------------------------------------------------------- reference checks

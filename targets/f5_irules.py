@@ -107,13 +107,25 @@ def render_header_rule(request, response) -> str:
     if _ENV is None:
         _ENV = _env()
     return _ENV.get_template("headers.tcl.j2").render(request=request, response=response)
+def render_access_rule(listener: str, l7: bool, deny: Optional[str], allow: Optional[str]) -> str:
+    """The iRule of a client access list: data group paths (deny, allow; either may be None)."""
+    return _render("access.tcl.j2", listener=listener, l7=l7, deny=deny, allow=allow)
+
+
+def render_rate_rule(listener: str, l7: bool, unit: str, table: str, window: int, limit: int) -> str:
+    """The iRule of a rate limit per client address: `table incr` in a subtable, fixed windows."""
+    return _render("rate.tcl.j2", listener=listener, l7=l7, unit=unit, table=table, window=window, limit=limit)
 
 
 def render_rule(spec: RuleSpec) -> str:
+    return _render("irule.tcl.j2", spec=spec)
+
+
+def _render(template: str, **ctx) -> str:
     global _ENV
     if _ENV is None:
         _ENV = _env()
-    text = _ENV.get_template("irule.tcl.j2").render(spec=spec)
+    text = _ENV.get_template(template).render(**ctx)
     # Blank lines only between the `when` blocks, no trailing spaces: stable, reviewable output.
     out: list[str] = []
     for l in (l.rstrip() for l in text.splitlines()):

@@ -23,8 +23,8 @@ from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
                        SourceIpStickiness, Topology, assert_never)
 
-from .f5_irules import (Action, Branch, Failure, RuleSpec, render_header_rule, render_rule, tcl_representable,
-                        tcl_word)
+from .f5_irules import (Action, Branch, Failure, RuleSpec, render_access_rule, render_header_rule, render_rate_rule,
+                        render_rule, tcl_representable, tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -100,6 +100,16 @@ _COMMON: dict[str, Support] = {
                                                     "header with TCP::respond in SERVER_CONNECTED"),
     "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
                                                     "header with TCP::respond in SERVER_CONNECTED"),
+    "access.client-networks": Support(NATIVE, "address data groups (deny, allow), one `class match` lookup each in "
+                                              "an iRule listed first on the virtual server: HTTP::respond 403 (L7) "
+                                              "or reject (L4) in CLIENT_ACCEPTED; `event disable all` keeps the "
+                                              "routing iRule from running after it (not verified on a device)"),
+    "rate-limit.requests": Support(EMULATED, "an iRule counts each client address's requests in a session table "
+                                             "(`table incr`, HTTP_REQUEST) over fixed windows of whole seconds "
+                                             "(burst/rate rounded up) starting at the client's first request; "
+                                             "beyond rate x window in the window: 429; refused requests count"),
+    "rate-limit.connections": Support(EMULATED, "the same in CLIENT_ACCEPTED for connections: `reject` beyond the "
+                                                "limit"),
     "ha.vrrp": Support(EMULATED, "BIG-IP pairs fail over by their device group (a floating traffic group holds the "
                                  "virtual addresses; ConfigSync copies the configuration), not keepalived: lbc writes "
                                  "one configuration for the group and no keepalived.conf; set up the device trust, "
@@ -310,6 +320,12 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class DataGroup:
+    local: str
+    networks: tuple[str, ...]        # type ip (address) records: normalised networks
+
+
+@dataclass(frozen=True)
 class Virtual:
     local: str
     listener: str
@@ -342,6 +358,7 @@ class Plan:
     rules: tuple[Rule, ...]
     virtuals: tuple[Virtual, ...]
     request_logs: tuple[RequestLog, ...] = ()
+    data_groups: tuple[DataGroup, ...] = ()
 
 
 # ---------------------------------------------------------------- string encodings
@@ -435,6 +452,7 @@ class _Lower:
         self.rules: dict[str, Rule] = {}
         self.virtuals: dict[str, Virtual] = {}
         self.request_logs: dict[str, RequestLog] = {}
+        self.data_groups: dict[str, DataGroup] = {}
 
     # -- objects
     def file(self, local: str, kind: str, source: str) -> str:
@@ -643,7 +661,8 @@ class _Lower:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
-        rules: tuple[str, ...] = self.header_rule(lst)
+        # the access list first: a refused client meets no other rule
+        rules: tuple[str, ...] = self.access(lst) + self.rate_limit(lst) + self.header_rule(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules += (f"{local}.irule",)
@@ -680,6 +699,37 @@ class _Lower:
         self.rules[local] = Rule(local, render_header_rule(h.request, h.response))
         return (local,)
 
+    def access(self, lst: Listener) -> tuple[str, ...]:
+        """A listener's access list: an address data group per list (one `class match` lookup each,
+        whatever its size) and an iRule listed first on the virtual. Its local name, or ()."""
+        a = lst.access
+        if a is None or not (a.allow or a.deny):
+            return ()
+        groups = {}
+        for kind, nets in (("deny", a.deny), ("allow", a.allow)):
+            if nets:
+                local = f"{lst.name}.{kind}.datagroup"
+                self.data_groups[local] = DataGroup(local, nets)
+                groups[kind] = self.path(local)
+        local = f"{lst.name}.access.irule"
+        self.rules[local] = Rule(local, render_access_rule(lst.name, lst.reads_http, groups.get("deny"),
+                                                           groups.get("allow")))
+        return (local,)
+
+    def rate_limit(self, lst: Listener) -> tuple[str, ...]:
+        """A rate limit per client address: an iRule counting in a session table (`table incr`) with
+        fixed windows of whole seconds (table lifetimes are seconds). The window is burst/rate rounded
+        up, the limit the rate times the window: never stricter than asked."""
+        rl = lst.rate_limit
+        if rl is None:
+            return ()
+        window = max(1, math.ceil(rl.burst / rl.per_second))
+        local = f"{lst.name}.rate.irule"
+        table = f"lbc.{safe_name(self.m.name)}.{lst.name}.rate"     # not a path: names no BIG-IP object
+        self.rules[local] = Rule(local, render_rate_rule(lst.name, lst.reads_http, rl.unit, table, window,
+                                                         max(rl.burst, rl.per_second * window)))
+        return (local,)
+
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback
         if fb is None:
@@ -704,7 +754,7 @@ class _Lower:
             return tuple(d[k] for k in sorted(d))
         return Plan(safe_name(self.m.name), s(self.monitors), s(self.persist), s(self.files), s(self.client_ssl),
                     s(self.server_ssl), s(self.http), s(self.tcp), s(self.pools), s(self.rules), s(self.virtuals),
-                    s(self.request_logs))
+                    s(self.request_logs), s(self.data_groups))
 
 
 # lbc's access-log fields as request logging variables; what BIG-IP does not report is `-`

@@ -337,6 +337,9 @@ ALLOW: dict[str, dict] = {
         "load-balancing-mode": _LB_MODES, "members": Named(Text(r"/Common/[^\s]+"), _MEMBER),
         "min-active-members": Int(0, 65_535), "monitor": Ref("monitor"), "reselect-tries": Int(0, 65_535),
     },
+    "ltm data-group internal": {
+        "records": Named(Text(r"[0-9A-Fa-f.:]+/[0-9]{1,3}"), {}), "type": Enum("ip"),
+    },
     "ltm virtual": {
         "destination": Text(r"/Common/[0-9A-Fa-f.:]+[.:][0-9]{1,5}"), "ip-protocol": Enum("tcp"), "mask": Addr(),
         "persist": Named(Ref("persistence"), {"default": Enum("yes", "no")}),
@@ -360,7 +363,7 @@ BUILTIN = {
     "profile": {"/Common/http", "/Common/tcp", "/Common/clientssl", "/Common/serverssl", "/Common/websocket",
                 "/Common/request-log"},
 }
-_CATEGORY = {"ltm monitor": "monitor", "ltm persistence": "persistence", "ltm profile": "profile",
+_CATEGORY = {"ltm data-group": "data-group", "ltm monitor": "monitor", "ltm persistence": "persistence", "ltm profile": "profile",
              "ltm pool": "pool", "ltm rule": "rule", "ltm virtual": "virtual"}
 
 
@@ -446,6 +449,7 @@ def check(text: str, external_files: frozenset[str] | set[str] = frozenset()) ->
     names: dict[str, set[str]] = {c: set(b) for c, b in BUILTIN.items()}
     names.setdefault("pool", set())
     names.setdefault("rule", set())
+    names.setdefault("data-group", set())
     names.setdefault("virtual", set())
     names["file"] = set(external_files)
     members: dict[str, set[tuple[str, str]]] = {}
@@ -488,10 +492,10 @@ def _member_key(name: str, body: Value) -> tuple[str, str]:
 def _check_rule(o: Obj, names: dict, members: dict) -> list[str]:
     problems = []
     where = f"ltm rule {o.name}"
-    known = names["pool"] | names["profile"]
+    known = names["pool"] | names["profile"] | names["data-group"]
     for m in _RULE_PATH.finditer(o.raw):
         if m.group(1) not in known:
-            problems.append(f"{where}: names {m.group(1)}, which is not a pool or profile lbc defines")
+            problems.append(f"{where}: names {m.group(1)}, which is not a pool, profile or data group lbc defines")
     for m in RULE_POOL.finditer(o.raw):
         pool, addr, port = m.groups()
         if pool not in names["pool"]:

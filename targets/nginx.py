@@ -64,6 +64,17 @@ CAPABILITIES: dict[str, Support] = {
                                      "in the per-server upstreams that cookie and direct-host requests use; "
                                      "refused with source-IP stickiness (a hash moves a held server's clients)"),
     "server.down": Support(NATIVE, "down"),
+    "rate-limit.requests": Support(NATIVE, "limit_req_zone on $binary_remote_addr (10 MB, about 160,000 "
+                                           "clients) with rate=N r/s, limit_req burst=(burst - 1) nodelay, "
+                                           "limit_req_status 429: a leaky bucket drained at the rate in "
+                                           "millisecond steps; refused requests are not counted"),
+    "rate-limit.connections": Support(UNSUPPORTED, "open-source nginx limits concurrent connections per address "
+                                                   "(limit_conn), not their rate, and the stream module has no "
+                                                   "limit_req"),
+    "access.client-networks": Support(NATIVE, "one `geo` lookup of $remote_addr (a radix tree, the longest prefix "
+                                              "wins; lbc drops allowed networks inside denied ones so that deny "
+                                              "wins); L7: `return 403`, L4: the connection is passed to an "
+                                              "upstream that is down, which closes it"),
     "priority.tiers": Support(EMULATED, "L7: one upstream per group, chained by `error_page 502 504` to named "
                                         "locations; a group is left when every server is failed (passive) or "
                                         "full. L4 has no error_page: two groups at most, by `backup`, and not "
@@ -232,6 +243,8 @@ class _Block:
         self.maps: list[dict] = []
         self.chains: dict[tuple[str, str, bool], _Chain] = {}
         self.reject: Optional[str] = None
+        self.geos: list[dict] = []        # geo blocks: client address -> value (access lists)
+        self.rate_zones: list[dict] = []  # limit_req_zone per rate-limited listener
 
     def var(self, stem: str) -> str:
         return f"$lbc_{stem}_{len(self.maps)}"
@@ -333,6 +346,28 @@ class _Block:
             (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
             for v, s in by_value if ip_of(s.address) is not None], "default": ""})
 
+    def access(self, l: Listener) -> Optional[str]:
+        """A listener's access list as one `geo` lookup (a radix tree; the longest prefix wins, which
+        the model's `AccessList.table` makes equal to deny-first): $var is 1 for a refused client."""
+        a = l.access
+        if a is None or not (a.allow or a.deny):
+            return None
+        var = f"$lbc_access_{len(self.geos)}"
+        self.geos.append({"var": var, "default": "0" if a.default_allows else "1",
+                          "entries": [(net, "0" if ok else "1") for net, ok in a.table]})
+        return var
+
+    def rate_limit(self, l: Listener) -> Optional[dict]:
+        """A listener's request rate limit: a limit_req zone keyed by the client's address (a leaky
+        bucket: `rate` per second, refused requests are not counted) used by its server blocks."""
+        rl = l.rate_limit
+        if rl is None or rl.unit != "request":     # connections: refused (CAPABILITIES)
+            return None
+        zone = {"name": f"lbc_rate_{len(self.rate_zones)}", "rate": rl.per_second,
+                "burst": rl.burst - 1}           # nginx admits one request plus `burst` at once
+        self.rate_zones.append(zone)
+        return zone
+
     def reject_upstream(self) -> str:
         if self.reject is None:
             self.reject = self.names.get("lbc.no-route")
@@ -386,10 +421,13 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
             cert = next((c for c in certs if _covers(c.names, h)), certs[0] if certs else None)
             groups.setdefault((target, cert.name if cert else None), []).append(h)
     blocks = []
+    refused = block.access(l)
+    rate = block.rate_limit(l)
 
     def block_for(target, cert_name, hosts, default):
         b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
-             "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None}
+             "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
+             "refused": refused, "rate": rate}
         if target is None:
             b["locations"] = [{"name": "/", "status": 404}]
         else:
@@ -418,7 +456,7 @@ def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
 
     if not any(r.hosts for r in l.routes):
         srv["pass"] = target(l.routes[0])
-        return srv
+        return _stream_access(l, block, srv)
     source = "$ssl_preread_server_name" if l.tls.mode == "passthrough" else "$ssl_server_name"
     srv["preread"] = l.tls.mode == "passthrough"
     var = block.var("sni")
@@ -427,6 +465,20 @@ def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:
                        "entries": [(h, target(r), True) for r in l.routes for h in r.hosts],
                        "default": target(d) if d else block.reject_upstream()})
     srv["pass"] = var
+    return _stream_access(l, block, srv)
+
+
+def _stream_access(l: Listener, block: _Block, srv: dict) -> dict:
+    """stream has no `return`: a refused client is passed to the upstream that is down, which
+    closes the connection before anything is read or sent."""
+    refused = block.access(l)
+    if refused is not None:
+        var = block.var("access_pass")
+        passed = srv["pass"]
+        block.maps.append({"source": refused, "var": var, "hostnames": False,
+                           "entries": [("0", passed, not passed.startswith("$"))],
+                           "default": block.reject_upstream()})
+        srv["pass"] = var
     return srv
 
 

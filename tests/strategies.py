@@ -9,6 +9,8 @@ comes from HOSTILE: quotes, braces, ;, #, $, %, backslashes and non-ASCII.
 """
 from __future__ import annotations
 
+import ipaddress
+
 from hypothesis import strategies as st
 
 # Everything the schema allows in free text that a config language might treat specially.
@@ -62,6 +64,39 @@ HOSTS = ["a.example.com", "b.example.com", "c.example.net", "*.w.example.com"]
 CERT_NAMES = HOSTS + ["direct1.example.com", "direct2.example.com", "direct3.example.com", "direct4.example.com",
                       "direct5.example.com"]
 DURATIONS = st.sampled_from(["500ms", "2s", "30s", "5m", "1h"])
+
+
+@st.composite
+def client_network(draw) -> str:
+    """A client network as a topology may write it: mostly IPv4, any prefix length, sometimes an
+    address alone, sometimes with host bits set (LBC630 must refuse those)."""
+    v6 = draw(st.integers(0, 3)) == 0
+    bits = 128 if v6 else 32
+    addr = draw(st.integers(0, 2 ** bits - 1))
+    plen = draw(st.integers(0 if draw(st.integers(0, 19)) == 0 else 8, bits))
+    if draw(st.integers(0, 9)) == 0:
+        return f"{ipaddress.ip_address(addr)}/{plen}"          # host bits, most of the time
+    net = ipaddress.ip_network((addr, plen), strict=False)
+    return str(net.network_address) if plen == bits and draw(st.booleans()) else str(net)
+
+
+@st.composite
+def access_lists(draw) -> dict:
+    """A listener's `access:` block: allow and/or deny lists of random networks (overlaps included)."""
+    out = {}
+    for kind in draw(st.sampled_from([["allow"], ["deny"], ["allow", "deny"]])):
+        out[kind] = draw(st.lists(client_network(), min_size=0 if draw(st.integers(0, 9)) == 0 else 1, max_size=6))
+    return out
+
+
+@st.composite
+def rate_limits(draw, l7: bool) -> dict:
+    """A listener's `rate_limit:`: requests (L7 mostly) or connections, burst given or not."""
+    key = "requests_per_second" if l7 and draw(st.integers(0, 3)) else "connections_per_second"
+    out = {key: draw(st.integers(1, 100_000))}
+    if draw(st.booleans()):
+        out["burst"] = draw(st.integers(1, 1_000_000))
+    return out
 
 
 @st.composite
@@ -188,6 +223,10 @@ def topologies(draw):
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
         if draw(st.integers(0, 2)) == 0:
             l["access_log"] = draw(access_logs())
+        if draw(st.integers(0, 2)) == 0:
+            l["access"] = draw(access_lists())
+        if draw(st.integers(0, 2)) == 0:
+            l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
         listeners.append(l)
     doc = {"lbc": 1, "vips": {"v": {"address": "127.0.0.50"}},
            "certificates": {"c": {"cert": "certs/c.pem", "key": "certs/c.key", "names": CERT_NAMES,
@@ -439,6 +478,10 @@ def wide_topologies(draw):
         if draw(st.booleans()):
             l["timeouts"] = {k: draw(W_DURATION) for k in draw(st.lists(
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
+        if _one_in(draw, 3):
+            l["access"] = draw(access_lists())
+        if _one_in(draw, 3):
+            l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
         if kind == "bridge" and draw(st.integers(0, 5)):  # mostly with what bridging needs (LBC206)
             for r in routes:
                 svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})

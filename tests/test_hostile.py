@@ -105,6 +105,8 @@ VARIANTS = {
         "address": "127.0.0.53", "port": 5514, "facility": "local3"}}),
     "access-log-top-syslog": ("access_log", {"to": "syslog", "syslog": {"address": "::1", "facility": "user"}}),
     "admin": ("admin", {"address": "127.0.0.1", "port": 9100, "ignore": {"LBC106": "test fixture"}}),
+    "access": ("listeners", 0, "access", {"allow": ["127.0.0.0/8", "::1"], "deny": ["127.0.0.66/32"]}),
+    "rate-limit": ("listeners", 0, "rate_limit", {"requests_per_second": 10, "burst": 20}),
 }
 
 # Several files (issue 17): an include of an empty fragment (written beside each topology by _check),

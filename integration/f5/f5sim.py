@@ -51,6 +51,8 @@ class F5Sim:
         self.l7 = any(k.endswith(".http") for k, _ in _block(self.virtual.body, "profiles"))
         self.pools = {o.name: o for o in objs if o.kind == "ltm pool"}
         self.profiles = [o.name for o in objs if o.kind.startswith("ltm profile")]
+        self.data_groups = {o.name: [n for n, _ in (_block(o.body, "records") or [])]
+                            for o in objs if o.kind == "ltm data-group internal"}
 
     def pool_of(self, service: str, port: str = "default") -> str:
         return next(n for n in self.pools if n.endswith(f".{service}.{port}.pool"))
@@ -84,6 +86,8 @@ class F5Sim:
             lines.append(f"::sim::pool {tcl_quote(name)} {min_active} {{{members}}}")
         for p in self.profiles:
             lines.append(f"::sim::profile {tcl_quote(p)}")
+        for name, nets in self.data_groups.items():
+            lines.append(f"::sim::datagroup {tcl_quote(name)} {{{' '.join(nets)}}}")
         rules = " ".join(tcl_quote(r) for r in self.rules)
         lines.append(f"::sim::virtual {tcl_quote(self.default_pool)} {int(self.l7)} [list {rules}]")
         for r in requests:

@@ -18,13 +18,23 @@ namespace eval ::sim {
     variable rr [dict create]        ;# round-robin position per pool
     variable conn                    ;# the connection being simulated (array)
     variable reselect_limit 3
+    variable datagroups [dict create]  ;# address data group path -> list of networks (a.b.c.d/len)
+    variable tables [dict create]      ;# session table: "subtable key" -> {value V lifetime L}; lives for the run
 }
 
 # ------------------------------------------------------------------ configuration
 
 proc ::sim::reset {} {
-    variable pools; variable rules; variable vs; variable rr; variable profiles
+    variable pools; variable rules; variable vs; variable rr; variable profiles; variable datagroups
     set pools [dict create]; set rules [list]; set vs [dict create]; set rr [dict create]; set profiles [list]
+    set datagroups [dict create]
+    variable tables; set tables [dict create]
+}
+
+# An address (type ip) data group: its records as networks.
+proc ::sim::datagroup {name networks} {
+    variable datagroups
+    dict set datagroups $name $networks
 }
 
 # members: a list of dicts {address A port P pg G state S}; state is one of
@@ -122,6 +132,8 @@ proc ::sim::lint {text} {
     foreach w {dict lassign lmap try throw apply lrepeat lreverse chan coroutine yield yieldto tailcall zlib} {
         if {[regexp "(^|\\s|\\\[|;)${w}(\\s|\\]|;|\$)" $b]} { lappend problems "`$w` is Tcl 8.5 or later" }
     }
+    # `class match ADDR equals DG` is a command's argument, not the expr operator
+    regsub -all {class\s+match\s+(\S+)\s+equals\s} $b {class match \1 = } b
     foreach w {starts_with ends_with contains equals matches_glob matches_regex} {
         if {[regexp "\\m$w\\M" $b]} { lappend problems "`$w` is an iRule-only operator (tclsh cannot run it)" }
     }
@@ -162,7 +174,7 @@ proc ::sim::new_connection {client cport vip vport} {
     array unset conn
     array set conn [list client $client cport $cport vip $vip vport $vport handlers {} respond {} reject 0 \
         selected {} persist {} ssl_profile {} collecting 0 released 0 recollect 0 payload {} server_data {} \
-        lb_pool {} reselect {} events {} host {}]
+        lb_pool {} reselect {} events {} host {} disabled 0]
     set i [interp create -safe]
     set conn(interp) $i
     foreach c $::sim::hidden {
@@ -174,7 +186,7 @@ proc ::sim::new_connection {client cport vip vport} {
     foreach c {when pool active_members persist getfield reject log
                HTTP::host HTTP::respond LB::status LB::server LB::reselect SSL::profile
                TCP::collect TCP::payload TCP::release TCP::respond TCP::client_port TCP::local_port
-               IP::client_addr IP::local_addr} {
+               IP::client_addr IP::local_addr class event table} {
         $i alias $c ::sim::cmd::[string map {:: _} $c]
     }
     foreach t $rules {
@@ -186,7 +198,7 @@ proc ::sim::fire {event} {
     variable conn
     foreach h $conn(handlers) {
         lassign $h ev body
-        if {$ev ne $event} { continue }
+        if {$ev ne $event || $conn(disabled)} { continue }
         lappend conn(events) $event
         set code [catch {$conn(interp) eval $body} err]
         if {$code == 1} { error "$event: $err" }
@@ -456,6 +468,60 @@ proc ::sim::cmd::reject {} {
 }
 
 proc ::sim::cmd::log {args} {}
+
+# `class match ADDR equals DATAGROUP` on an address data group (IPv4 records and clients; the
+# longest-prefix detail does not matter for `match`, only whether any record contains ADDR).
+proc ::sim::cmd::class {args} {
+    if {[llength $args] != 4 || [lindex $args 0] ne "match" || [lindex $args 2] ne "equals"} {
+        error "class: lbc emits `class match ADDR equals DATAGROUP` only, got: $args"
+    }
+    set addr [lindex $args 1]
+    set name [lindex $args 3]
+    if {![dict exists $::sim::datagroups $name]} { error "class: no data group $name" }
+    set a [::sim::ipv4 $addr]
+    foreach net [dict get $::sim::datagroups $name] {
+        lassign [split $net /] base len
+        if {[string first : $base] >= 0} { continue }    ;# IPv6 records never match an IPv4 client
+        set mask [expr {$len == 0 ? 0 : (0xFFFFFFFF << (32 - $len)) & 0xFFFFFFFF}]
+        if {($a & $mask) == ([::sim::ipv4 $base] & $mask)} { return 1 }
+    }
+    return 0
+}
+
+proc ::sim::ipv4 {addr} {
+    set parts [split $addr .]
+    if {[llength $parts] != 4} { error "the harness simulates IPv4 clients only: $addr" }
+    set n 0
+    foreach p $parts { set n [expr {($n << 8) | $p}] }
+    return $n
+}
+
+# `table incr -notouch -subtable S KEY` and `table lifetime -subtable S KEY SECONDS`, the forms lbc
+# writes. Time does not pass within a run (one tclsh process): lifetimes are recorded, never reached.
+proc ::sim::cmd::table {args} {
+    set verb [lindex $args 0]
+    if {$verb eq "incr" && [llength $args] == 5 && [lindex $args 1] eq "-notouch" && [lindex $args 2] eq "-subtable"} {
+        set k [list [lindex $args 3] [lindex $args 4]]
+        if {![dict exists $::sim::tables $k]} { dict set ::sim::tables $k [dict create value 0 lifetime ""] }
+        set v [expr {[dict get $::sim::tables $k value] + 1}]
+        dict set ::sim::tables $k value $v
+        return $v
+    }
+    if {$verb eq "lifetime" && [llength $args] == 5 && [lindex $args 1] eq "-subtable"} {
+        set k [list [lindex $args 2] [lindex $args 3]]
+        if {![string is integer -strict [lindex $args 4]] || [lindex $args 4] < 1} { error "table lifetime: bad seconds" }
+        if {[dict exists $::sim::tables $k]} { dict set ::sim::tables $k lifetime [lindex $args 4] }
+        return [lindex $args 4]
+    }
+    error "table: lbc emits `table incr -notouch -subtable S K` and `table lifetime -subtable S K N` only, got: $args"
+}
+
+# `event disable all`: no further iRule event runs on this connection, in any of its iRules.
+proc ::sim::cmd::event {args} {
+    upvar #0 ::sim::conn conn
+    if {$args ne "disable all"} { error "event: lbc emits `event disable all` only" }
+    set conn(disabled) 1
+}
 
 proc ::sim::cmd::TCP_collect {args} {
     upvar #0 ::sim::conn conn

@@ -19,6 +19,8 @@ SCENARIOS = {
     "S22": "full/held server keeps sessions", "S23": "HTTP check behind passthrough", "S24": "fallback server",
     "S25": "fresh weighted draw (VHI)",
     "S28": "HSTS and header changes",
+    "S29": "client access lists",
+    "S30": "rate limit per client",
     "S31": "TLS profile",
     "S32": "logs and metrics",
     "S33": "reload under load (lbc apply)",

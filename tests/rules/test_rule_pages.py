@@ -61,7 +61,7 @@ def test_fixed_example_is_clean(pki_dir, rid):
     assert found == [], [(d.id, d.message) for d in found]
 
 
-NON_GUIDE = ("lbc topology language", "HAProxy 2.6 Configuration Manual", "Envoy 1.40 documentation",
+NON_GUIDE = ("lbc", "HAProxy 2.6 Configuration Manual", "Envoy 1.40 documentation",
              "nginx documentation", "RFC ", "Mozilla ")
 
 

@@ -1,0 +1,14 @@
+# lbc: rate limit per client address on listener api: at most 7 requests in a
+# fixed window of 1 s that starts at the client's first one (the table entry's lifetime);
+# beyond it, 429. Listed before the routing iRule.
+when HTTP_REQUEST {
+    set lbc_count [table incr -notouch -subtable lbc.rate-limits.api.rate [IP::client_addr]]
+    if { $lbc_count == 1 } {
+        table lifetime -subtable lbc.rate-limits.api.rate [IP::client_addr] 1
+    }
+    if { $lbc_count > 7 } {
+        HTTP::respond 429 content "Too Many Requests" Connection close
+        event disable all
+        return
+    }
+}

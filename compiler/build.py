@@ -7,7 +7,6 @@ that must hold before a model can exist.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
 import os
@@ -51,12 +50,18 @@ class _Builder:
         return value
 
     def apply_profile(self, raw: dict, path: tuple) -> dict:
-        raw = copy.deepcopy(raw)
+        """The service's data with the profile's defaults filled in; the document's data is not
+        changed (only the mappings on a default's path are copied)."""
         profile = raw.get("profile", "generic")
-        for keys, value, citation in profile_defaults(profile, raw):
+        defaults = profile_defaults(profile, raw)
+        if not defaults:
+            return raw
+        raw = dict(raw)
+        for keys, value, citation in defaults:
             node = raw
             for k in keys[:-1]:
-                node = node.setdefault(k, {})
+                node[k] = dict(node[k]) if isinstance(node.get(k), dict) else node.get(k, {})
+                node = node[k]
             if keys[-1] not in node:
                 node[keys[-1]] = value
                 self.defaults.append(DefaultApplied(path + keys, value, f"profile {profile} ({citation})"))

@@ -18,7 +18,7 @@ from typing import List, Optional, TextIO
 
 import typer
 
-from . import DOCS_URL, HOME_URL, __version__
+from . import DOCS_URL, HOME_URL, __version__, jsonout
 from .diagnostics import Diagnostic, Unreadable, format_github, format_json, format_sarif, format_text
 from .compose import Inputs
 from .loader import MAX_BYTES
@@ -239,6 +239,8 @@ def compile_(
     max_bytes: int = MaxBytesOpt,
     docker: bool = typer.Option(False, "--docker", help="Also write a Dockerfile and compose.yaml that run "
                                 "the output in the target's official image (needs --output)."),
+    pretty: bool = typer.Option(False, "--pretty", help="Indent JSON output for reading (Envoy's envoy.json is "
+                                "compact by default: a third of the size and of the time to write it)."),
     quiet: bool = QuietOpt, no_acknowledged: bool = NoAckOpt, max_per_rule: int = MaxPerRuleOpt,
     sarif_root: str = SarifRootOpt, stdin_filename: str = StdinNameOpt,
 ) -> None:
@@ -287,6 +289,8 @@ def compile_(
             files = {**files, **docker_files(model, tgt.name, files, out)}
         except ValueError as e:
             _fail_usage(str(e))
+    if pretty:
+        files = {name: jsonout.pretty(text) if name.endswith(".json") else text for name, text in files.items()}
     if out is None:
         text = _stdout_file(files, tgt)
         report.emit([result], [], stdout_taken=True)

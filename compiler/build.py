@@ -280,13 +280,14 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         vips[name] = Vip(name, v["address"], ("vips", name))
     certificates = {n: b.certificate(n, c) for n, c in sorted((data.get("certificates") or {}).items())}
     services = {n: b.service(n, s) for n, s in data["services"].items()}
+    ip_like: dict[str, bool] = {}   # address -> looks like an IP address but is not one (servers share addresses)
     for svc in services.values():
         for s in svc.servers:
-            if re.match(r"^[0-9.]+$", s.address) or ":" in s.address:
-                try:
-                    ipaddress.ip_address(s.address)
-                except ValueError:
-                    reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
+            if s.address not in ip_like:
+                ip_like[s.address] = ((re.match(r"^[0-9.]+$", s.address) is not None or ":" in s.address)
+                                      and not _is_ip(s.address))
+            if ip_like[s.address]:
+                reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
         fb = svc.fallback
         if fb is not None and fb.kind == "server" and not _is_ip(fb.address):
             reporter.report("LBC105", fb.path + ("server", "address"),

@@ -21,6 +21,25 @@ try:  # the C loader is ~5x faster; fall back to pure Python where libyaml is mi
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore
 
+
+
+class _Composer(_Loader):
+    """PyYAML's loader, finding each distinct plain scalar's tag once per load (the safe resolver's
+    answer depends on the text alone; a tenth of the compose time of a 10,000-service file)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._tags: dict[str, str] = {}
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = self._tags.get(value)
+            if tag is None:
+                tag = self._tags[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 1000
@@ -266,7 +285,7 @@ def _load_text(text: str, file: str, max_depth: int, max_aliases: int, prescan: 
             byte_budget: float = EXPANSION_FACTOR * len(text) + EXPANSION_SLACK
         else:  # no alias: nothing can expand
             budget = byte_budget = _NO_LIMIT
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_Composer)
         if node is None:
             raise LoadError(Diagnostic("LBC002", Severity.ERROR, "the file is empty", Location(file, 1, 1),
                                        hint="start from an example: lbc validate examples/flynet.yaml"))

@@ -84,11 +84,13 @@ conformance-docker-ci:
 images:
 	$(PYTHON) integration/docker/images.py
 
-# The issue-18 table: whole-process validate/compile at BENCH_SIZES (medians, RSS), then proxy CPU
-# per request of lbc's output vs hand-written configs (needs wrk, haproxy, nginx, envoy).
+# The issue-18 tables: whole-process validate/compile at BENCH_SIZES (median wall and CPU seconds,
+# peak RSS, 50k/10k growth), then proxy CPU per request of lbc's output vs hand-written configs
+# (needs wrk, haproxy, nginx, envoy). About 15 minutes on a quiet 2-core machine.
 BENCH_SIZES ?= 1000,10000,50000
+BENCH_REPS ?= 5
 bench:
-	$(PYTHON) bench/scale.py --lbc $(LBC) --sizes $(BENCH_SIZES) --reps 3
+	$(PYTHON) bench/scale.py --lbc $(LBC) --sizes $(BENCH_SIZES) --reps $(BENCH_REPS)
 	$(PYTHON) bench/serve.py --lbc $(LBC)
 
 # The dependency lower bounds of pyproject.toml, installed exactly in .venv-min (see .ci/min-versions).

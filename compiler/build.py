@@ -7,7 +7,6 @@ that must hold before a model can exist.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
 import os
@@ -82,12 +81,18 @@ class _Builder:
         return value
 
     def apply_profile(self, raw: dict, path: tuple) -> dict:
-        raw = copy.deepcopy(raw)
+        """The service's data with the profile's defaults filled in; the document's data is not
+        changed (only the mappings on a default's path are copied)."""
         profile = raw.get("profile", "generic")
-        for keys, value, citation in profile_defaults(profile, raw):
+        defaults = profile_defaults(profile, raw)
+        if not defaults:
+            return raw
+        raw = dict(raw)
+        for keys, value, citation in defaults:
             node = raw
             for k in keys[:-1]:
-                node = node.setdefault(k, {})
+                node[k] = dict(node[k]) if isinstance(node.get(k), dict) else node.get(k, {})
+                node = node[k]
             if keys[-1] not in node:
                 node[keys[-1]] = value
                 self.defaults.append(DefaultApplied(path + keys, value, f"profile {profile} ({citation})"))
@@ -385,13 +390,14 @@ def build_model(doc, reporter: Reporter) -> Optional[Topology]:
         vips[name] = Vip(name, v["address"], ("vips", name))
     certificates = {n: b.certificate(n, c) for n, c in sorted((data.get("certificates") or {}).items())}
     services = {n: b.service(n, s) for n, s in data["services"].items()}
+    ip_like: dict[str, bool] = {}   # address -> looks like an IP address but is not one (servers share addresses)
     for svc in services.values():
         for s in svc.servers:
-            if re.match(r"^[0-9.]+$", s.address) or ":" in s.address:
-                try:
-                    ipaddress.ip_address(s.address)
-                except ValueError:
-                    reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
+            if s.address not in ip_like:
+                ip_like[s.address] = ((re.match(r"^[0-9.]+$", s.address) is not None or ":" in s.address)
+                                      and not _is_ip(s.address))
+            if ip_like[s.address]:
+                reporter.report("LBC105", s.path + ("address",), f"server '{s.name}': '{s.address}' is not a valid IP address")
         fb = svc.fallback
         if fb is not None and fb.kind == "server" and ip_of(fb.address or "") is None:
             reporter.report("LBC105", fb.path + ("server", "address"),

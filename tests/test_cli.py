@@ -171,6 +171,17 @@ def test_compile_without_output_prints_only_the_config(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_pretty_indents_envoy_json_and_changes_nothing_else(tmp_path):
+    # envoy.json is compact by default (README: Envoy output); --pretty gives the same value indented
+    compact = lbc("compile", example_path("flynet.yaml"), "-t", "envoy", "-o", str(tmp_path / "c"))
+    pretty = lbc("compile", example_path("flynet.yaml"), "-t", "envoy", "-o", str(tmp_path / "p"), "--pretty")
+    assert compact.returncode == pretty.returncode == 0, compact.stderr + pretty.stderr
+    c, p = ((tmp_path / d / "envoy.json").read_text() for d in "cp")
+    assert c.count("\n") == 1 and p.count("\n") > 100 and p.startswith('{\n  "node": {')
+    assert json.loads(c) == json.loads(p)
+    assert (tmp_path / "c" / "README.md").read_text() == (tmp_path / "p" / "README.md").read_text()
+
+
 def test_compile_refuses_stdout_when_the_config_needs_other_files():
     r = lbc("compile", example_path("flynet.yaml"), "-t", "haproxy")
     assert r.returncode == 2 and r.stdout == ""

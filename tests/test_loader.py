@@ -200,3 +200,105 @@ def test_a_load_keeps_no_yaml_node_alive():
     docs = [load_text(text, f"f{i}.yaml") for i in range(5)]  # the documents themselves stay alive
     assert docs[4].data["k199"] == ["a", 199, 1.5, True, None, {"x": "y"}]
     assert live_nodes() - before == 0
+
+
+# The pre-scan (depth, aliases, documents) is skipped when the text alone proves it would find
+# nothing (compiler/loader.py, _prescan_needed). Both ways must give the same document or the same
+# diagnostic, and the text bound must never let a deeper file through.
+def _both_ways(text: str, max_depth: int = 64):
+    from lbc.loader import _load_text
+
+    def one(prescan: bool):
+        try:   # always the pre-scan, or load_text's choice
+            d = _load_text(text, "t.yaml", max_depth, 1000, True) if prescan else load_text(text, "t.yaml",
+                                                                                             max_depth=max_depth)
+            return repr((d.data, sorted(d.value_spans.items(), key=repr), sorted(d.key_spans.items(), key=repr),
+                         d.aliases))
+        except LoadError as e:
+            return repr(e.diagnostic)
+    return one(True), one(False)
+
+
+def _corpus() -> list[str]:
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parent.parent
+    files = sorted([*root.glob("examples/**/*.yaml"), *root.glob("tests/rules/cases/*.yaml"),
+                    *root.glob("tests/golden/cases/*.yaml")])
+    return [f.read_text(encoding="utf-8") for f in files]
+
+
+def test_skipping_the_prescan_changes_no_document_and_no_diagnostic():
+    import random
+    rnd = random.Random(18)
+    texts = _corpus()
+    pieces = list("[]{}-:?*&!#'\" \n\t,|>") + ["  ", "- ", ": ", "*a", "&a ", "\n  ", "---\n", "...\n", "\r",
+                                                 "\x01", "\u2028", "\n" + " " * 40 + "- - a"]
+    for _ in range(1500):   # ~6 s: mutants of the corpus (inserted indicators, cut and repeated text)
+        t = rnd.choice(texts)
+        for _ in range(rnd.randint(1, 4)):
+            p = rnd.randrange(len(t))
+            op = rnd.random()
+            if op < 0.4:
+                t = t[:p] + rnd.choice(pieces) + t[p:]
+            elif op < 0.7:
+                t = t[:p] + t[p + rnd.randint(1, 5):]
+            else:
+                q = rnd.randrange(len(t))
+                t = t[:p] + t[q:q + rnd.randint(1, 40)] + t[p:]
+        texts.append(t)
+    texts += ["a: 1\n---\nb: [\n", "a: 1\n...\n---\nb: 2\n", 'x: ["]", ["]", [1]]\n', "a: *x\n"]
+    for t in texts:
+        for depth in (64, 6):
+            with_scan, without = _both_ways(t, depth)
+            assert with_scan == without, t
+
+
+def test_the_text_bound_on_nesting_is_never_too_low():
+    import random
+
+    import yaml as _yaml
+    from lbc.loader import _prescan_needed
+    rnd = random.Random(64)
+
+    def data(d):
+        r = rnd.random()
+        if d > 12 or r < 0.3:
+            return rnd.choice(["x", "a]b", "q'", 1, "[", "}", "#]"])
+        if r < 0.65:
+            return [data(d + 1) for _ in range(rnd.randint(0, 3))]
+        return {f"k{rnd.randint(0, 9)}": data(d + 1) for _ in range(rnd.randint(0, 3))}
+
+    def depth(text):
+        now = most = 0
+        for ev in _yaml.parse(text, Loader=_yaml.SafeLoader):
+            if isinstance(ev, (_yaml.MappingStartEvent, _yaml.SequenceStartEvent)):
+                now += 1
+                most = max(most, now)
+            elif isinstance(ev, (_yaml.MappingEndEvent, _yaml.SequenceEndEvent)):
+                now -= 1
+        return most
+
+    skipped = 0
+    for _ in range(1500):  # ~3 s
+        t = _yaml.safe_dump(data(0), default_flow_style=rnd.choice([None, True, False]),
+                            indent=rnd.choice([1, 2, 4]), width=rnd.choice([10, 80, 1000]))
+        t = t.replace("-\n", "- ", rnd.randint(0, 3))   # compact nested sequences
+        if rnd.random() < 0.2:
+            t = t.replace("\n", rnd.choice(["\r", "\r\n", "\u2028"]))
+        try:
+            real = depth(t)
+        except _yaml.YAMLError:
+            continue
+        for limit in (3, 5, 8, 14):
+            if not _prescan_needed(t, limit):
+                skipped += 1
+                assert real <= limit, t
+    assert skipped > 1000   # the bound is not so loose that it never skips
+
+
+@pytest.mark.parametrize("value", ["!!bool maybe", "!!timestamp soon"])
+def test_a_tag_that_cannot_read_its_value_is_a_diagnostic(value):
+    with pytest.raises(LoadError) as e:
+        load_text(f"lbc: 1\nname: {value}\n", "t.yaml")
+    d = e.value.diagnostic
+    assert (d.id, d.location.line, d.location.col) == ("LBC002", 2, 7) and "cannot be read as" in d.message

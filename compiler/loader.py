@@ -108,7 +108,7 @@ class Document:
 def _diag(rule: str, message: str, file: str, mark=None, hint: str = "", line: int = 1, related=()) -> Diagnostic:
     """A loader finding at a YAML mark (else at `line`, column 1 of the file: 0 for the file as a whole).
     There is no document yet to locate a path in, nor an `ignore:` to read."""
-    loc = Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file, 1, 1)
+    loc = Location(file, mark.line + 1, mark.column + 1) if mark is not None else Location(file, line, line)
     return Reporter().at(rule, loc, message, hint=hint, related=related)
 
 

@@ -100,6 +100,9 @@ def nginx_command(workdir, *args: str) -> list[str]:
 
 
 _NGINX_LISTEN = _re.compile(r'\blisten "([^"]+)"')
+# nginx -t opens every access-log file: a file the topology names is written into the work folder
+# instead (not where its path points on this machine, whose folder may not even exist)
+_NGINX_ACCESS_LOG = _re.compile(r'\baccess_log "[^"]+"')
 _NGINX_SERVER_NAME = _re.compile(r'^\s*server "\[?([^"\]]+?)\]?:[0-9]+"', _re.M)
 
 
@@ -145,6 +148,7 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
             text = _NGINX_FILES.sub(lambda m: m.group(0) if (workdir / m.group(2)).exists() else
                                     f'{m.group(1)} "{pair[1] if m.group(1) == "ssl_certificate_key" else pair[0]}";',
                                     text)
+            text = _NGINX_ACCESS_LOG.sub('access_log "standin-access.log"', text)
             if not netns:
                 text = _NGINX_LISTEN.sub(lambda m: 'listen "%s"' % sockets.setdefault(
                     m.group(1), f"127.0.0.1:{_free_loopback_port()}"), text)

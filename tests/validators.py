@@ -103,6 +103,17 @@ def nginx_command(workdir, *args: str) -> list[str]:
 
 
 _NGINX_LISTEN = _re.compile(r'\blisten "([^"]+)"')
+# nginx -t opens every access-log file: one whose path leaves the work folder (the prefix), or whose
+# folder does not exist here, is written into the work folder instead; the others are checked as written
+_NGINX_ACCESS_LOG = _re.compile(r'\baccess_log "([^"]+)"')
+
+
+def _nginx_log_standin(m, workdir) -> str:
+    # the schema keeps quotes, backslashes and `$` out of file paths: the quoted text is the path
+    path = _os.path.normpath(_os.path.join(str(workdir), m.group(1)))
+    inside = path.startswith(str(workdir) + _os.sep) and _os.path.isdir(_os.path.dirname(path))
+    return m.group(0) if inside else 'access_log "standin-access.log"'
+
 _NGINX_SERVER_NAME = _re.compile(r'^\s*server "\[?([^"\]]+?)\]?:[0-9]+"', _re.M)
 
 
@@ -141,6 +152,7 @@ def validate_nginx(files: dict, workdir) -> tuple[bool, str]:
             text = _NGINX_FILES.sub(lambda m: m.group(0) if (workdir / m.group(2)).exists() else
                                     f'{m.group(1)} "{pair[1] if m.group(1) == "ssl_certificate_key" else pair[0]}";',
                                     text)
+            text = _NGINX_ACCESS_LOG.sub(lambda m: _nginx_log_standin(m, workdir), text)
             if not netns:
                 text = _NGINX_LISTEN.sub(lambda m: 'listen "%s"' % sockets.setdefault(
                     m.group(1), f"127.0.0.1:{_free_loopback_port()}"), text)

@@ -42,4 +42,4 @@ def _load_rule_modules() -> None:
         return
     _loaded = True
     from . import (  # noqa: F401
-        capability, health, protocols, redundancy, references, sizing, stickiness, structure, tls)
+        capability, health, protocols, redundancy, references, routing, sizing, stickiness, structure, tls)

@@ -21,7 +21,7 @@ from typing import Iterator, Optional
 import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
-from lbc.model import Listener, Server, Service, Topology
+from lbc.model import HostTable, Listener, Server, Service, Topology
 from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
@@ -353,34 +353,63 @@ def _upstream_tls(svc: Service) -> Optional[dict]:
 
 
 def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
-    """One server{} per (route target, certificate) and a default server for the listener's socket."""
+    """One server{} per (route table entry, certificate) and a default server for the listener's socket."""
     certs = [model.certificate(n) for n in l.tls.certificates] if l.decrypts else []
     groups: dict[tuple, list[str]] = {}
-    default_target = None
-    for r in l.routes:
-        target = (r.service, r.port_name, r.server)
-        if not r.hosts:
-            default_target = target
-        for h in r.hosts:
+    default_table = None
+    for i, t in enumerate(l.route_table):
+        if not t.hosts:
+            default_table = t
+        for h in t.hosts:
             cert = next((c for c in certs if _covers(c.names, h)), certs[0] if certs else None)
-            groups.setdefault((target, cert.name if cert else None), []).append(h)
+            groups.setdefault((i, cert.name if cert else None), []).append(h)
     blocks = []
 
-    def block_for(target, cert_name, hosts, default):
+    def block_for(t: Optional[HostTable], cert_name, hosts, default):
         b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
              "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None}
-        if target is None:
+        if t is None:
             b["locations"] = [{"name": "/", "status": 404}]
-        else:
-            c = block.chain(model, target[0], target[1], tls=l.decrypts)
-            b["locations"] = _locations(c, target[2], block)
+        elif not t.by_path:
+            r = t.routes[0]
+            c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
+            b["locations"] = _locations(c, r.server, block)
             b["upstream_tls"] = _upstream_tls(c.service)
+        else:
+            b["locations"] = _path_locations(model, l, t, block)
         return b
 
-    blocks.append(block_for(default_target, certs[0].name if certs else None, [], True))
-    for (target, cert_name), hosts in groups.items():
-        blocks.append(block_for(target, cert_name, hosts, False))
+    blocks.append(block_for(default_table, certs[0].name if certs else None, [], True))
+    for (i, cert_name), hosts in groups.items():
+        blocks.append(block_for(l.route_table[i], cert_name, hosts, False))
     return blocks
+
+
+def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -> list[dict]:
+    """A host routed by path: one location per route (nginx itself takes `=` first, then the longest
+    prefix), each with its own chain's named locations; a path no route takes answers 404."""
+    locs: list[dict] = []
+    named: set[str] = set()
+    for r in t.routes:
+        c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
+        chain = _locations(c, r.server, block)
+        u = r.url_path
+        first = chain[0]
+        first["name"] = "/" if u is None else (f"= {quote(u.value)}" if u.kind == "exact" else quote(u.value))
+        if u is not None and u.strip:
+            # the prefix ends in "/" (LBC612): drop what comes before it; the query stays
+            first["rewrite"] = f"^.{{{u.strip_length}}}(.*)"
+        tls = _upstream_tls(c.service)
+        for loc in chain:
+            if loc["name"].startswith("@"):
+                if loc["name"] in named:      # another route of this host uses the same chain
+                    continue
+                named.add(loc["name"])
+            loc["upstream_tls"] = tls
+            locs.append(loc)
+    if not any(r.url_path is None for r in t.routes):
+        locs.append({"name": "/", "status": 404})
+    return locs
 
 
 def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
-from lbc.model import Listener, Route, Server, Service, Topology, assert_never
+from lbc.model import HostTable, Listener, Route, Server, Service, Topology, assert_never
 
-from .f5_irules import Action, Branch, Failure, RuleSpec, render_rule, tcl_representable, tcl_word
+from .f5_irules import Action, Branch, Failure, PathChoice, PathRoute, RuleSpec, render_rule, tcl_representable, tcl_word
 
 PathFn = Callable[[str], str]
 
@@ -528,13 +528,13 @@ class _Lower:
                           fallback_on_failure=svc.drains_on_body)
 
         exact, wildcard, default = [], [], None
-        for r in lst.routes:
-            a = action(r)
-            if not r.hosts:
+        for t in lst.route_table:
+            a = self.table_action(t, action)
+            if not t.hosts:
                 default = a
                 continue
-            ex = tuple(h for h in r.hosts if not h.startswith("*."))
-            wc = tuple(h for h in r.hosts if h.startswith("*."))
+            ex = tuple(h for h in t.hosts if not h.startswith("*."))
+            wc = tuple(h for h in t.hosts if h.startswith("*."))
             if ex:
                 exact.append(Branch(ex, a))
             if wc:
@@ -557,7 +557,7 @@ class _Lower:
         proxy_pools = tuple(sorted({self.path(_pool_local(r.service, r.port_name)) for r in lst.routes
                                     if m.service(r.service).proxy_protocol != "none"}))
         routing = bool(exact or wildcard or mixed_persist or mixed_ssl
-                       or (default and (default.member or default.failure)))
+                       or (default and (isinstance(default, PathChoice) or default.member or default.failure)))
         if not l7 and not sni_routing and default is None:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
@@ -572,6 +572,16 @@ class _Lower:
         self.virtuals[local] = Virtual(
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
             default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules)
+
+    @staticmethod
+    def table_action(t: HostTable, action: Callable[[Route], Action]) -> "Action | PathChoice":
+        """What a route table entry does: one action, or a choice by path (in the table's order)."""
+        if not t.by_path:
+            return action(t.routes[0])
+        paths = tuple(PathRoute(r.url_path.kind, r.url_path.value, r.url_path.strip_length, action(r))
+                      for r in t.routes if r.url_path is not None)
+        rest = next((action(r) for r in t.routes if r.url_path is None), None)
+        return PathChoice(paths, rest)
 
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback

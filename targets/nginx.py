@@ -21,7 +21,7 @@ from typing import Iterator, Optional
 import jinja2
 
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
-from lbc.model import HostTable, Listener, Server, Service, Topology
+from lbc.model import HostTable, Listener, Route, Server, Service, Topology
 from lbc.targets import spec
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
@@ -388,17 +388,32 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
 def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -> list[dict]:
     """A host routed by path: one location per route (nginx itself takes `=` first, then the longest
     prefix), each with its own chain's named locations; a path no route takes answers 404."""
+    wanted: list[tuple[str, Optional[Route]]] = []
+    for r in t.routes:
+        u = r.url_path
+        wanted.append(("/" if u is None else (f"= {quote(u.value)}" if u.kind == "exact" else quote(u.value)), r))
+    exact = {r.url_path.value for r in t.routes if r.url_path is not None and r.url_path.kind == "exact"}
+    for r in t.routes:
+        u = r.url_path
+        if u is not None and u.kind == "prefix" and u.value.endswith("/") and len(u.value) > 1:
+            # nginx answers "/api" with a 301 to "/api/" when a proxied location is "/api/": an exact
+            # location keeps "/api" where the route table sends it
+            bare = u.value[:-1]
+            if bare not in exact:
+                exact.add(bare)
+                wanted.append((f"= {quote(bare)}", t.select(bare)))
     locs: list[dict] = []
     named: set[str] = set()
-    for r in t.routes:
+    for name, r in wanted:
+        if r is None:
+            locs.append({"name": name, "status": 404})
+            continue
         c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
         chain = _locations(c, r.server, block)
-        u = r.url_path
-        first = chain[0]
-        first["name"] = "/" if u is None else (f"= {quote(u.value)}" if u.kind == "exact" else quote(u.value))
-        if u is not None and u.strip:
+        chain[0]["name"] = name
+        if r.url_path is not None and r.url_path.strip:
             # the prefix ends in "/" (LBC612): drop what comes before it; the query stays
-            first["rewrite"] = f"^.{{{u.strip_length}}}(.*)"
+            chain[0]["rewrite"] = f"^.{{{r.url_path.strip_length}}}(.*)"
         tls = _upstream_tls(c.service)
         for loc in chain:
             if loc["name"].startswith("@"):

@@ -16,6 +16,7 @@ SCENARIOS = {
     "S18": "client address", "S19": "hold / drain", "S20": "stickiness max lifetime", "S21": "many hosts",
     "S22": "full/held server keeps sessions", "S23": "HTTP check behind passthrough", "S24": "fallback server",
     "S25": "fresh weighted draw (VHI)",
+    "S26": "path routing",
     "S33": "reload under load (lbc apply)",
     "S34": "redundant pair (VRRP failover)",
 }

@@ -38,6 +38,8 @@ FEATURES: dict[str, str] = {
     "redispatch": "re-dispatch of a sticky client when its server fails",
     "routing.hosts": "routing by host name (Host header)",
     "routing.pinned-server": "a host pinned to one server",
+    "routing.paths": "routing by request path (path_exact, path_prefix: exact first, then the longest prefix)",
+    "routing.strip-prefix": "removing a route's path prefix before the request reaches the server",
     "tls.terminate": "TLS termination",
     "tls.bridge": "TLS bridging (re-encrypt to servers)",
     "tls.upstream-verify": "verifying servers' certificates against a CA",
@@ -120,6 +122,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield ("tls.sni-routing" if mode == "passthrough" else "routing.hosts"), l.path + ("routes",)
         if any(r.server for r in l.routes):
             yield "routing.pinned-server", next(r.path for r in l.routes if r.server)
+        yield from _path_features(l)
         if l.reads_http:
             if l.websocket:
                 yield "listener.websocket", l.path
@@ -128,6 +131,15 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             if l.forwarded_headers:
                 yield "listener.forwarded-headers", l.path
     yield from _balancer_features(model)
+
+
+def _path_features(l) -> Iterator[tuple[str, tuple]]:
+    paths = [r for r in l.routes if r.url_path is not None]
+    if paths:
+        yield "routing.paths", paths[0].path
+    strips = [r for r in paths if r.url_path.strip]
+    if strips:
+        yield "routing.strip-prefix", strips[0].path + ("strip_prefix",)
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

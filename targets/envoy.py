@@ -107,6 +107,8 @@ CAPABILITIES: dict[str, Support] = {
                                   "sends to the same server until its health check marks it down"),
     "routing.hosts": Support(NATIVE, "virtual hosts; a wildcard '*.example.com' also matches deeper names"),
     "routing.pinned-server": Support(NATIVE, "a one-server cluster per pinned server"),
+    "routing.paths": Support(NATIVE, "route match `path` / `prefix` in the virtual host, in lbc's match order"),
+    "routing.strip-prefix": Support(NATIVE, "prefix_rewrite \"/\""),
     "tls.terminate": Support(NATIVE),
     "tls.bridge": Support(NATIVE),
     "tls.upstream-verify": Support(NATIVE),

@@ -67,6 +67,9 @@ _COMMON: dict[str, Support] = {
                                   "member when a connection fails"),
     "routing.hosts": Support(NATIVE, "an iRule switches on the Host header"),
     "routing.pinned-server": Support(NATIVE, "an iRule selects the member (pool P member A PORT), guarded by LB::status"),
+    "routing.paths": Support(NATIVE, "an iRule compares HTTP::path inside the host's branch (exact, then the longest "
+                                     "prefix); proven in lbc's Tcl harness, not on a BIG-IP"),
+    "routing.strip-prefix": Support(NATIVE, "HTTP::path [string range ...] in the iRule (the query stays)"),
     "tls.terminate": Support(NATIVE, "client-ssl profile"),
     "tls.bridge": Support(NATIVE, "client-ssl and server-ssl profiles"),
     "tls.upstream-verify": Support(NATIVE, "server-ssl peer-cert-mode require with ca-file and authenticate-name"),

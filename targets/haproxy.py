@@ -96,6 +96,10 @@ CAPABILITIES: dict[str, Support] = {
                                   "response-timeout (HTTP)"),
     "routing.hosts": Support(NATIVE, "map file lookup on the lower-cased Host (or SNI)"),
     "routing.pinned-server": Support(NATIVE, "use-server in the service's backend"),
+    "routing.paths": Support(NATIVE, "the host map gives a host's table, then ONE map_beg lookup (a prefix tree) on "
+                                     "table + path: the longest prefix wins, an exact path is stored with a '?' "
+                                     "terminator so it beats every prefix"),
+    "routing.strip-prefix": Support(NATIVE, "http-request set-path %[path,bytes(n)] (the query stays)"),
     "tls.terminate": Support(NATIVE, "bind ssl crt; HAProxy 2.6 reads a separate key only from <cert>.key "
                                      "(see the output README)"),
     "tls.bridge": Support(NATIVE, "server ssl verify required ca-file, sni, verifyhost"),

@@ -97,6 +97,10 @@ CAPABILITIES: dict[str, Support] = {
                                   "upstream lists the first group as backup, and the cookie is rewritten"),
     "routing.hosts": Support(NATIVE, "server_name (exact and wildcard hashes, sized for the names)"),
     "routing.pinned-server": Support(NATIVE, "a per-server upstream (the first group as backup)"),
+    "routing.paths": Support(NATIVE, "a location per route (`= path`, prefix); for a prefix '/p/' also `= /p`, "
+                                     "which nginx would otherwise answer with a 301 to '/p/'. nginx matches the "
+                                     "decoded, normalised path (LBC613 keeps the written paths normal)"),
+    "routing.strip-prefix": Support(NATIVE, "rewrite ... break in the route's location (the query stays)"),
     "tls.terminate": Support(NATIVE),
     "tls.bridge": Support(NATIVE, "proxy_ssl_*; nginx uses one name for SNI and verification per service"),
     "tls.upstream-verify": Support(NATIVE, "proxy_ssl_verify with proxy_ssl_trusted_certificate"),

@@ -184,7 +184,7 @@ class _Builder:
                           hint=f"ports all its servers have: {', '.join(sorted(common)) or 'none'}")
             return []
         hosts = tuple(h.lower() for h in raw.get("hosts", ()))
-        url_path = _url_path(raw)
+        url_path = self.url_path(raw, path)
         if raw.get("direct_hosts"):
             if not any(s.direct_host for s in svc.servers):  # the route would expand to nothing
                 self.r.report("LBC101", path + ("direct_hosts",), f"no server of service '{svc.name}' has a "
@@ -199,6 +199,14 @@ class _Builder:
                           hint=_suggest(server, {s.name: s for s in svc.servers}))
             return []
         return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw), url_path=url_path)]
+
+    def url_path(self, raw: dict, path: tuple) -> Optional[UrlPath]:
+        """The paths a route takes; None: every path."""
+        if "path_exact" in raw:
+            return UrlPath("exact", raw["path_exact"])
+        if "path_prefix" in raw:
+            return UrlPath("prefix", raw["path_prefix"], bool(self.default(raw, "strip_prefix", False, path)))
+        return None
 
     def listener(self, i: int, raw: dict, vips: dict[str, Vip], certs_: dict[str, Certificate],
                  services: dict[str, Service]) -> Optional[Listener]:
@@ -262,14 +270,6 @@ class _Builder:
                                   related=[(first[key].path, "first routed here")],
                                   hint="route each host (and path) once per listener")
                 first.setdefault(key, r)
-
-
-def _url_path(raw: dict) -> Optional[UrlPath]:
-    if "path_exact" in raw:
-        return UrlPath("exact", raw["path_exact"])
-    if "path_prefix" in raw:
-        return UrlPath("prefix", raw["path_prefix"], bool(raw.get("strip_prefix", False)))
-    return None
 
 
 def _match_key(r: Route) -> Optional[tuple]:

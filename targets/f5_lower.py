@@ -615,7 +615,7 @@ class _Lower:
 def _merge(branches: list[Branch]) -> list[Branch]:
     """One switch branch per distinct action (hosts in route order): thousands of hosts routed
     alike share one body instead of repeating it."""
-    hosts: dict[Action, list[str]] = {}
+    hosts: dict["Action | PathChoice", list[str]] = {}
     for b in branches:
         hosts.setdefault(b.action, []).extend(b.hosts)
     return [Branch(tuple(h), a) for a, h in hosts.items()]

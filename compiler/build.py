@@ -16,7 +16,7 @@ from typing import Optional
 from . import certs
 from .model import (AccessList, AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate,
                     CookieStickiness, DECRYPTING, DefaultApplied, Fallback, HeaderChanges, HeaderPolicy, HealthCheck,
-                    Hsts, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
+                    Hsts, UrlPath, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
                     Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, ip_of,
                     local_file)
 from .profiles import profile_defaults
@@ -210,19 +210,29 @@ class _Builder:
                           hint=f"ports all its servers have: {', '.join(sorted(common)) or 'none'}")
             return []
         hosts = tuple(h.lower() for h in raw.get("hosts", ()))
+        url_path = self.url_path(raw, path)
         if raw.get("direct_hosts"):
             if not any(s.direct_host for s in svc.servers):  # the route would expand to nothing
                 self.r.report("LBC101", path + ("direct_hosts",), f"no server of service '{svc.name}' has a "
                               "`direct_host:`, so this route routes nothing", hint="give the servers `direct_host:`")
                 return []
-            return [Route((s.direct_host,), svc.name, s.name, port_name, path, from_direct_hosts=True, ignore=_ignore(raw))
+            return [Route((s.direct_host,), svc.name, s.name, port_name, path, from_direct_hosts=True, ignore=_ignore(raw),
+                          url_path=url_path)
                     for s in svc.servers if s.direct_host]
         server = raw.get("server")
         if server is not None and server not in {s.name for s in svc.servers}:
             self.r.report("LBC101", path + ("server",), f"service '{svc.name}' has no server named '{server}'",
                           hint=_suggest(server, {s.name: s for s in svc.servers}))
             return []
-        return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw))]
+        return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw), url_path=url_path)]
+
+    def url_path(self, raw: dict, path: tuple) -> Optional[UrlPath]:
+        """The paths a route takes; None: every path."""
+        if "path_exact" in raw:
+            return UrlPath("exact", raw["path_exact"])
+        if "path_prefix" in raw:
+            return UrlPath("prefix", raw["path_prefix"], bool(self.default(raw, "strip_prefix", False, path)))
+        return None
 
     def listener(self, i: int, raw: dict, vips: dict[str, Vip], certs_: dict[str, Certificate],
                  services: dict[str, Service], access_log: Optional[AccessLog] = None) -> Optional[Listener]:
@@ -353,19 +363,37 @@ class _Builder:
         return AccessList(tuple(lists["allow"]), tuple(lists["deny"]), path, tuple(written))
 
     def check_hosts(self, routes: list[Route], lpath: tuple) -> None:
-        first: dict[str, Route] = {}
-        defaults = [r for r in routes if not r.hosts]
-        for extra in defaults[1:]:
-            self.r.report("LBC104", extra.path, "a listener has more than one default route (a route without hosts)",
-                          related=[(defaults[0].path, "first default route")], hint="give the route `hosts:`")
+        """Each (host, path) once per listener; the routes without hosts are the default table."""
+        first: dict[tuple, Route] = {}
+        defaults: dict[Optional[tuple], Route] = {}
+        for r in routes:
+            if r.hosts:
+                continue
+            key = _match_key(r)
+            if key in defaults:
+                self.r.report("LBC104", r.path, "a listener has more than one default route (a route without hosts)"
+                              + _for_paths(r), related=[(defaults[key].path, "first default route")],
+                              hint="give the route `hosts:`")
+            defaults.setdefault(key, r)
         for r in routes:
             for k, h in enumerate(r.hosts):
-                if h in first and first[h] is not r:
+                key = (h, _match_key(r))
+                if key in first and first[key] is not r:
                     hp = r.path if r.from_direct_hosts else r.path + ("hosts", k)
-                    self.r.report("LBC104", hp, f"host '{h}' is routed twice on this listener",
-                                  related=[(first[h].path, "first routed here")],
-                                  hint="route each host once per listener")
-                first.setdefault(h, r)
+                    self.r.report("LBC104", hp, f"host '{h}' is routed twice on this listener" + _for_paths(r),
+                                  related=[(first[key].path, "first routed here")],
+                                  hint="route each host (and path) once per listener")
+                first.setdefault(key, r)
+
+
+def _match_key(r: Route) -> Optional[tuple]:
+    """What two routes of one host must not share: the paths they take (stripping or not)."""
+    return None if r.url_path is None else (r.url_path.kind, r.url_path.value)
+
+
+def _for_paths(r: Route) -> str:
+    u = r.url_path
+    return "" if u is None else f" for the same path ({'path_exact' if u.kind == 'exact' else 'path_prefix'} {u.value})"
 
 
 def _suggest(name: str, known: dict) -> str:

@@ -38,6 +38,8 @@ FEATURES: dict[str, str] = {
     "redispatch": "re-dispatch of a sticky client when its server fails",
     "routing.hosts": "routing by host name (Host header)",
     "routing.pinned-server": "a host pinned to one server",
+    "routing.paths": "routing by request path (path_exact, path_prefix: exact first, then the longest prefix)",
+    "routing.strip-prefix": "removing a route's path prefix before the request reaches the server",
     "tls.terminate": "TLS termination",
     "tls.bridge": "TLS bridging (re-encrypt to servers)",
     "tls.upstream-verify": "verifying servers' certificates against a CA",
@@ -138,6 +140,7 @@ def features_used(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield ("tls.sni-routing" if mode == "passthrough" else "routing.hosts"), l.path + ("routes",)
         if any(r.server for r in l.routes):
             yield "routing.pinned-server", next(r.path for r in l.routes if r.server)
+        yield from _path_features(l)
         if l.reads_http:
             if l.websocket:
                 yield "listener.websocket", l.path
@@ -180,6 +183,15 @@ def _edge_features(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield "access.client-networks", l.access.path
         if l.rate_limit is not None:
             yield f"rate-limit.{l.rate_limit.unit}s", l.rate_limit.path
+
+
+def _path_features(l) -> Iterator[tuple[str, tuple]]:
+    paths = [r for r in l.routes if r.url_path is not None]
+    if paths:
+        yield "routing.paths", paths[0].path
+    strips = [r for r in paths if r.url_path.strip]
+    if strips:
+        yield "routing.strip-prefix", strips[0].path + ("strip_prefix",)
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

@@ -33,8 +33,9 @@ ClientAuth = Literal["none", "request", "require"]
 ProxyProtocol = Literal["none", "v1", "v2"]
 LogDestination = Literal["stdout", "stderr", "file", "syslog", "none"]
 LogFormat = Literal["text", "json"]
+PathKind = Literal["exact", "prefix"]
 MODES = {t: get_args(t) for t in (ListenerProtocol, TlsMode, StickinessMode, Balance, HealthKind, FallbackKind,
-                                  ServerState, ClientAuth, ProxyProtocol, LogDestination, LogFormat)}
+                                  ServerState, ClientAuth, ProxyProtocol, LogDestination, LogFormat, PathKind)}
 
 
 def assert_never(value: NoReturn) -> NoReturn:
@@ -277,6 +278,23 @@ class HeaderPolicy:
 
 
 @dataclass(frozen=True)
+class UrlPath:
+    """The request paths a route takes (`path_exact` / `path_prefix`): compared with the request's
+    path as it arrives (no query, no decoding), case-sensitively."""
+    kind: PathKind
+    value: str                           # starts with "/"; a prefix to strip ends with "/"
+    strip: bool = False                  # prefix only: the server sees the path without value[:-1]
+
+    def matches(self, url_path: str) -> bool:
+        return url_path == self.value if self.kind == "exact" else url_path.startswith(self.value)
+
+    @property
+    def strip_length(self) -> int:
+        """How many leading characters the server does not see (the prefix without its last "/")."""
+        return len(self.value) - 1 if self.strip else 0
+
+
+@dataclass(frozen=True)
 class Route:
     hosts: tuple[str, ...]               # empty: the listener's default route
     service: str
@@ -285,6 +303,38 @@ class Route:
     path: Path
     from_direct_hosts: bool = False      # expanded from `direct_hosts: true`
     ignore: tuple[tuple[str, str], ...] = ()
+    url_path: Optional[UrlPath] = None   # None: every path (`Route.path` is the document position)
+
+    @property
+    def order(self) -> tuple:
+        """Match order within one host: exact paths, then prefixes longest first, then every path."""
+        u = self.url_path
+        if u is None:
+            return (2, 0, "")
+        return (0 if u.kind == "exact" else 1, -len(u.value), u.value)
+
+    @property
+    def action(self) -> tuple:
+        """What the route does, whatever hosts it serves: two hosts whose routes have the same
+        actions share one table (one virtual host, server block or iRule branch)."""
+        return (self.url_path, self.service, self.port_name, self.server)
+
+
+@dataclass(frozen=True)
+class HostTable:
+    """The ordered routes of some hosts of one listener: the first route whose `url_path` matches the
+    request's path wins (`Route.order`); none matches: 404 (the default table is not consulted)."""
+    hosts: tuple[str, ...]               # empty: the default table (hosts no route names)
+    routes: tuple[Route, ...]            # in match order
+
+    @property
+    def by_path(self) -> bool:
+        """More than "every path goes to one route": the target must look at the request's path."""
+        return len(self.routes) > 1 or self.routes[0].url_path is not None
+
+    def select(self, url_path: str) -> Optional[Route]:
+        """The route a request path takes (the reference the tests compare the targets with)."""
+        return next((r for r in self.routes if r.url_path is None or r.url_path.matches(url_path)), None)
 
 
 @dataclass(frozen=True)
@@ -455,7 +505,34 @@ class Listener:
 
     @property
     def default_route(self) -> Optional[Route]:
-        return next((r for r in self.routes if not r.hosts), None)
+        """The default table's route for every path (the only default route when no route has a path)."""
+        return next((r for r in self.routes if not r.hosts and r.url_path is None), None)
+
+    @cached_property
+    def route_table(self) -> tuple[HostTable, ...]:
+        """The per-listener route table every target lowers: host -> routes in match order. Hosts
+        whose routes do the same (`Route.action`) share one entry, in document order; the default
+        table (the routes without hosts) comes last."""
+        per_host: dict[str, list[Route]] = {}
+        defaults: list[Route] = []
+        for r in self.routes:
+            for h in r.hosts:
+                per_host.setdefault(h, []).append(r)
+            if not r.hosts:
+                defaults.append(r)
+        shared: dict[tuple, tuple[list[str], tuple[Route, ...]]] = {}
+        for h, rs in per_host.items():
+            ordered = tuple(sorted(rs, key=lambda r: r.order))
+            shared.setdefault(tuple(r.action for r in ordered), ([], ordered))[0].append(h)
+        table = [HostTable(tuple(hosts), routes) for hosts, routes in shared.values()]
+        if defaults:
+            table.append(HostTable((), tuple(sorted(defaults, key=lambda r: r.order))))
+        return tuple(table)
+
+    @property
+    def routes_by_path(self) -> bool:
+        """Some host of this listener is routed by the request's path."""
+        return any(t.by_path for t in self.route_table)
 
 
 @dataclass(frozen=True)

@@ -496,7 +496,7 @@ def _seconds(ka: client.KeepAlive, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def _wrk_rates(one: tuple, many: tuple, host: str, chunks: int = 16) -> tuple[float, float]:
+def _wrk_rates(one: tuple, many: tuple, host: str, chunks: int = 16, path: str = "/") -> tuple[float, float]:
     """Requests per second of each config under a real load generator (wrk: 20 connections, 1 s
     chunks, ABBA order), the fastest quarter of each config's chunks (other load only slows, and on
     a busy 2-core machine it comes in bursts). About 35 s per target."""
@@ -504,7 +504,7 @@ def _wrk_rates(one: tuple, many: tuple, host: str, chunks: int = 16) -> tuple[fl
     for i in range(chunks + 1):
         for name in (("one", "many") if i % 4 in (0, 3) else ("many", "one")):
             addr, port = one if name == "one" else many
-            out = subprocess.run(["wrk", "-t1", "-c20", "-d1s", "-H", f"Host: {host}", f"http://{addr}:{port}/"],
+            out = subprocess.run(["wrk", "-t1", "-c20", "-d1s", "-H", f"Host: {host}", f"http://{addr}:{port}{path}"],
                                  capture_output=True, text=True, timeout=30, check=True).stdout
             assert "Non-2xx" not in out and "Socket errors" not in out, out
             if i:  # the first round warms up

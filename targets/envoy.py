@@ -34,8 +34,8 @@ from typing import Any, Optional
 
 from lbc import accesslog, jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
-from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, Listener, NoStickiness, Route,
-                       Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
+from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, HostTable, Listener,
+                       NoStickiness, Route, Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
@@ -128,6 +128,8 @@ CAPABILITIES: dict[str, Support] = {
                                   "sends to the same server until its health check marks it down"),
     "routing.hosts": Support(NATIVE, "virtual hosts; a wildcard '*.example.com' also matches deeper names"),
     "routing.pinned-server": Support(NATIVE, "a one-server cluster per pinned server"),
+    "routing.paths": Support(NATIVE, "route match `path` / `prefix` in the virtual host, in lbc's match order"),
+    "routing.strip-prefix": Support(NATIVE, "prefix_rewrite \"/\""),
     "tls.terminate": Support(NATIVE),
     "tls.profile": Support(NATIVE, "tls_params: tls_minimum_protocol_version, cipher_suites, ecdh_curves. BoringSSL "
                                    "has no DHE suites (left out of intermediate and old: clients use the ECDHE "
@@ -581,7 +583,8 @@ class _Builder:
         # unless the default route gives a chain without server_names.
         out["listener_filters"] = [typed("envoy.filters.listener.tls_inspector", TLS_INSPECTOR)]
         chains = []
-        for hosts, r in self.grouped(l.routes):
+        for t in l.route_table:    # no paths at L4 (LBC611): one route per entry
+            hosts, r = list(t.hosts), t.routes[0]
             chain = {"name": hosts[0] if hosts else "*"}
             if hosts:
                 chain["filter_chain_match"] = {"server_names": hosts}
@@ -631,8 +634,7 @@ class _Builder:
             filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
         filters.append(typed("envoy.filters.http.router", ROUTER))
         cfg["http_filters"] = filters
-        cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, hosts, r)
-                                                                  for hosts, r in self.grouped(l.routes)],
+        cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, t) for t in l.route_table],
                                **header_changes(l)}
         return typed("envoy.filters.network.http_connection_manager", HCM, **cfg)
 
@@ -651,39 +653,59 @@ class _Builder:
                                      "content_type": fb.content_type},
         }
 
-    def grouped(self, routes) -> list[tuple[list[str], Route]]:
-        """Routes to the same cluster share one virtual host (or filter chain): 10,000 host names
-        of one service make one entry with 10,000 domains. The default route comes last, alone."""
-        groups: dict[tuple, tuple[list[str], Route]] = {}
-        for r in routes:
-            key = (self.clusters.name(r), not r.hosts)
-            groups.setdefault(key, ([], r))[0].extend(r.hosts)
-        return sorted(groups.values(), key=lambda g: not g[0])
+    def virtual_host(self, l: Listener, t: HostTable) -> dict:
+        """One virtual host per entry of the listener's route table (hosts routed alike share it:
+        10,000 host names of one service make one entry with 10,000 domains)."""
+        hosts = list(t.hosts)
+        vhost: dict = {"name": hosts[0] if hosts else "*", "domains": hosts or ["*"], "routes": []}
+        if not t.by_path:
+            # What is the same for every route of the virtual host is written once, on the host
+            # (a copy per route cost Envoy start-up time and memory at 10,000 hosts).
+            r = t.routes[0]
+            vhost["routes"] = self.routes(l, r)
+            vhost.update(self.per_service(l, r))
+            return vhost
+        for r in t.routes:        # in match order: Envoy takes the first route that matches
+            extra = self.per_service(l, r)
+            retry = extra.pop("retry_policy", None)      # a route carries it in its action
+            for route in self.routes(l, r):
+                if retry:
+                    route["route"]["retry_policy"] = retry
+                vhost["routes"].append({**route, **extra})
+        return vhost
 
-    def virtual_host(self, l: Listener, hosts: list[str], r: Route) -> dict:
+    def routes(self, l: Listener, r: Route) -> list[dict]:
         svc = self.model.service(r.service)
+        u = r.url_path
+        match: dict = {"prefix": "/"} if u is None else {"path" if u.kind == "exact" else "prefix": u.value}
         route: dict = {"cluster": self.clusters.use(r, l),
                        "timeout": "0s",   # lbc's timeouts are inactivity ones; Envoy's 15 s total would cut streams
                        "idle_timeout": seconds(l.timeouts.server_ms)}
+        if u is not None and u.strip:
+            route["prefix_rewrite"] = "/"      # the prefix ends in "/" (LBC612): /api/x -> /x
         if _hashing(svc) and not r.server:
             route["hash_policy"] = [{"connection_properties": {"source_ip": True}}]
-        routes = [{"match": {"prefix": "/"}, "route": route}]
+        routes = [{"match": match, "route": route}]
         if l.websocket and l.timeouts.tunnel_ms != l.timeouts.server_ms:
             # An upgraded connection is a tunnel: its inactivity limit is the tunnel timeout, which
             # only a route of its own can carry (when it equals the server timeout, one route does).
-            routes.insert(0, {"match": {"prefix": "/", "headers": [
+            routes.insert(0, {"match": {**match, "headers": [
                 {"name": "upgrade", "string_match": {"exact": "websocket", "ignore_case": True}}]},
                 "route": {**route, "idle_timeout": seconds(l.timeouts.tunnel_ms)}})
-        vhost: dict = {"name": hosts[0] if hosts else "*", "domains": hosts or ["*"], "routes": routes}
-        # What is the same for every route of the virtual host is written once, on the host
-        # (a copy per route cost Envoy start-up time and memory at 10,000 hosts).
+        return routes
+
+    def per_service(self, l: Listener, r: Route) -> dict:
+        """Retry policy and session cookie: on the virtual host when it has one route target, else
+        on each route (both places take the same fields)."""
+        svc = self.model.service(r.service)
+        out: dict = {}
         if svc.redispatch and not r.server:
-            vhost["retry_policy"] = _retry_policy(svc)
+            out["retry_policy"] = _retry_policy(svc)
         session = None if r.server else _session_cookie(svc, l.decrypts)
         if session:
-            vhost["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
+            out["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
                 "@type": SESSION_ROUTE, "stateful_session": session}}
-        return vhost
+        return out
 
     def bootstrap(self) -> dict:
         listeners = [self.listener(l) for l in self.model.listeners]

@@ -20,11 +20,10 @@ from typing import Any, Callable, Iterator, Optional
 
 from lbc import accesslog
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
-from lbc.model import (ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server, Service,
-                       SourceIpStickiness, Topology, assert_never)
-
-from .f5_irules import (Action, Branch, Failure, RuleSpec, render_access_rule, render_header_rule, render_rate_rule,
-                        render_rule, tcl_representable, tcl_word)
+from lbc.model import (ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route, Server,
+                       Service, SourceIpStickiness, Topology, assert_never)
+from .f5_irules import (Action, Branch, Failure, PathChoice, PathRoute, RuleSpec, render_access_rule,
+                        render_header_rule, render_rate_rule, render_rule, tcl_representable, tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -70,6 +69,9 @@ _COMMON: dict[str, Support] = {
                                   "member when a connection fails"),
     "routing.hosts": Support(NATIVE, "an iRule switches on the Host header"),
     "routing.pinned-server": Support(NATIVE, "an iRule selects the member (pool P member A PORT), guarded by LB::status"),
+    "routing.paths": Support(NATIVE, "an iRule compares HTTP::path inside the host's branch (exact, then the longest "
+                                     "prefix); proven in lbc's Tcl harness, not on a BIG-IP"),
+    "routing.strip-prefix": Support(NATIVE, "HTTP::path [string range ...] in the iRule (the query stays)"),
     "tls.terminate": Support(NATIVE, "client-ssl profile"),
     "tls.bridge": Support(NATIVE, "client-ssl and server-ssl profiles"),
     "tls.profile": Support(EMULATED, "client-ssl `ciphers` (the profile's suites by name, TLS 1.3 as TLS13-*) and "
@@ -627,13 +629,13 @@ class _Lower:
                           fallback_on_failure=svc.drains_on_body)
 
         exact, wildcard, default = [], [], None
-        for r in lst.routes:
-            a = action(r)
-            if not r.hosts:
+        for t in lst.route_table:
+            a = self.table_action(t, action)
+            if not t.hosts:
                 default = a
                 continue
-            ex = tuple(h for h in r.hosts if not h.startswith("*."))
-            wc = tuple(h for h in r.hosts if h.startswith("*."))
+            ex = tuple(h for h in t.hosts if not h.startswith("*."))
+            wc = tuple(h for h in t.hosts if h.startswith("*."))
             if ex:
                 exact.append(Branch(ex, a))
             if wc:
@@ -656,7 +658,7 @@ class _Lower:
         proxy_pools = tuple(sorted({self.path(_pool_local(r.service, r.port_name)) for r in lst.routes
                                     if m.service(r.service).proxy_protocol != "none"}))
         routing = bool(exact or wildcard or mixed_persist or mixed_ssl
-                       or (default and (default.member or default.failure)))
+                       or (default and (isinstance(default, PathChoice) or default.member or default.failure)))
         if not l7 and not sni_routing and default is None:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
@@ -730,6 +732,16 @@ class _Lower:
                                                          max(rl.burst, rl.per_second * window)))
         return (local,)
 
+    @staticmethod
+    def table_action(t: HostTable, action: Callable[[Route], Action]) -> "Action | PathChoice":
+        """What a route table entry does: one action, or a choice by path (in the table's order)."""
+        if not t.by_path:
+            return action(t.routes[0])
+        paths = tuple(PathRoute(r.url_path.kind, r.url_path.value, r.url_path.strip_length, action(r))
+                      for r in t.routes if r.url_path is not None)
+        rest = next((action(r) for r in t.routes if r.url_path is None), None)
+        return PathChoice(paths, rest)
+
     def failure(self, svc: Service, lst: Listener) -> Optional[Failure]:
         fb = svc.fallback
         if fb is None:
@@ -767,7 +779,7 @@ _LOG_FIELDS = {"time": "$TIME_UNIX", "client": "$CLIENT_IP:$CLIENT_PORT", "host"
 def _merge(branches: list[Branch]) -> list[Branch]:
     """One switch branch per distinct action (hosts in route order): thousands of hosts routed
     alike share one body instead of repeating it."""
-    hosts: dict[Action, list[str]] = {}
+    hosts: dict["Action | PathChoice", list[str]] = {}
     for b in branches:
         hosts.setdefault(b.action, []).extend(b.hosts)
     return [Branch(tuple(h), a) for a, h in hosts.items()]

@@ -37,6 +37,7 @@ from lbc.targets import spec
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _IDENT = re.compile(r"^[A-Za-z0-9_.:/-]+$")       # names and hosts (schema-restricted) used unquoted
+_MAP_WORD = re.compile(r"^[A-Za-z0-9_.:/~?|-]+$")  # a map key or value: also paths (schema: url_path) and "?", "|"
 
 
 def quote(value) -> str:
@@ -97,6 +98,10 @@ CAPABILITIES: dict[str, Support] = {
                                   "response-timeout (HTTP)"),
     "routing.hosts": Support(NATIVE, "map file lookup on the lower-cased Host (or SNI)"),
     "routing.pinned-server": Support(NATIVE, "use-server in the service's backend"),
+    "routing.paths": Support(NATIVE, "the host map gives a host's table, then ONE map_beg lookup (a prefix tree) on "
+                                     "table + path: the longest prefix wins, an exact path is stored with a '?' "
+                                     "terminator so it beats every prefix"),
+    "routing.strip-prefix": Support(NATIVE, "http-request set-path %[path,bytes(n)] (the query stays)"),
     "tls.terminate": Support(NATIVE, "bind ssl crt; HAProxy 2.6 reads a separate key only from <cert>.key "
                                      "(see the output README)"),
     "tls.bridge": Support(NATIVE, "server ssl verify required ca-file, sni, verifyhost"),
@@ -266,12 +271,21 @@ class Lowering:
                 return t.base if t.selects else t.groups[0][1]
             return f"{t.base if t.selects else t.backend_of(r.server)}/{r.server}"
 
-        hosted = [r for r in l.routes if r.hosts]
-        default = l.default_route
-        simple = not hosted and not any(t.selects for t in targets.values()) and (default is None or not default.server)
+        table = l.route_table
+        # a host whose table looks at the path maps to its table's key (":g<n>"), then the paths map decides
+        keys = {i: f":g{i}" for i, t in enumerate(table) if t.by_path}
+
+        def entry(i: int) -> str:
+            return keys.get(i) or value(table[i].routes[0])
+
+        hosted = [(i, t) for i, t in enumerate(table) if t.hosts]
+        default = next((i for i, t in enumerate(table) if not t.hosts), None)
+        plain_default = default is not None and default not in keys and not table[default].routes[0].server
+        simple = not hosted and not keys and not any(t.selects for t in targets.values()) and (
+            default is None or plain_default)
         if simple:
             if default is not None:
-                fe.lines.append(f"default_backend {value(default)}")
+                fe.lines.append(f"default_backend {entry(default)}")
             self.frontends.append(fe)
             return
 
@@ -284,11 +298,12 @@ class Lowering:
                 fetch = "ssl_fc_sni,lower"
             else:
                 fetch = "req.hdr(host),field(1,:),lower"
-            exact = {h: value(r) for r in hosted for h in r.hosts if not h.startswith("*.")}
-            wild = {h[2:]: value(r) for r in hosted for h in r.hosts if h.startswith("*.")}
+            exact = {h: entry(i) for i, t in hosted for h in t.hosts if not h.startswith("*.")}
+            wild = {h[2:]: entry(i) for i, t in hosted for h in t.hosts if h.startswith("*.")}
             fe.lines.append(f"{rule} set-var(txn.lbc_host) {fetch}")
             hosts_map = f"maps/{l.name}.hosts"
-            self.maps[hosts_map] = _map_text(exact, f"listener {l.name}: host -> backend[/pinned server]")
+            self.maps[hosts_map] = _map_text(exact, f"listener {l.name}: host -> backend[/pinned server]"
+                                             + (" or :g<n>, its table in the paths map" if keys else ""))
             fe.lines.append(f"{rule} set-var(txn.lbc_route) var(txn.lbc_host),map({hosts_map})")
             if wild:
                 wild_map = f"maps/{l.name}.wildcards"
@@ -298,10 +313,12 @@ class Lowering:
                                 "if !{ var(txn.lbc_route) -m found }")
         if default is not None:
             cond = " if !{ var(txn.lbc_route) -m found }" if hosted else ""
-            fe.lines.append(f"{rule} set-var(txn.lbc_route) str({value(default)}){cond}")
+            fe.lines.append(f"{rule} set-var(txn.lbc_route) str({entry(default)}){cond}")
         else:
             fe.lines.append("http-request deny deny_status 404 if !{ var(txn.lbc_route) -m found }" if mode == "http"
                             else "tcp-request content reject if !{ var(txn.lbc_route) -m found }")
+        if keys:
+            fe.lines.extend(self.path_routing(l, table, keys, value))
         fe.lines.append(f"{rule} set-var(txn.lbc_target) var(txn.lbc_route),field(1,/)")
         if any(pins.values()):
             fe.lines.append(f"{rule} set-var(txn.lbc_pin) var(txn.lbc_route),field(2,/) "
@@ -345,6 +362,36 @@ class Lowering:
                 f"{rule} track-sc0 src",
                 f"{rule} {refuse} if {{ sc_gpc0_rate(0) ge {rl.burst} }}",
                 f"{rule} sc-inc-gpc0(0)"]
+    def path_routing(self, l: Listener, table, keys: dict[int, str], value) -> list[str]:
+        """Frontend lines choosing by path within a host's table: ONE longest-prefix lookup
+        (map_beg, a prefix tree) on ":g<n>" + path + "?". An exact path is stored with the "?"
+        (which no path contains) so it matches only itself and, being longer, beats every prefix;
+        a route for every path is the prefix "/". A value may end in "|<n>": strip n characters."""
+        entries: dict[str, str] = {}
+        strips: set[int] = set()
+        for i, key in keys.items():
+            for r in table[i].routes:
+                u = r.url_path
+                path = "/" if u is None else (u.value + "?" if u.kind == "exact" else u.value)
+                entries[key + path] = value(r) + (f"|{u.strip_length}" if u is not None and u.strip else "")
+                if u is not None and u.strip:
+                    strips.add(u.strip_length)
+        paths_map = f"maps/{l.name}.paths"
+        self.maps[paths_map] = _map_text(entries, f"listener {l.name}: :g<n> (a host's table) + path (+ '?' when "
+                                                  "exact) -> backend[/pinned server][|characters to strip]",
+                                         lookup="one longest-prefix lookup (map_beg)")
+        lines = ["http-request set-var(txn.lbc_path) path",
+                 "http-request set-var(txn.lbc_route) var(txn.lbc_route),concat(,txn.lbc_path,?),"
+                 f"map_beg({paths_map}) if {{ var(txn.lbc_route) -m beg : }}",
+                 # no path of the host's table matched: the lookup left the table's key
+                 "http-request deny deny_status 404 if { var(txn.lbc_route) -m beg : }"]
+        if strips:
+            lines.append("http-request set-var(txn.lbc_strip) var(txn.lbc_route),field(2,|) "
+                         "if { var(txn.lbc_route) -m sub | }")
+            lines.extend(f"http-request set-path %[path,bytes({n})] if {{ var(txn.lbc_strip) -m int {n} }}"
+                         for n in sorted(strips))
+            lines.append("http-request set-var(txn.lbc_route) var(txn.lbc_route),field(1,|)")
+        return lines
 
     def bind_tls(self, l: Listener, mode: str) -> str:
         if not l.decrypts:
@@ -649,9 +696,9 @@ def _peers(model: Topology) -> list[tuple[str, str]]:
     return [(ident(n.name), _addr(n.address, b.sync_port)) for n in b.nodes]
 
 
-def _map_text(entries: dict[str, str], what: str) -> str:
-    lines = [f"# {what}. Written by lbc; one exact-match lookup per request."]
-    lines += [f"{ident(k)} {ident(v)}" for k, v in sorted(entries.items())]
+def _map_text(entries: dict[str, str], what: str, lookup: str = "one exact-match lookup") -> str:
+    lines = [f"# {what}. Written by lbc; {lookup} per request."]
+    lines += [f"{_map_word(k)} {_map_word(v)}" for k, v in sorted(entries.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -659,6 +706,11 @@ def _pattern_text(networks: tuple[str, ...], what: str) -> str:
     lines = [f"# {what}. Written by lbc; one tree lookup per connection or request."]
     lines += [ident(n) for n in networks]     # normalised by lbc: digits, dots, colons, a slash
     return "\n".join(lines) + "\n"
+def _map_word(value: str) -> str:
+    """A map file splits on blanks and has no quoting: only these characters reach it."""
+    if not _MAP_WORD.match(value):
+        raise ValueError(f"{value!r} cannot be written in a HAProxy map file")
+    return value
 
 
 def key_links(model: Topology) -> list[tuple[str, str]]:

@@ -22,8 +22,8 @@ import jinja2
 
 from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
-from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Server, Service,
-                       SourceIpStickiness, Topology, assert_never, ip_of)
+from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route,
+                       Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
 
@@ -111,6 +111,10 @@ CAPABILITIES: dict[str, Support] = {
                                   "upstream lists the first group as backup, and the cookie is rewritten"),
     "routing.hosts": Support(NATIVE, "server_name (exact and wildcard hashes, sized for the names)"),
     "routing.pinned-server": Support(NATIVE, "a per-server upstream (the first group as backup)"),
+    "routing.paths": Support(NATIVE, "a location per route (`= path`, prefix); for a prefix '/p/' also `= /p`, "
+                                     "which nginx would otherwise answer with a 301 to '/p/'. nginx matches the "
+                                     "decoded, normalised path (LBC613 keeps the written paths normal)"),
+    "routing.strip-prefix": Support(NATIVE, "rewrite ... break in the route's location (the query stays)"),
     "tls.terminate": Support(NATIVE),
     "tls.profile": Support(NATIVE, "ssl_protocols, ssl_ciphers, ssl_conf_command Ciphersuites, ssl_ecdh_curve, "
                                    "ssl_prefer_server_ciphers (OpenSSL 3.0: TLS 1.0/1.1 get @SECLEVEL=0; no 3DES)"),
@@ -409,37 +413,81 @@ def _upstream_tls(svc: Service) -> Optional[dict]:
 
 
 def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
-    """One server{} per (route target, certificate) and a default server for the listener's socket."""
+    """One server{} per (route table entry, certificate) and a default server for the listener's socket."""
     certs = [model.certificate(n) for n in l.tls.certificates] if l.decrypts else []
     groups: dict[tuple, list[str]] = {}
-    default_target = None
-    for r in l.routes:
-        target = (r.service, r.port_name, r.server)
-        if not r.hosts:
-            default_target = target
-        for h in r.hosts:
+    default_table = None
+    for i, t in enumerate(l.route_table):
+        if not t.hosts:
+            default_table = t
+        for h in t.hosts:
             cert = next((c for c in certs if _covers(c.names, h)), certs[0] if certs else None)
-            groups.setdefault((target, cert.name if cert else None), []).append(h)
+            groups.setdefault((i, cert.name if cert else None), []).append(h)
     blocks = []
     refused = block.access(l)
     rate = block.rate_limit(l)
 
-    def block_for(target, cert_name, hosts, default):
+    def block_for(t: Optional[HostTable], cert_name, hosts, default):
         b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
              "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
              "refused": refused, "rate": rate}
-        if target is None:
+        if t is None:
             b["locations"] = [{"name": "/", "status": 404}]
-        else:
-            c = block.chain(model, target[0], target[1], tls=l.decrypts)
-            b["locations"] = _locations(c, target[2], block)
+        elif not t.by_path:
+            r = t.routes[0]
+            c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
+            b["locations"] = _locations(c, r.server, block)
             b["upstream_tls"] = _upstream_tls(c.service)
+        else:
+            b["locations"] = _path_locations(model, l, t, block)
         return b
 
-    blocks.append(block_for(default_target, certs[0].name if certs else None, [], True))
-    for (target, cert_name), hosts in groups.items():
-        blocks.append(block_for(target, cert_name, hosts, False))
+    blocks.append(block_for(default_table, certs[0].name if certs else None, [], True))
+    for (i, cert_name), hosts in groups.items():
+        blocks.append(block_for(l.route_table[i], cert_name, hosts, False))
     return blocks
+
+
+def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -> list[dict]:
+    """A host routed by path: one location per route (nginx itself takes `=` first, then the longest
+    prefix), each with its own chain's named locations; a path no route takes answers 404."""
+    wanted: list[tuple[str, Optional[Route]]] = []
+    for r in t.routes:
+        u = r.url_path
+        wanted.append(("/" if u is None else (f"= {quote(u.value)}" if u.kind == "exact" else quote(u.value)), r))
+    exact = {r.url_path.value for r in t.routes if r.url_path is not None and r.url_path.kind == "exact"}
+    for r in t.routes:
+        u = r.url_path
+        if u is not None and u.kind == "prefix" and u.value.endswith("/") and len(u.value) > 1:
+            # nginx answers "/api" with a 301 to "/api/" when a proxied location is "/api/": an exact
+            # location keeps "/api" where the route table sends it
+            bare = u.value[:-1]
+            if bare not in exact:
+                exact.add(bare)
+                wanted.append((f"= {quote(bare)}", t.select(bare)))
+    locs: list[dict] = []
+    named: set[str] = set()
+    for name, r in wanted:
+        if r is None:
+            locs.append({"name": name, "status": 404})
+            continue
+        c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
+        chain = _locations(c, r.server, block)
+        chain[0]["name"] = name
+        if r.url_path is not None and r.url_path.strip:
+            # the prefix ends in "/" (LBC612): drop what comes before it; the query stays
+            chain[0]["rewrite"] = f"^.{{{r.url_path.strip_length}}}(.*)"
+        tls = _upstream_tls(c.service)
+        for loc in chain:
+            if loc["name"].startswith("@"):
+                if loc["name"] in named:      # another route of this host uses the same chain
+                    continue
+                named.add(loc["name"])
+            loc["upstream_tls"] = tls
+            locs.append(loc)
+    if not any(r.url_path is None for r in t.routes):
+        locs.append({"name": "/", "status": 404})
+    return locs
 
 
 def _stream_server(model: Topology, l: Listener, block: _Block) -> dict:

@@ -167,6 +167,43 @@ def services(draw, with_tls: bool = False):
     return svc
 
 
+# request paths for path routes: plain ones, ones the proxies treat specially, and hostile text
+# (refused by the schema's pattern with a location, never an internal error)
+PATHS = st.one_of(st.sampled_from(["/", "/api/", "/api/v2/", "/health", "/.well-known/acme-challenge/", "/a.b~c_d-e/",
+                                   "/api", "/x//y/", "/x/../y", "/default", "/include/"]),
+                  st.sampled_from(["api/", "/a b/", "/a;b/", "/a{b}/", "/a$b/", "/a'b\"/", "/a%2fb/", "/a?b", "/a#b",
+                                   "/é/", "/a\\b/", "/[x]/"]))
+
+
+@st.composite
+def path_routes(draw, routes: list[dict], svcs: dict, paths: st.SearchStrategy):
+    """0-3 routes by path for hosts (or the default table) the listener already routes."""
+    out: list[dict] = []
+    taken: set = set()
+    for _ in range(draw(st.integers(0, 3))):
+        base = draw(st.sampled_from(routes))
+        if "direct_hosts" in base:
+            continue
+        name = draw(st.sampled_from(sorted(svcs)))
+        path = draw(paths)
+        exact = draw(st.integers(0, 3)) == 0
+        key = (tuple(base.get("hosts", ())), path)
+        if key in taken:
+            continue
+        taken.add(key)
+        route: dict = {"service": name, ("path_exact" if exact else "path_prefix"): path}
+        if "hosts" in base:
+            route["hosts"] = list(base["hosts"])
+        if "ports" in svcs[name]["servers"][0]:
+            route["port"] = "create"
+        if not exact and path.endswith("/") and draw(st.booleans()):
+            route["strip_prefix"] = True
+        if draw(st.integers(0, 4)) == 0:
+            route["server"] = svcs[name]["servers"][0]["name"]
+        out.append(route)
+    return out
+
+
 @st.composite
 def topologies(draw):
     names = draw(st.lists(st.sampled_from(SERVICE_NAMES), min_size=1, max_size=3, unique=True))
@@ -196,6 +233,8 @@ def topologies(draw):
             if "ports" in svcs[name]["servers"][0]:
                 route["port"] = "create"
             routes.append(route)
+        if kind in ("http", "terminate", "bridge"):
+            routes.extend(draw(path_routes(routes, svcs, PATHS)))
         l: dict = {"name": f"l{i}", "vip": "v", "port": 8000 + i, "routes": routes}
         if kind == "tcp":
             l["protocol"] = "tcp"
@@ -310,6 +349,8 @@ W_HEADER_VALUE = _matching(_DEFS["header_value"]["pattern"], 1024)
 W_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
                                blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
                  min_size=1, max_size=1024)
+W_URL_PATH = st.one_of(_matching(_DEFS["url_path"]["pattern"], 1024), _matching(_DEFS["url_path"]["pattern"], 1024),
+                       st.just("/"), W_TEXT.filter(lambda t: len(t) < 40))    # the last mostly refused
 _SMALL_DURATION = st.one_of(
     st.builds(lambda n, u: f"{n}{u}", st.integers(1, 1000), st.sampled_from(["ms", "s", "m"])),
     st.builds(lambda n, u: f"{n}{u}", st.integers(1, 24), st.sampled_from(["h", "d"])))
@@ -451,6 +492,8 @@ def wide_topologies(draw):
             if "ports" in svcs[name]["servers"][0]:
                 route["port"] = "create"
             routes.append(route)
+        if kind in ("http", "terminate", "bridge") or _one_in(draw, 20):    # now and then where LBC611 refuses
+            routes.extend(draw(path_routes(routes, svcs, W_URL_PATH)))
         port = draw(st.one_of(W_PORT, st.just(9901))) if i == 0 else listeners[0]["port"] + 1 \
             if listeners[0]["port"] < 65535 else 1
         l: dict = {"name": lname, "vip": "v", "port": port, "routes": routes}

@@ -166,7 +166,14 @@ def test_every_route_names_an_emitted_backend_and_server(doc, tmp_path_factory):
     values = [line.split()[1] for rel, text in files.items() if rel.startswith("maps/")
               for line in text.splitlines() if not line.startswith("#")]
     values += [m.group(1) for w in cfg for m in [re.match(r"^str\((.+)\)$", w[-1] if w else "")] if m]
+    # a host routed by path maps to its table's key (":g<n>"), which the paths map must hold
+    tables = {line.split()[0].split("/", 1)[0] for rel, text in files.items() if rel.endswith(".paths")
+              for line in text.splitlines() if not line.startswith("#")}
     for v in values:
+        if v.startswith(":"):
+            assert v in tables, f"route {v} names no table of the paths map"
+            continue
+        v = v.split("|", 1)[0]          # "|<n>": characters stripped from the path
         be, _, srv = v.partition("/")
         group = {b for b in backends if b == be or b.startswith(be + ".p")} or ({be} & backends)
         assert group, f"route {v} names no backend"

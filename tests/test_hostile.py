@@ -91,6 +91,10 @@ VARIANTS = {
     "tcp-health": ("services", "web", "health", {"tcp": True, "port": "default"}),
     "pinned-route": ("listeners", 0, "routes", 0, {"hosts": ["a.example.com"], "service": "web", "server": "w1",
                                                    "port": "default"}),
+    "path-routes": ("listeners", 0, "routes", [
+        {"hosts": ["a.example.com"], "path_prefix": "/api/", "strip_prefix": True, "service": "web"},
+        {"hosts": ["a.example.com"], "path_exact": "/health", "service": "web", "server": "w1"},
+        {"hosts": ["a.example.com"], "service": "web"}]),
     "capacity": ("services", "web", "capacity", {"peak_sessions": 10, "peak_users": 10}),
     "pair": ("balancers", {
         "nodes": {"lb1": {"address": "127.0.0.2", "interface": "eth0", "priority": 150, "listeners": ["https"],

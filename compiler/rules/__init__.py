@@ -43,5 +43,5 @@ def _load_rule_modules() -> None:
         return
     _loaded = True
     from . import (  # noqa: F401
-        access, capability, headers, health, observability, protocols, redundancy, references, sizing, stickiness,
-        structure, tls, tls_profile)
+        access, capability, headers, health, observability, protocols, redundancy, references, routing, sizing,
+        stickiness, structure, tls, tls_profile)

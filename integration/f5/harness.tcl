@@ -174,7 +174,7 @@ proc ::sim::new_connection {client cport vip vport} {
     array unset conn
     array set conn [list client $client cport $cport vip $vip vport $vport handlers {} respond {} reject 0 \
         selected {} persist {} ssl_profile {} collecting 0 released 0 recollect 0 payload {} server_data {} \
-        lb_pool {} reselect {} events {} host {} disabled 0]
+        lb_pool {} reselect {} events {} host {} disabled 0 path /]
     set i [interp create -safe]
     set conn(interp) $i
     foreach c $::sim::hidden {
@@ -184,7 +184,7 @@ proc ::sim::new_connection {client cport vip vport} {
         $i eval [list namespace eval $ns {}]
     }
     foreach c {when pool active_members persist getfield reject log
-               HTTP::host HTTP::respond LB::status LB::server LB::reselect SSL::profile
+               HTTP::host HTTP::path HTTP::respond LB::status LB::server LB::reselect SSL::profile
                TCP::collect TCP::payload TCP::release TCP::respond TCP::client_port TCP::local_port
                IP::client_addr IP::local_addr class event table} {
         $i alias $c ::sim::cmd::[string map {:: _} $c]
@@ -210,6 +210,7 @@ proc ::sim::finish {result} {
     dict set result persist $conn(persist)
     dict set result ssl_profile $conn(ssl_profile)
     dict set result events $conn(events)
+    dict set result path $conn(path)
     interp delete $conn(interp)
     return $result
 }
@@ -217,9 +218,10 @@ proc ::sim::finish {result} {
 # One HTTP request on a new connection. Options: -client -cport -vip -vport -host -persist {ADDR PORT}
 proc ::sim::http {args} {
     variable conn; variable vs
-    set o [dict merge {-client 127.0.0.2 -cport 40000 -vip 127.0.0.10 -vport 443 -host "" -persist {}} $args]
+    set o [dict merge {-client 127.0.0.2 -cport 40000 -vip 127.0.0.10 -vport 443 -host "" -path / -persist {}} $args]
     new_connection [dict get $o -client] [dict get $o -cport] [dict get $o -vip] [dict get $o -vport]
     set conn(host) [dict get $o -host]
+    set conn(path) [dict get $o -path]
     if {[catch {
         fire CLIENT_ACCEPTED
         fire HTTP_REQUEST
@@ -354,6 +356,18 @@ proc ::sim::cmd::when {event args} {
 proc ::sim::cmd::HTTP_host {} {
     upvar #0 ::sim::conn conn
     return $conn(host)
+}
+
+# HTTP::path: the request's path (no query); with an argument, the path sent to the server (the query stays)
+proc ::sim::cmd::HTTP_path {args} {
+    upvar #0 ::sim::conn conn
+    if {[llength $args] > 1} { error "HTTP::path: at most one argument" }
+    if {[llength $args] == 1} {
+        set p [lindex $args 0]
+        if {[string index $p 0] ne "/"} { error "HTTP::path: '$p' does not start with /" }
+        set conn(path) $p
+    }
+    return $conn(path)
 }
 
 proc ::sim::cmd::HTTP_respond {status args} {

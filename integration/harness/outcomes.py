@@ -18,6 +18,7 @@ SCENARIOS = {
     "S18": "client address", "S19": "hold / drain", "S20": "stickiness max lifetime", "S21": "many hosts",
     "S22": "full/held server keeps sessions", "S23": "HTTP check behind passthrough", "S24": "fallback server",
     "S25": "fresh weighted draw (VHI)",
+    "S26": "path routing",
     "S28": "HSTS and header changes",
     "S29": "client access lists",
     "S30": "rate limit per client",

@@ -134,7 +134,8 @@ def test_hostile_text_changes_only_its_own_word(doc, tmp_path_factory):
     _, plain_files = compile_doc(tmp, _with_texts(doc, plain), name="plain.yaml")
     hostile_cfg, plain_cfg = structure(files["haproxy.cfg"]), structure(plain_files["haproxy.cfg"])
     assert len(hostile_cfg) == len(plain_cfg)
-    pairs = {(texts[k], plain[k]) for k in texts}
+    # `$${` in a topology is a literal `${` (compose placeholders): random joins of "$" and "${HOME}" make one
+    pairs = {(texts[k].replace("$${", "${"), plain[k]) for k in texts}
     for h, p in zip(hostile_cfg, plain_cfg):
         assert len(h) == len(p), (h, p)
         for hw, pw in zip(h, p):

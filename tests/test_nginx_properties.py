@@ -33,6 +33,8 @@ DIRECTIVES = {
     "proxy_ssl_server_name", "proxy_ssl_name", "proxy_ssl_verify", "proxy_ssl_verify_depth",
     "proxy_ssl_trusted_certificate", "recursive_error_pages", "default_type", "proxy_pass", "error_page",
     "add_header", "ssl_preread", "proxy_timeout", "proxy_protocol", "keepalive",
+    # TLS profiles and header changes (S31, S28)
+    "ssl_ciphers", "ssl_conf_command", "ssl_ecdh_curve", "ssl_prefer_server_ciphers", "proxy_hide_header",
 }
 BLOCK_BODIES = {"map", "geo"}     # their entries are key/value pairs, not directives
 

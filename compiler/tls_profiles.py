@@ -65,6 +65,8 @@ PROFILES: dict[str, TlsProfile] = {
 KNOWN_CIPHERS = frozenset(_OLD)
 KNOWN_CIPHERSUITES = frozenset(_TLS13) | {"TLS_AES_128_CCM_SHA256"}
 KNOWN_CURVES = frozenset(_CURVES) | {"X448", "secp521r1", "P-256", "P-384", "P-521"}
+# other names of the same group: OpenSSL refuses a list that names one group twice
+CURVE_ALIASES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
 
 
 def profile_for_min_version(min_version: str) -> str:

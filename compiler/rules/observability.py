@@ -121,6 +121,9 @@ def check_log_destination(model, ctx):
         if log.to == "syslog" and log.syslog_address is None:
             yield Finding(log.path + ("to",), "`to: syslog` needs `syslog: {address: ...}` (the syslog server)",
                           hint="add e.g. `syslog: {address: 192.0.2.53}`")
+        if log.file is not None and log.file.rsplit("/", 1)[-1] in ("", ".", ".."):
+            yield Finding(log.path + ("file",), f"'{log.file}' names a folder, not a log file",
+                          hint="add the file's name, e.g. `file: /var/log/lbc/access.log`")
         if log.file is not None and log.to != "file":
             yield Finding(log.path + ("file",), f"`file:` is given but the log goes to {log.to}",
                           hint="write `to: file`, or remove `file:`")
@@ -131,7 +134,7 @@ def check_log_destination(model, ctx):
 
 register(Rule(
     "LBC652", "access-log-destination", E,
-    "An access log's `to` and its `file:` or `syslog:` disagree.",
+    "An access log's `to` and its `file:` or `syslog:` disagree, or `file:` names a folder.",
     "`to: file` takes `file:`, `to: syslog` takes `syslog:`; the others take neither.",
     LBC_LANGUAGE,
     why="Each destination needs its own details, and details for another destination are a sign the "

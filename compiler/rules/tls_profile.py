@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..model import Topology
-from ..tls_profiles import GUIDELINES, KNOWN_CIPHERS, KNOWN_CIPHERSUITES, KNOWN_CURVES, PROFILES
+from ..tls_profiles import CURVE_ALIASES, GUIDELINES, KNOWN_CIPHERS, KNOWN_CIPHERSUITES, KNOWN_CURVES, PROFILES
 from . import Finding, Rule, register
 from .common import E, replace_in, tls_path, y
 
@@ -128,15 +128,21 @@ def check_known_names(model: Topology, ctx) -> Iterator[Finding]:
     for l in model.listeners:
         t = l.tls
         for key, known in (("ciphers", KNOWN_CIPHERS), ("ciphersuites", KNOWN_CIPHERSUITES), ("curves", KNOWN_CURVES)):
+            seen: dict[str, str] = {}
             for k, name in enumerate(getattr(t, key) or ()):
                 if name not in known:
                     yield Finding(tls_path(l, key) + (k,), f"listener '{l.name}': '{name}' is not a {key[:-1]} lbc knows",
                                   hint=f"use one of: {', '.join(sorted(known))}")
+                same = CURVE_ALIASES.get(name, name)
+                if same in seen:
+                    yield Finding(tls_path(l, key) + (k,), f"listener '{l.name}': '{name}' names the same {key[:-1]} "
+                                  f"as '{seen[same]}' (OpenSSL refuses the list)", hint="list each one once")
+                seen.setdefault(same, name)
 
 
 register(Rule(
     "LBC230", "tls-unknown-name", E,
-    "An explicit cipher suite or group name that lbc does not know.",
+    "An explicit cipher suite or group name that lbc does not know, or one listed twice.",
     "Use the OpenSSL name of a suite from Mozilla's profiles, a TLS 1.3 suite, or a known group.",
     f"{GUIDELINES}; RFC 8446 (TLS 1.3) §B.4",
     why="Each proxy treats an unknown name its own way: OpenSSL skips it while one other name matches (the "

@@ -23,7 +23,7 @@ from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route, Server,
                        Service, SourceIpStickiness, Topology, assert_never)
 from .f5_irules import (Action, Branch, Failure, PathChoice, PathRoute, RuleSpec, render_access_rule,
-                        render_header_rule, render_rate_rule, render_rule, tcl_representable, tcl_word)
+                        render_header_rule, render_rate_rule, render_redirect_rule, render_rule, tcl_representable, tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -102,6 +102,9 @@ _COMMON: dict[str, Support] = {
                                                     "header with TCP::respond in SERVER_CONNECTED"),
     "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
                                                     "header with TCP::respond in SERVER_CONNECTED"),
+    "listener.redirect-https": Support(NATIVE, "an iRule of its own (after the access list and rate limit): "
+                                               "HTTP::respond N Location \"https://<Host name>[:port][HTTP::uri]\" "
+                                               "unless [HTTP::path] starts with an except prefix; event disable all"),
     "access.client-networks": Support(NATIVE, "address data groups (deny, allow), one `class match` lookup each in "
                                               "an iRule listed first on the virtual server: HTTP::respond 403 (L7) "
                                               "or reject (L4) in CLIENT_ACCEPTED; `event disable all` keeps the "
@@ -664,7 +667,8 @@ class _Lower:
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
         # the access list first: a refused client meets no other rule
-        rules: tuple[str, ...] = self.access(lst) + self.rate_limit(lst) + self.header_rule(lst)
+        rules: tuple[str, ...] = self.access(lst) + self.rate_limit(lst) + self.redirect_https(lst) \
+            + self.header_rule(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules += (f"{local}.irule",)
@@ -730,6 +734,15 @@ class _Lower:
         table = f"lbc.{safe_name(self.m.name)}.{lst.name}.rate"     # not a path: names no BIG-IP object
         self.rules[local] = Rule(local, render_rate_rule(lst.name, lst.reads_http, rl.unit, table, window,
                                                          max(rl.burst, rl.per_second * window)))
+        return (local,)
+
+    def redirect_https(self, lst: Listener) -> tuple[str, ...]:
+        """The redirect to HTTPS as an iRule of its own, before the header and routing iRules."""
+        rd = lst.redirect_https
+        if rd is None:
+            return ()
+        local = f"{lst.name}.redirect.irule"
+        self.rules[local] = Rule(local, render_redirect_rule(lst.name, rd.status, rd.exempt, rd.port_suffix))
         return (local,)
 
     @staticmethod

@@ -196,7 +196,7 @@ register(Rule(
 
 
 def check_exempt_normal(model, ctx):
-    for l, rd in _redirecting(model):
+    for _l, rd in _redirecting(model):
         for i, p in enumerate(rd.exempt):
             if _unnormal(p):
                 yield Finding(rd.path + ("except", i), f"prefix '{p}' has an empty, '.' or '..' segment: nginx "

@@ -34,7 +34,8 @@ def test_s27_redirect_to_https(env):
                   ("www.test", "/a/b?x=1&y=%20z"): "https://www.test/a/b?x=1&y=%20z",
                   ("www.test", "/api/private?k=v"): "https://www.test/api/private?k=v",
                   ("www.test", "/.well-known/acme-challenge"): "https://www.test/.well-known/acme-challenge",
-                  ("other.test", "/p?q"): "https://other.test/p?q"}
+                  ("other.test", "/p?q"): "https://other.test/p?q",
+                  ("www.test:8080", "/h"): "https://www.test/h"}      # the Host's port is not the HTTPS one
     for (host, path), location in redirected.items():
         r = _get(lb, path, host)
         assert (r.status, r.header("Location")) == (308, location), (host, path)

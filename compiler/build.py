@@ -16,7 +16,7 @@ from typing import Optional
 from . import certs
 from .model import (AccessList, AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate,
                     CookieStickiness, DECRYPTING, DefaultApplied, Fallback, HeaderChanges, HeaderPolicy, HealthCheck,
-                    Hsts, UrlPath, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
+                    Hsts, RedirectHttps, UrlPath, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
                     Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, ip_of,
                     local_file)
 from .profiles import profile_defaults
@@ -276,6 +276,8 @@ class _Builder:
             headers=self.headers(raw.get("headers") or {}, path + ("headers",)),
             access=self.access(raw["access"], path + ("access",)) if "access" in raw else None,
             rate_limit=self.rate_limit(raw["rate_limit"], path + ("rate_limit",)) if "rate_limit" in raw else None,
+            redirect_https=self.redirect_https(raw["redirect_https"], path + ("redirect_https",))
+            if "redirect_https" in raw else None,
         )
 
     # ------------------------------------------------------------ logs and metrics
@@ -325,6 +327,11 @@ class _Builder:
         return Hsts(max_age_s=duration_ms(self.default(raw, "max_age", "365d", path)) // 1000,
                     include_subdomains=self.default(raw, "include_subdomains", False, path),
                     preload=self.default(raw, "preload", False, path), path=path)
+
+    def redirect_https(self, raw: dict, path: tuple) -> RedirectHttps:
+        return RedirectHttps(status=self.default(raw, "status", 308, path),
+                             exempt=tuple(self.default(raw, "except", [], path)),
+                             port=self.default(raw, "port", 443, path), path=path)
 
     @staticmethod
     def headers(raw: dict, path: tuple) -> HeaderPolicy:

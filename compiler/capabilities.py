@@ -53,6 +53,7 @@ FEATURES: dict[str, str] = {
     "listener.no-buffering": "unbuffered (streaming) responses",
     "listener.forwarded-headers": "X-Forwarded-For / X-Forwarded-Proto",
     "listener.hsts": "HTTP Strict Transport Security on every HTTPS answer",
+    "listener.redirect-https": "plain HTTP redirected to HTTPS (same host, path and query; except prefixes routed)",
     "headers.request": "headers set or removed on requests",
     "headers.response": "headers set, added or removed on answers",
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
@@ -170,6 +171,8 @@ def _observability_features(model: Topology) -> Iterator[tuple[str, tuple]]:
 def _header_features(l) -> Iterator[tuple[str, tuple]]:
     if l.hsts is not None:
         yield "listener.hsts", l.hsts.path
+    if l.redirect_https is not None:
+        yield "listener.redirect-https", l.redirect_https.path
     if not l.headers.request.empty:
         yield "headers.request", l.headers.request.path
     if not l.headers.response.empty:

@@ -295,6 +295,25 @@ class UrlPath:
 
 
 @dataclass(frozen=True)
+class RedirectHttps:
+    """A plain-HTTP listener's answer to every request: a redirect to the same host name, path and query
+    over HTTPS; requests whose path starts with one of `exempt` follow the listener's routes instead."""
+    status: int                          # 301, 302, 307 or 308
+    exempt: tuple[str, ...] = ()         # the topology's `except` prefixes (url_path grammar)
+    port: int = 443
+    path: Path = ()
+
+    def redirects(self, url_path: str) -> bool:
+        """The reference semantics: the raw request path (no query) does not start with an exempt prefix."""
+        return not any(url_path.startswith(p) for p in self.exempt)
+
+    @property
+    def port_suffix(self) -> str:
+        """What follows the host name in the Location: nothing for 443, ":<port>" otherwise."""
+        return "" if self.port == 443 else f":{self.port}"
+
+
+@dataclass(frozen=True)
 class Route:
     hosts: tuple[str, ...]               # empty: the listener's default route
     service: str
@@ -482,6 +501,7 @@ class Listener:
         return replace(r, set=r.set + (("Strict-Transport-Security", self.hsts.value),))
     access: Optional[AccessList] = None   # None: every client is admitted
     rate_limit: Optional[RateLimit] = None
+    redirect_https: Optional[RedirectHttps] = None   # None: requests follow the routes
 
     @property
     def reads_http(self) -> bool:

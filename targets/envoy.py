@@ -148,6 +148,9 @@ CAPABILITIES: dict[str, Support] = {
     "listener.forwarded-headers": Support(NATIVE),
     "listener.hsts": Support(NATIVE, "response_headers_to_add on the route configuration: on the answers of "
                                      "routed requests; Envoy's own 404 for a host no route names goes without it"),
+    "listener.redirect-https": Support(NATIVE, "a first route in every virtual host: redirect https_redirect "
+                                               "(+ port_redirect) with the status's response_code, matched unless "
+                                               "`:path` starts with an except prefix (inverted header matchers)"),
     "headers.request": Support(NATIVE, "request_headers_to_add (OVERWRITE_IF_EXISTS_OR_ADD) and "
                                        "request_headers_to_remove on the route configuration"),
     "headers.response": Support(NATIVE, "response_headers_to_add (OVERWRITE_IF_EXISTS_OR_ADD for set, "
@@ -479,6 +482,28 @@ def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
     return {"session_state": typed("envoy.http.stateful_session.cookie", COOKIE_STATE, cookie=cookie)}
 
 
+REDIRECT_CODES = {301: "MOVED_PERMANENTLY", 302: "FOUND", 307: "TEMPORARY_REDIRECT", 308: "PERMANENT_REDIRECT"}
+
+
+def _redirect_https(l: Listener, vhosts: list[dict]) -> list[dict]:
+    """The listener's virtual hosts with the redirect to HTTPS as each one's first route: every path
+    but the except prefixes (`:path` header matchers, inverted and ANDed; the prefixes hold no '?').
+    Hosts no route names get a "*" virtual host of their own when the table has no default: they are
+    redirected too. strip_any_host_port leaves the Location the Host's name."""
+    rd = l.redirect_https
+    redirect: dict = {"https_redirect": True, "response_code": REDIRECT_CODES[rd.status]}
+    if rd.port != 443:
+        redirect["port_redirect"] = rd.port
+    match: dict = {"prefix": "/"}
+    if rd.exempt:
+        match["headers"] = [{"name": ":path", "string_match": {"prefix": p}, "invert_match": True}
+                            for p in rd.exempt]
+    route = {"match": match, "redirect": redirect}
+    if not any(v["domains"] == ["*"] for v in vhosts):
+        vhosts = [*vhosts, {"name": "*", "domains": ["*"], "routes": []}]
+    return [{**v, "routes": [route, *v["routes"]]} for v in vhosts]
+
+
 def _rbac_action(admit: bool) -> dict:
     name = "allow" if admit else "deny"
     return {"action": {"name": name, "typed_config": {"@type": RBAC_ACTION, "name": name,
@@ -634,8 +659,10 @@ class _Builder:
             filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
         filters.append(typed("envoy.filters.http.router", ROUTER))
         cfg["http_filters"] = filters
-        cfg["route_config"] = {"name": l.name, "virtual_hosts": [self.virtual_host(l, t) for t in l.route_table],
-                               **header_changes(l)}
+        vhosts = [self.virtual_host(l, t) for t in l.route_table]
+        if l.redirect_https is not None:
+            vhosts = _redirect_https(l, vhosts)
+        cfg["route_config"] = {"name": l.name, "virtual_hosts": vhosts, **header_changes(l)}
         return typed("envoy.filters.network.http_connection_manager", HCM, **cfg)
 
     def fallback_reply(self, svc: Service) -> dict:

@@ -133,6 +133,11 @@ def render_rate_rule(listener: str, l7: bool, unit: str, table: str, window: int
     return _render("rate.tcl.j2", listener=listener, l7=l7, unit=unit, table=table, window=window, limit=limit)
 
 
+def render_redirect_rule(listener: str, status: int, exempt: tuple[str, ...], port_suffix: str) -> str:
+    """The iRule redirecting a plain-HTTP listener to HTTPS, except paths under `exempt` (url_path text)."""
+    return _render("redirect.tcl.j2", listener=listener, status=status, exempt=exempt, port_suffix=port_suffix)
+
+
 def render_rule(spec: RuleSpec) -> str:
     return _render("irule.tcl.j2", spec=spec)
 

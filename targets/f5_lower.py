@@ -23,7 +23,7 @@ from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route, Server,
                        Service, SourceIpStickiness, Topology, assert_never)
 from .f5_irules import (Action, Branch, Failure, PathChoice, PathRoute, RuleSpec, render_access_rule,
-                        render_header_rule, render_rate_rule, render_rule, tcl_representable, tcl_word)
+                        render_header_rule, render_rate_rule, render_redirect_rule, render_rule, tcl_representable, tcl_word)
 
 PathFn = Callable[[str], str]
 
@@ -102,6 +102,9 @@ _COMMON: dict[str, Support] = {
                                                     "header with TCP::respond in SERVER_CONNECTED"),
     "upstream.proxy-protocol-v2": Support(EMULATED, "BIG-IP has no PROXY protocol setting: an iRule writes the v2 "
                                                     "header with TCP::respond in SERVER_CONNECTED"),
+    "listener.redirect-https": Support(NATIVE, "an iRule of its own (after the access list and rate limit): "
+                                               "HTTP::respond N Location \"https://<Host name>[:port][HTTP::uri]\" "
+                                               "unless [HTTP::path] starts with an except prefix; event disable all"),
     "access.client-networks": Support(NATIVE, "address data groups (deny, allow), one `class match` lookup each in "
                                               "an iRule listed first on the virtual server: HTTP::respond 403 (L7) "
                                               "or reject (L4) in CLIENT_ACCEPTED; `event disable all` keeps the "
@@ -582,36 +585,13 @@ class _Lower:
         mixed_persist = len(set(keys.values())) > 1
         default_persist = next((persists[n] for n in services if persists[n]), None)
 
-        # TLS profiles
-        client_ssl: list[str] = []
-        if secure:
-            # several certificates: one client-ssl profile per certificate name (server-name takes one
-            # name, a wildcard allowed), the first the sni-default; one certificate: one profile
-            multi = len(tls.certificates) > 1
-            ca = self.file(f"{local}.client-ca.crt", "cert", tls.client_ca) if tls.client_ca else None
-            for cname in tls.certificates:
-                cert = m.certificate(cname)
-                crt = self.file(f"{cname}.crt", "cert", cert.cert)
-                key = self.file(f"{cname}.key", "key", cert.key) if cert.key else None
-                for j, sni in enumerate(cert.names if multi and cert.names else [None]):
-                    prof = f"{local}.{cname}" + (f".{j}" if j else "") + ".clientssl"
-                    self.client_ssl[prof] = ClientSSL(
-                        prof, crt, key, server_name=sni, sni_default=multi and not client_ssl,
-                        peer_cert_mode={"none": "ignore"}.get(tls.client_auth, tls.client_auth),
-                        ca_file=ca, min_version=tls.min_version, ciphers=f5_ciphers(tls))
-                    client_ssl.append(prof)
+        client_ssl = self.client_ssl_profiles(lst) if secure else []
         server_ssls = {n: self.server_ssl_for(m.service(n)) for n in services} if tls.mode == "bridge" else {}
         distinct_ssl = sorted({v for v in server_ssls.values() if v})
         server_ssl = next((server_ssls[n] for n in services if server_ssls.get(n)), None)
         mixed_ssl = len(distinct_ssl) > 1
 
-        http = None
-        if lst.reads_http:
-            http = f"{local}.http"
-            self.http[http] = HttpProfile(http, lst.forwarded_headers,
-                                          ("https" if secure else "http") if lst.forwarded_headers else None,
-                                          Hsts(lst.hsts.max_age_s, lst.hsts.include_subdomains, lst.hsts.preload)
-                                          if lst.hsts else None)
+        http = self.http_profile(lst)
         tcp = f"{local}.tcp"
         self.tcp[tcp] = TcpProfile(tcp, _seconds(listener_idle_ms(lst)))
 
@@ -628,31 +608,10 @@ class _Lower:
                           ssl_profile=self.path(server_ssls[svc.name]) if mixed_ssl and server_ssls.get(svc.name) else None,
                           fallback_on_failure=svc.drains_on_body)
 
-        exact, wildcard, default = [], [], None
-        for t in lst.route_table:
-            a = self.table_action(t, action)
-            if not t.hosts:
-                default = a
-                continue
-            ex = tuple(h for h in t.hosts if not h.startswith("*."))
-            wc = tuple(h for h in t.hosts if h.startswith("*."))
-            if ex:
-                exact.append(Branch(ex, a))
-            if wc:
-                wildcard.append(Branch(wc, a))
-        exact, wildcard = _merge(exact), _merge(wildcard)
+        exact, wildcard, default = self.host_branches(lst, action)
         l7 = lst.reads_http
         sni_routing = tls.mode == "passthrough" and bool(exact or wildcard)
-        lb_failed: list[tuple[str, Failure]] = []
-        for n in services:
-            svc = m.service(n)
-            f = self.failure(svc, lst)
-            if f is not None and (f.kind == "pool" or (f.kind == "respond" and l7)):
-                for r in lst.routes:
-                    if r.service == n:
-                        p = self.path(_pool_local(svc.name, r.port_name))
-                        if p not in [x for x, _ in lb_failed]:
-                            lb_failed.append((p, f))
+        lb_failed = self.failed_pools(lst)
         proxies = {m.service(n).proxy_protocol for n in services} - {"none"}
         proxy = max(proxies) if proxies else None   # v2 > v1; rules keep one version per listener
         proxy_pools = tuple(sorted({self.path(_pool_local(r.service, r.port_name)) for r in lst.routes
@@ -664,7 +623,8 @@ class _Lower:
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
         # the access list first: a refused client meets no other rule
-        rules: tuple[str, ...] = self.access(lst) + self.rate_limit(lst) + self.header_rule(lst)
+        rules: tuple[str, ...] = self.access(lst) + self.rate_limit(lst) + self.redirect_https(lst) \
+            + self.header_rule(lst)
         if routing or lb_failed or proxy:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules += (f"{local}.irule",)
@@ -675,6 +635,70 @@ class _Lower:
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
             default_persist, tuple(client_ssl), server_ssl, http, tcp, lst.websocket and l7, rules,
             self.request_log(lst))
+
+    def client_ssl_profiles(self, lst: Listener) -> list[str]:
+        """The client-ssl profiles of a decrypting listener: several certificates make one profile per
+        certificate name (server-name takes one name, a wildcard allowed), the first the sni-default;
+        one certificate makes one profile."""
+        m, tls, local = self.m, lst.tls, lst.name
+        client_ssl: list[str] = []
+        multi = len(tls.certificates) > 1
+        ca = self.file(f"{local}.client-ca.crt", "cert", tls.client_ca) if tls.client_ca else None
+        for cname in tls.certificates:
+            cert = m.certificate(cname)
+            crt = self.file(f"{cname}.crt", "cert", cert.cert)
+            key = self.file(f"{cname}.key", "key", cert.key) if cert.key else None
+            for j, sni in enumerate(cert.names if multi and cert.names else [None]):
+                prof = f"{local}.{cname}" + (f".{j}" if j else "") + ".clientssl"
+                self.client_ssl[prof] = ClientSSL(
+                    prof, crt, key, server_name=sni, sni_default=multi and not client_ssl,
+                    peer_cert_mode={"none": "ignore"}.get(tls.client_auth, tls.client_auth),
+                    ca_file=ca, min_version=tls.min_version, ciphers=f5_ciphers(tls))
+                client_ssl.append(prof)
+        return client_ssl
+
+    def http_profile(self, lst: Listener) -> Optional[str]:
+        """The listener's HTTP profile (L7 only): X-Forwarded-For/-Proto and HSTS."""
+        if not lst.reads_http:
+            return None
+        http = f"{lst.name}.http"
+        self.http[http] = HttpProfile(http, lst.forwarded_headers,
+                                      ("https" if lst.decrypts else "http") if lst.forwarded_headers else None,
+                                      Hsts(lst.hsts.max_age_s, lst.hsts.include_subdomains, lst.hsts.preload)
+                                      if lst.hsts else None)
+        return http
+
+    def host_branches(self, lst: Listener, action: Callable[[Route], Action]):
+        """The route table as the iRule's exact-name and wildcard branches (merged) and the default."""
+        exact: list[Branch] = []
+        wildcard: list[Branch] = []
+        default: "Action | PathChoice | None" = None
+        for t in lst.route_table:
+            a = self.table_action(t, action)
+            if not t.hosts:
+                default = a
+                continue
+            ex = tuple(h for h in t.hosts if not h.startswith("*."))
+            wc = tuple(h for h in t.hosts if h.startswith("*."))
+            if ex:
+                exact.append(Branch(ex, a))
+            if wc:
+                wildcard.append(Branch(wc, a))
+        return _merge(exact), _merge(wildcard), default
+
+    def failed_pools(self, lst: Listener) -> list[tuple[str, Failure]]:
+        """The pools whose LB_FAILED the iRule handles (a fallback pool, or an answer at L7), each once."""
+        lb_failed: list[tuple[str, Failure]] = []
+        for n in lst.routed_services:
+            svc = self.m.service(n)
+            f = self.failure(svc, lst)
+            if f is not None and (f.kind == "pool" or (f.kind == "respond" and lst.reads_http)):
+                for r in lst.routes:
+                    if r.service == n:
+                        p = self.path(_pool_local(svc.name, r.port_name))
+                        if p not in [x for x, _ in lb_failed]:
+                            lb_failed.append((p, f))
+        return lb_failed
 
     def request_log(self, lst: Listener) -> Optional[str]:
         """lbc's access-log line (text format) as a request logging profile sending to the syslog server."""
@@ -730,6 +754,15 @@ class _Lower:
         table = f"lbc.{safe_name(self.m.name)}.{lst.name}.rate"     # not a path: names no BIG-IP object
         self.rules[local] = Rule(local, render_rate_rule(lst.name, lst.reads_http, rl.unit, table, window,
                                                          max(rl.burst, rl.per_second * window)))
+        return (local,)
+
+    def redirect_https(self, lst: Listener) -> tuple[str, ...]:
+        """The redirect to HTTPS as an iRule of its own, before the header and routing iRules."""
+        rd = lst.redirect_https
+        if rd is None:
+            return ()
+        local = f"{lst.name}.redirect.irule"
+        self.rules[local] = Rule(local, render_redirect_rule(lst.name, rd.status, rd.exempt, rd.port_suffix))
         return (local,)
 
     @staticmethod

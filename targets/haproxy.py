@@ -118,6 +118,9 @@ CAPABILITIES: dict[str, Support] = {
     "listener.forwarded-headers": Support(NATIVE, "option forwardfor + X-Forwarded-Proto"),
     "listener.hsts": Support(NATIVE, "http-after-response set-header: also on the answers HAProxy writes itself "
                                      "(404 for an unknown host, 503, fallback pages)"),
+    "listener.redirect-https": Support(NATIVE, "http-request redirect prefix https://<Host name>[:port] code N "
+                                               "unless { path_beg <except prefixes> } (path_beg -f a pattern file "
+                                               "for more than 8), after the access list and rate limit"),
     "headers.request": Support(NATIVE, "http-request del-header / set-header"),
     "headers.response": Support(NATIVE, "http-after-response del-header / set-header / add-header: on server "
                                         "answers and on the answers HAProxy writes itself"),
@@ -238,6 +241,7 @@ class Lowering:
         fe.lines.extend(access_log_lines(l, mode))
         fe.lines.extend(self.access(l, mode))
         fe.lines.extend(self.rate_limit(l, mode))
+        fe.lines.extend(self.redirect_https(l))
         rule = "http-request" if mode == "http" else "tcp-request content"
         if mode == "http":
             if not l.buffering:
@@ -362,6 +366,24 @@ class Lowering:
                 f"{rule} track-sc0 src",
                 f"{rule} {refuse} if {{ sc_gpc0_rate(0) ge {rl.burst} }}",
                 f"{rule} sc-inc-gpc0(0)"]
+    def redirect_https(self, l: Listener) -> list[str]:
+        """Every request but the except prefixes answered with a redirect to HTTPS. `redirect prefix` appends
+        the request's path and query; the host is the Host header's name (its port dropped, as nginx's
+        $host). Prefixes are url_path text (no quotes, spaces or '$'): safe as words."""
+        rd = l.redirect_https
+        if rd is None:
+            return []
+        line = (f'http-request redirect prefix "https://%[req.hdr(host),field(1,:)]{rd.port_suffix}" '
+                f"code {rd.status}")
+        if not rd.exempt:
+            return [line]
+        if len(rd.exempt) <= 8:
+            return [f"{line} unless {{ path_beg {' '.join(rd.exempt)} }}"]
+        name = f"acl/{l.name}.redirect-except"
+        self.maps[name] = "\n".join([f"# listener {l.name}: path prefixes not redirected to HTTPS (path_beg -f)",
+                                      *rd.exempt]) + "\n"
+        return [f"{line} unless {{ path_beg -f {name} }}"]
+
     def path_routing(self, l: Listener, table, keys: dict[int, str], value) -> list[str]:
         """Frontend lines choosing by path within a host's table: ONE longest-prefix lookup
         (map_beg, a prefix tree) on ":g<n>" + path + "?". An exact path is stored with the "?"

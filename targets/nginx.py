@@ -133,6 +133,10 @@ CAPABILITIES: dict[str, Support] = {
     "listener.forwarded-headers": Support(NATIVE, "X-Forwarded-For ($proxy_add_x_forwarded_for), X-Forwarded-Proto"),
     "listener.hsts": Support(NATIVE, "add_header ... always, in the server{} and every location: also on nginx's "
                                      "own answers (404 for an unknown host, 502/504, fallback pages)"),
+    "listener.redirect-https": Support(NATIVE, "return N \"https://$host[:port]$request_uri\" in the server{}, "
+                                               "inside `if ($uri !~ \"^(except prefixes)\")` when there are "
+                                               "exceptions (compared with the normalised path, as locations are); "
+                                               "runs before limit_req, so redirects are not rate limited"),
     "headers.request": Support(NATIVE, "proxy_set_header (an empty value removes the header)"),
     "headers.response": Support(EMULATED, "removal is proxy_hide_header, which removes a header the server sent, "
                                           "not one nginx writes itself (Server, Date); set = proxy_hide_header + "
@@ -426,11 +430,12 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     blocks = []
     refused = block.access(l)
     rate = block.rate_limit(l)
+    redirect = _redirect_https(l)
 
     def block_for(t: Optional[HostTable], cert_name, hosts, default):
         b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
              "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
-             "refused": refused, "rate": rate}
+             "refused": refused, "rate": rate, "redirect": redirect}
         if t is None:
             b["locations"] = [{"name": "/", "status": 404}]
         elif not t.by_path:
@@ -446,6 +451,18 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     for (i, cert_name), hosts in groups.items():
         blocks.append(block_for(l.route_table[i], cert_name, hosts, False))
     return blocks
+
+
+def _redirect_https(l: Listener) -> Optional[dict]:
+    """The server-level redirect to HTTPS (rewrite phase: before location choice, after the access list's
+    `if`). `except` prefixes become one anchored regex on $uri, the path nginx also chooses locations by;
+    their text is url_path (letters, digits, . _ ~ - /), so escaping '.' is all it needs."""
+    rd = l.redirect_https
+    if rd is None:
+        return None
+    exempt = "|".join(p.replace(".", "\\.") for p in rd.exempt)
+    return {"status": rd.status, "location": f"https://$host{rd.port_suffix}$request_uri",
+            "unless": f"^({exempt})" if exempt else None}
 
 
 def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -> list[dict]:

@@ -206,6 +206,20 @@ def path_routes(draw, routes: list[dict], svcs: dict, paths: st.SearchStrategy):
 
 
 @st.composite
+def redirects_https(draw, paths: st.SearchStrategy = PATHS) -> dict:
+    """A listener's `redirect_https:`: status, port (now and then the listener's own: LBC617) and except
+    prefixes from the path strategy (special and hostile ones included)."""
+    rd: dict = {}
+    if draw(st.booleans()):
+        rd["status"] = draw(st.sampled_from([301, 302, 307, 308]))
+    if draw(st.integers(0, 2)) == 0:
+        rd["port"] = draw(st.sampled_from([443, 8443, 8000, 65535]))
+    if draw(st.booleans()):
+        rd["except"] = draw(st.lists(paths, max_size=3, unique=True))
+    return rd
+
+
+@st.composite
 def topologies(draw):
     names = draw(st.lists(st.sampled_from(SERVICE_NAMES), min_size=1, max_size=3, unique=True))
     svcs = {n: draw(services()) for n in names}
@@ -267,6 +281,8 @@ def topologies(draw):
             l["access"] = draw(access_lists())
         if draw(st.integers(0, 2)) == 0:
             l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
+        if draw(st.integers(0, 3)) == 0 and (kind == "http" or draw(st.integers(0, 3)) == 0):   # else LBC614/615
+            l["redirect_https"] = draw(redirects_https())
         listeners.append(l)
     doc = {"lbc": 1, "vips": {"v": {"address": "127.0.0.50"}},
            "certificates": {"c": {"cert": "certs/c.pem", "key": "certs/c.key", "names": CERT_NAMES,
@@ -526,6 +542,8 @@ def wide_topologies(draw):
             l["access"] = draw(access_lists())
         if _one_in(draw, 3):
             l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
+        if _one_in(draw, 4) and (kind == "http" or _one_in(draw, 4)):     # elsewhere LBC614/LBC615 refuse it
+            l["redirect_https"] = draw(redirects_https(W_URL_PATH))
         if kind == "bridge" and draw(st.integers(0, 5)):  # mostly with what bridging needs (LBC206)
             for r in routes:
                 svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})

@@ -111,6 +111,12 @@ VARIANTS = {
     "admin": ("admin", {"address": "127.0.0.1", "port": 9100, "ignore": {"LBC106": "test fixture"}}),
     "access": ("listeners", 0, "access", {"allow": ["127.0.0.0/8", "::1"], "deny": ["127.0.0.66/32"]}),
     "rate-limit": ("listeners", 0, "rate_limit", {"requests_per_second": 10, "burst": 20}),
+    # a plain-HTTP listener (first: the fields' walk takes the first list item) beside the HTTPS one,
+    # redirecting to it except ACME's path (S27)
+    "redirect-https": ("listeners", [{
+        "name": "http", "vip": "public", "port": 80,
+        "redirect_https": {"status": 308, "port": 443, "except": ["/.well-known/acme-challenge/"]},
+        "routes": [{"path_prefix": "/.well-known/acme-challenge/", "service": "web"}]}, BENIGN["listeners"][0]]),
 }
 
 # Several files (issue 17): an include of an empty fragment (written beside each topology by _check),

@@ -1,4 +1,4 @@
-"""LBC611-LBC629: routing by request path (and, later, redirects)."""
+"""LBC611-LBC629: routing by request path, redirects to HTTPS."""
 from __future__ import annotations
 
 from . import Finding, Rule, register
@@ -118,5 +118,128 @@ register(Rule(
     bad=WEB.replace("path_prefix: /api/", "path_prefix: /api//v1/"),
     good=WEB,
     check=check_normal_path,
+    acknowledgeable=False,
+))
+
+
+# ------------------------------------------------------------------ redirects to HTTPS (LBC614-LBC617)
+PLAIN = y("""
+    lbc: 1
+    vips:
+      public: {address: 192.0.2.10}
+    services:
+      web:
+        servers:
+          - {name: w1, address: 10.0.0.11, port: 8080}
+    listeners:
+      - name: web
+        vip: public
+        port: 80
+        redirect_https: {status: 308, except: [/.well-known/acme-challenge/]}
+        routes:
+          - {service: web}
+    """)
+REDIRECT_MANUALS = ("RFC 9110 §15.4 (redirection); the HAProxy Configuration Manual (http-request redirect), "
+                    "Envoy's route redirect reference, nginx's `return` directive")
+
+
+def _redirecting(model):
+    return ((l, l.redirect_https) for l in model.listeners if l.redirect_https is not None)
+
+
+def check_redirect_needs_http(model, ctx):
+    for l, rd in _redirecting(model):
+        if not l.reads_http:
+            yield Finding(rd.path, f"listener '{l.name}' does not read HTTP (protocol {l.protocol}, TLS {l.tls.mode}): "
+                          "it cannot answer with a redirect", hint="redirect on a listener with `protocol: http` and "
+                                                                  "TLS none, or remove `redirect_https`")
+
+
+register(Rule(
+    "LBC614", "redirect-https-needs-http", E,
+    "`redirect_https` on a listener that does not read HTTP (TCP, or TLS passthrough).",
+    "Put `redirect_https` on the plain-HTTP listener (protocol http, TLS none), or remove it.",
+    cite("004", "§3 HTTPS-Based Scenarios") + "; " + REDIRECT_MANUALS,
+    why="A redirect is an HTTP answer: the balancer must read the request to write one. A TCP listener forwards "
+        "bytes, and in TLS passthrough the request stays encrypted to the server (the Lightstreamer guide's "
+        "passthrough options), so no target can answer it with a Location.",
+    bad=PLAIN.replace("port: 80\n", "port: 80\n    protocol: tcp\n"),
+    good=PLAIN,
+    check=check_redirect_needs_http,
+    acknowledgeable=False,
+))
+
+
+def check_redirect_on_plain(model, ctx):
+    for l, rd in _redirecting(model):
+        if l.decrypts:
+            yield Finding(rd.path, f"listener '{l.name}' already decrypts TLS ({l.tls.mode}): its requests came over "
+                          "HTTPS, and a redirect to HTTPS would send every client back to itself, forever",
+                          hint="put `redirect_https` on the port-80 listener, and `hsts` here if browsers should "
+                               "keep to HTTPS")
+
+
+register(Rule(
+    "LBC615", "redirect-https-on-plain-http", E,
+    "`redirect_https` on a listener that terminates or bridges TLS.",
+    "Redirect on the plain-HTTP listener; on the HTTPS listener use `hsts`.",
+    cite("004", "§3 HTTPS-Based Scenarios") + "; " + REDIRECT_MANUALS,
+    why="The listener's clients already use HTTPS. Redirecting them to the same host, path and query over HTTPS "
+        "answers every request with a redirect to itself: browsers stop after a few hops with a redirect-loop "
+        "error, and no request ever reaches a server.",
+    bad=PLAIN.replace("port: 80\n", "port: 443\n    tls: {mode: terminate, certificates: [site]}\n")
+             .replace("listeners:\n", "certificates:\n  site: {cert: certs/site.pem, key: certs/site.key}\nlisteners:\n"),
+    good=PLAIN,
+    check=check_redirect_on_plain,
+    acknowledgeable=False,
+))
+
+
+def check_exempt_normal(model, ctx):
+    for _l, rd in _redirecting(model):
+        for i, p in enumerate(rd.exempt):
+            if _unnormal(p):
+                yield Finding(rd.path + ("except", i), f"prefix '{p}' has an empty, '.' or '..' segment: nginx "
+                              "resolves these in the request before it compares, HAProxy, Envoy and F5 do not, "
+                              "so the exception would hold on some targets only",
+                              hint="write the prefix in its normal form (no '//', '/./' or '/../')")
+
+
+register(Rule(
+    "LBC616", "redirect-except-is-a-path", E,
+    "A `redirect_https.except` prefix that is not a path in normal form.",
+    "Write each exception as a path prefix such as `/.well-known/acme-challenge/` (no '//', '/./' or '/../'); "
+    "the schema refuses anything but a path.",
+    "RFC 8555 §8.3 (ACME HTTP challenge: /.well-known/acme-challenge/<token> over plain HTTP); RFC 3986 §5.2.4; "
+    + REDIRECT_MANUALS,
+    why="The exceptions keep some paths on plain HTTP, typically the ACME challenge a certificate authority "
+        "fetches over port 80 before a certificate exists. nginx compares the normalised path, the other targets "
+        "the path as sent: only a prefix in normal form excepts the same requests everywhere.",
+    bad=PLAIN.replace("except: [/.well-known/acme-challenge/]", "except: [/.well-known//acme-challenge/]"),
+    good=PLAIN,
+    check=check_exempt_normal,
+    acknowledgeable=False,
+))
+
+
+def check_redirect_port(model, ctx):
+    for l, rd in _redirecting(model):
+        if rd.port == l.port and not l.decrypts:   # decrypting: LBC615 says it
+            yield Finding(rd.path + ("port",), f"the redirect sends clients to HTTPS on port {rd.port}, the port of "
+                          f"this plain-HTTP listener: they would speak TLS to a listener that expects plain HTTP",
+                          hint="give the port of the HTTPS listener (443 by default)")
+
+
+register(Rule(
+    "LBC617", "redirect-https-port-differs", E,
+    "`redirect_https.port` equal to the plain-HTTP listener's own port.",
+    "Name the port of the HTTPS listener (leave `port` out for 443).",
+    cite("004", "§3 HTTPS-Based Scenarios") + "; " + REDIRECT_MANUALS,
+    why="The redirect keeps the host name, so the client connects to the same address on the given port and "
+        "starts a TLS handshake. On the plain-HTTP listener's own port that handshake meets a server that "
+        "expects HTTP and fails.",
+    bad=PLAIN.replace("status: 308,", "status: 308, port: 80,"),
+    good=PLAIN,
+    check=check_redirect_port,
     acknowledgeable=False,
 ))

@@ -93,7 +93,7 @@ class F5Sim:
         for r in requests:
             kind = r.get("kind", "http")
             opts = []
-            for key in ("client", "cport", "vip", "vport", "host", "path"):
+            for key in ("client", "cport", "vip", "vport", "host", "path", "query"):
                 if key in r:
                     opts.append(f"-{key} {tcl_quote(str(r[key]))}")
             if r.get("persist"):

@@ -174,7 +174,7 @@ proc ::sim::new_connection {client cport vip vport} {
     array unset conn
     array set conn [list client $client cport $cport vip $vip vport $vport handlers {} respond {} reject 0 \
         selected {} persist {} ssl_profile {} collecting 0 released 0 recollect 0 payload {} server_data {} \
-        lb_pool {} reselect {} events {} host {} disabled 0 path /]
+        lb_pool {} reselect {} events {} host {} disabled 0 path / query {}]
     set i [interp create -safe]
     set conn(interp) $i
     foreach c $::sim::hidden {
@@ -184,7 +184,7 @@ proc ::sim::new_connection {client cport vip vport} {
         $i eval [list namespace eval $ns {}]
     }
     foreach c {when pool active_members persist getfield reject log
-               HTTP::host HTTP::path HTTP::respond LB::status LB::server LB::reselect SSL::profile
+               HTTP::host HTTP::path HTTP::uri HTTP::respond LB::status LB::server LB::reselect SSL::profile
                TCP::collect TCP::payload TCP::release TCP::respond TCP::client_port TCP::local_port
                IP::client_addr IP::local_addr class event table} {
         $i alias $c ::sim::cmd::[string map {:: _} $c]
@@ -218,10 +218,11 @@ proc ::sim::finish {result} {
 # One HTTP request on a new connection. Options: -client -cport -vip -vport -host -persist {ADDR PORT}
 proc ::sim::http {args} {
     variable conn; variable vs
-    set o [dict merge {-client 127.0.0.2 -cport 40000 -vip 127.0.0.10 -vport 443 -host "" -path / -persist {}} $args]
+    set o [dict merge {-client 127.0.0.2 -cport 40000 -vip 127.0.0.10 -vport 443 -host "" -path / -query "" -persist {}} $args]
     new_connection [dict get $o -client] [dict get $o -cport] [dict get $o -vip] [dict get $o -vport]
     set conn(host) [dict get $o -host]
     set conn(path) [dict get $o -path]
+    set conn(query) [dict get $o -query]
     if {[catch {
         fire CLIENT_ACCEPTED
         fire HTTP_REQUEST
@@ -368,6 +369,13 @@ proc ::sim::cmd::HTTP_path {args} {
         set conn(path) $p
     }
     return $conn(path)
+}
+
+# HTTP::uri: the path and, when the request has one, "?" and the query (read only here)
+proc ::sim::cmd::HTTP_uri {} {
+    upvar #0 ::sim::conn conn
+    if {$conn(query) eq ""} { return $conn(path) }
+    return "$conn(path)?$conn(query)"
 }
 
 proc ::sim::cmd::HTTP_respond {status args} {

@@ -19,6 +19,7 @@ SCENARIOS = {
     "S22": "full/held server keeps sessions", "S23": "HTTP check behind passthrough", "S24": "fallback server",
     "S25": "fresh weighted draw (VHI)",
     "S26": "path routing",
+    "S27": "redirect to HTTPS",
     "S28": "HSTS and header changes",
     "S29": "client access lists",
     "S30": "rate limit per client",

@@ -1,0 +1,13 @@
+# lbc: listener http answers plain HTTP with a redirect (308) to
+# https://<the Host's name> + the same path and query.
+# Paths starting with /.well-known/acme-challenge/, /api/public/ follow the routes.
+# Listed after the access list and rate limit, before the header and routing iRules.
+when HTTP_REQUEST {
+    set lbc_path [HTTP::path]
+    if { [string first /.well-known/acme-challenge/ $lbc_path] == 0 || [string first /api/public/ $lbc_path] == 0 } {
+        return
+    }
+    HTTP::respond 308 Location "https://[getfield [HTTP::host] ":" 1][HTTP::uri]" Connection close
+    # no later HTTP_REQUEST handler (headers, routing) runs for this connection
+    event disable all
+}

@@ -528,6 +528,14 @@ class Listener:
         """The default table's route for every path (the only default route when no route has a path)."""
         return next((r for r in self.routes if not r.hosts and r.url_path is None), None)
 
+    @property
+    def decides_by_path(self) -> bool:
+        """A request's path chooses what happens (path routes, redirect exceptions): then a path the
+        server would read otherwise (`/acme/../admin`, `//`, `%2e`) must not slip past the choice, so
+        every target either normalises it before choosing (nginx, Envoy) or refuses it (HAProxy, 400)."""
+        return self.reads_http and (any(r.url_path is not None for r in self.routes)
+                                    or (self.redirect_https is not None and bool(self.redirect_https.exempt)))
+
     @cached_property
     def route_table(self) -> tuple[HostTable, ...]:
         """The per-listener route table every target lowers: host -> routes in match order. Hosts

@@ -638,6 +638,8 @@ class _Builder:
                      "use_remote_address": l.forwarded_headers}   # appends X-Forwarded-For, sets X-Forwarded-Proto
         if not l.forwarded_headers:
             cfg["skip_xff_append"] = True
+        if l.decides_by_path:   # routes and redirect exceptions see the path the server will read
+            cfg.update(normalize_path=True, merge_slashes=True, path_with_escaped_slashes_action="REJECT_REQUEST")
         if l.access_log is not None and l.access_log.on:
             cfg["access_log"] = access_logs(l)
         cfg["common_http_protocol_options"] = {"idle_timeout": seconds(l.timeouts.client_ms)}

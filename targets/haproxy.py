@@ -241,6 +241,9 @@ class Lowering:
         fe.lines.extend(access_log_lines(l, mode))
         fe.lines.extend(self.access(l, mode))
         fe.lines.extend(self.rate_limit(l, mode))
+        if l.decides_by_path:   # HAProxy 2.6's normalize-uri is experimental: refuse what it would change
+            fe.lines.append("http-request deny deny_status 400 if { path_sub /./ /../ // } or { path_end /. /.. } "
+                            "or { path_sub -i %2e %2f %5c }")
         fe.lines.extend(self.redirect_https(l))
         rule = "http-request" if mode == "http" else "tcp-request content"
         if mode == "http":

@@ -57,6 +57,10 @@ def test_s27_redirect_in_the_irule(tmp_path):
     got = sim.run([{"host": h, "path": p, "query": "x=1"} for h, p, _ in proxied])
     for (host, path, service), res in zip(proxied, got):
         assert (res["kind"], res["pool"]) == ("server", sim.pool_of(service)), (host, path, res)
+    # a path that leaves the except prefix once normalised is refused, not proxied over plain HTTP
+    sneaky = [ACME + "../../admin", ACME + "%2E%2e/x", "/api/public//x", ACME + ".."]
+    for path, res in zip(sneaky, sim.run([{"host": "www.test", "path": p} for p in sneaky])):
+        assert (res["kind"], int(res.get("status") or 0)) == ("respond", 400), (path, res)
 
 
 @pytest.mark.f5_scenario("S27")

@@ -4,6 +4,15 @@
 # Listed after the access list and rate limit, before the header and routing iRules.
 when HTTP_REQUEST {
     set lbc_path [HTTP::path]
+    # a path the server would read as another one (dot segments, "//", escaped dots or slashes) must not
+    # pass as an except prefix over plain HTTP: refused, as on HAProxy
+    if { [string first "/./" $lbc_path] >= 0 || [string first "/../" $lbc_path] >= 0
+         || [string first "//" $lbc_path] >= 0 || [string match "*/." $lbc_path] || [string match "*/.." $lbc_path]
+         || [string match -nocase "*%2\[ef\]*" $lbc_path] || [string match -nocase "*%5c*" $lbc_path] } {
+        HTTP::respond 400 content "" noserver Connection close
+        event disable all
+        return
+    }
     if { [string first /.well-known/acme-challenge/ $lbc_path] == 0 || [string first /api/public/ $lbc_path] == 0 } {
         return
     }

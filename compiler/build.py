@@ -246,14 +246,15 @@ class _Builder:
                                  scheme=self.default(rd, "scheme", scheme, where),
                                  host=rd.get("host", "").lower() or None, port=rd.get("port"))
         return [Route(tuple(h.lower() for h in raw.get("hosts", ())), None, None, "", path,
-                      url_path=self.url_path(raw, path), redirect=redirect)]
+                      url_path=self.url_path(raw, path, strips=False), redirect=redirect)]
 
-    def url_path(self, raw: dict, path: tuple) -> Optional[UrlPath]:
-        """The paths a route takes; None: every path."""
+    def url_path(self, raw: dict, path: tuple, strips: bool = True) -> Optional[UrlPath]:
+        """The paths a route takes; None: every path. `strips` False: a redirect (it forwards no path)."""
         if "path_exact" in raw:
             return UrlPath("exact", raw["path_exact"])
         if "path_prefix" in raw:
-            return UrlPath("prefix", raw["path_prefix"], bool(self.default(raw, "strip_prefix", False, path)))
+            return UrlPath("prefix", raw["path_prefix"],
+                           strips and bool(self.default(raw, "strip_prefix", False, path)))
         return None
 
     def listener(self, i: int, raw: dict, vips: dict[str, Vip], certs_: dict[str, Certificate],

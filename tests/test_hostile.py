@@ -122,7 +122,7 @@ VARIANTS = {
         "name": "http", "vip": "public", "port": 80,
         "routes": [{"hosts": ["a.example.com"], "redirect": {"host": "new.example.com", "scheme": "https",
                                                               "port": 8443, "status": 301}},
-                   {"path_prefix": "/old/", "redirect": {"host": "old.example.com", "status": 302}},
+                   {"path_prefix": "/old/", "redirect": {"host": "old.example.com", "scheme": "https", "status": 302}},
                    {"service": "web"}]}, BENIGN["listeners"][0]]),
 }
 

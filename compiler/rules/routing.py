@@ -278,12 +278,19 @@ register(Rule(
 
 
 def _loops(l, r) -> bool:
-    """The Location names this listener again with the same path: the client would follow it forever."""
+    """The Location names this listener again (scheme and port) and a host whose table holds this very
+    route: the path is kept, so the client meets the same redirect forever."""
     rd = r.redirect
-    own_scheme = "https" if l.decrypts else "http"
     port = rd.port if rd.port is not None else (443 if rd.scheme == "https" else 80)
-    same_host = rd.host is None or rd.host in r.hosts
-    return same_host and rd.scheme == own_scheme and port == l.port
+    if rd.scheme != ("https" if l.decrypts else "http") or port != l.port:
+        return False
+    if rd.host is None:
+        return True
+    parent = "*." + rd.host.split(".", 1)[-1]
+    table = (next((t for t in l.route_table if rd.host in t.hosts), None)
+             or next((t for t in l.route_table if parent in t.hosts), None)
+             or next((t for t in l.route_table if not t.hosts), None))
+    return table is not None and r in table.routes
 
 
 def check_route_redirect(model, ctx):

@@ -24,7 +24,7 @@ when HTTP_REQUEST {
         default {
             set lbc_path [HTTP::path]
             if {[string equal $lbc_path /moved]} {
-                set lbc_location http://new.example.com
+                set lbc_location https://new.example.com
                 HTTP::respond 308 noserver Location "$lbc_location[HTTP::uri]" Connection close
             } else {
                 pool /Common/route-redirects.web.default.pool

@@ -206,17 +206,19 @@ def path_routes(draw, routes: list[dict], svcs: dict, paths: st.SearchStrategy):
 
 
 @st.composite
-def route_redirects(draw, routes: list[dict], paths: st.SearchStrategy, hosts: st.SearchStrategy) -> list[dict]:
-    """0-2 routes that answer with a redirect, for hosts (or the default table) the listener already routes,
-    now and then for a path; the redirect's host from `hosts` (hostile ones included: the schema refuses them),
-    sometimes the request's own host (a loop when the scheme and port are the listener's: LBC619)."""
+def route_redirects(draw, routes: list[dict], paths: st.SearchStrategy, hosts: st.SearchStrategy,
+                    fresh: str = "r.w.example.com") -> list[dict]:
+    """0-2 routes that answer with a redirect: a path of a host (or the default table) the listener already
+    routes, or every path of `fresh`, a host no route names (the certificate covers it); the redirect's host
+    from `hosts` (hostile ones included: the schema refuses them), sometimes the request's own host (a loop
+    when the scheme and port are the listener's: LBC619)."""
     out: list[dict] = []
     taken: set = set()
     for _ in range(draw(st.integers(0, 2))):
-        base = draw(st.sampled_from(routes))
+        path = draw(st.one_of(st.none(), paths))
+        base = {"hosts": [fresh]} if path is None else draw(st.sampled_from(routes))
         if "direct_hosts" in base:
             continue
-        path = draw(st.one_of(st.none(), paths))
         key = (tuple(base.get("hosts", ())), path)
         if key in taken:
             continue
@@ -548,7 +550,10 @@ def wide_topologies(draw):
         if kind in ("http", "terminate", "bridge") or _one_in(draw, 20):    # now and then where LBC611 refuses
             routes.extend(draw(path_routes(routes, svcs, W_URL_PATH)))
         if _one_in(draw, 4) and (kind not in ("tcp", "passthrough") or _one_in(draw, 4)):   # elsewhere LBC619
-            routes.extend(draw(route_redirects(routes, W_URL_PATH, W_EXACT_HOST)))
+            fresh = f"r{len(seen)}.example.com"
+            seen.add(fresh)
+            certs_hosts.append(fresh)
+            routes.extend(draw(route_redirects(routes, W_URL_PATH, W_EXACT_HOST, fresh)))
         port = draw(st.one_of(W_PORT, st.just(9901))) if i == 0 else listeners[0]["port"] + 1 \
             if listeners[0]["port"] < 65535 else 1
         l: dict = {"name": lname, "vip": "v", "port": port, "routes": routes}

@@ -16,7 +16,7 @@ from typing import Optional
 from . import certs
 from .model import (AccessList, AccessLog, Admin, ApplicationStickiness, BalancerNode, Balancers, Certificate,
                     CookieStickiness, DECRYPTING, DefaultApplied, Fallback, HeaderChanges, HeaderPolicy, HealthCheck,
-                    Hsts, RedirectHttps, UrlPath, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
+                    Hsts, RedirectHttps, RouteRedirect, UrlPath, IDLE_TIMEOUT_DEFAULT_MS, Listener, ListenerTLS, NoStickiness, Path, RateLimit, Route, Server,
                     Service, SourceIpStickiness, Stickiness, Timeouts, Topology, UpstreamTLS, Vip, VrrpInstance, ip_of,
                     local_file)
 from .profiles import profile_defaults
@@ -190,7 +190,14 @@ class _Builder:
             not_after=info.not_after if info else None, path=path, ignore=_ignore(raw), declared_names=declared,
         )
 
-    def route(self, raw: dict, path: tuple, services: dict[str, Service]) -> list[Route]:
+    def route(self, raw: dict, path: tuple, services: dict[str, Service], scheme: str = "http") -> list[Route]:
+        if ("service" in raw) == ("redirect" in raw):
+            self.r.report("LBC618", path, "a route names either a `service` or a `redirect`, "
+                          + ("not both" if "service" in raw else "and this one names neither"),
+                          hint="keep `service:` to proxy, or `redirect: {host: ...}` to answer with a redirect")
+            return []
+        if "redirect" in raw:
+            return self.redirect_route(raw, path, scheme)
         svc = services.get(raw["service"])
         if svc is None:
             self.r.report("LBC101", path + ("service",), f"route names service '{raw['service']}', which is not defined",
@@ -226,12 +233,28 @@ class _Builder:
             return []
         return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw), url_path=url_path)]
 
-    def url_path(self, raw: dict, path: tuple) -> Optional[UrlPath]:
-        """The paths a route takes; None: every path."""
+    def redirect_route(self, raw: dict, path: tuple, scheme: str) -> list[Route]:
+        """A route that answers with a redirect: no service, so nothing that chooses a server applies."""
+        extra = [k for k in ("server", "port", "direct_hosts", "strip_prefix") if k in raw]
+        if extra:
+            self.r.report("LBC618", path + (extra[0],), f"`{extra[0]}` chooses how a service is reached; a route "
+                          "with `redirect:` reaches no service", hint=f"remove `{extra[0]}`")
+            return []
+        rd = raw["redirect"]
+        where = path + ("redirect",)
+        redirect = RouteRedirect(status=self.default(rd, "status", 308, where),
+                                 scheme=self.default(rd, "scheme", scheme, where),
+                                 host=rd.get("host", "").lower() or None, port=rd.get("port"))
+        return [Route(tuple(h.lower() for h in raw.get("hosts", ())), None, None, "", path,
+                      url_path=self.url_path(raw, path, strips=False), redirect=redirect)]
+
+    def url_path(self, raw: dict, path: tuple, strips: bool = True) -> Optional[UrlPath]:
+        """The paths a route takes; None: every path. `strips` False: a redirect (it forwards no path)."""
         if "path_exact" in raw:
             return UrlPath("exact", raw["path_exact"])
         if "path_prefix" in raw:
-            return UrlPath("prefix", raw["path_prefix"], bool(self.default(raw, "strip_prefix", False, path)))
+            return UrlPath("prefix", raw["path_prefix"],
+                           strips and bool(self.default(raw, "strip_prefix", False, path)))
         return None
 
     def listener(self, i: int, raw: dict, vips: dict[str, Vip], certs_: dict[str, Certificate],
@@ -252,7 +275,7 @@ class _Builder:
         protocol = self.default(raw, "protocol", "tcp" if tls.mode == "passthrough" else "http", path)
         routes: list[Route] = []
         for j, r in enumerate(raw["routes"]):
-            routes.extend(self.route(r, path + ("routes", j), services))
+            routes.extend(self.route(r, path + ("routes", j), services, "https" if tls.decrypts else "http"))
         self.check_hosts(routes, path)
         to = raw.get("timeouts") or {}
         d = Timeouts()

@@ -40,6 +40,7 @@ FEATURES: dict[str, str] = {
     "routing.pinned-server": "a host pinned to one server",
     "routing.paths": "routing by request path (path_exact, path_prefix: exact first, then the longest prefix)",
     "routing.strip-prefix": "removing a route's path prefix before the request reaches the server",
+    "routing.redirect-host": "a route answering with a redirect to another host, scheme or port (path and query kept)",
     "tls.terminate": "TLS termination",
     "tls.bridge": "TLS bridging (re-encrypt to servers)",
     "tls.upstream-verify": "verifying servers' certificates against a CA",
@@ -195,6 +196,9 @@ def _path_features(l) -> Iterator[tuple[str, tuple]]:
     strips = [r for r in paths if r.url_path.strip]
     if strips:
         yield "routing.strip-prefix", strips[0].path + ("strip_prefix",)
+    redirects = [r for r in l.routes if r.redirect is not None]
+    if redirects:
+        yield "routing.redirect-host", redirects[0].path + ("redirect",)
 
 
 def _balancer_features(model: Topology) -> Iterator[tuple[str, tuple]]:

@@ -83,8 +83,11 @@ def _flat(obj, prefix: str = "") -> dict[str, object]:
 
 
 def _route_key(r: Route) -> str:
-    where = f"{r.service}/{r.server}" if r.server else r.service
     hosts = ", ".join(r.hosts) if r.hosts else "(default route)"
+    if r.redirect is not None:
+        rd = r.redirect
+        return f"{hosts} -> redirect {rd.status} {rd.scheme}://{rd.host or '(same host)'}{rd.port_suffix}"
+    where = f"{r.service}/{r.server}" if r.server else r.service
     return f"{hosts} -> {where} port {r.port_name}"
 
 
@@ -170,7 +173,7 @@ class _Differ:
         for key, r in old_routes.items():
             if key not in new_routes:
                 lost = ", ".join(r.hosts) if r.hosts else "requests without a routed host"
-                self.add("removed", f"{base}.routes", key, None, [f"{lost}: no longer routed to {r.service} "
+                self.add("removed", f"{base}.routes", key, None, [f"{lost}: no longer routed to {r.service or 'the redirect'} "
                                                                    f"on this listener"], r.path)
         for key, r in new_routes.items():
             if key not in old_routes:

@@ -314,15 +314,30 @@ class RedirectHttps:
 
 
 @dataclass(frozen=True)
+class RouteRedirect:
+    """A route's answer instead of a service: a redirect to `scheme://host[:port]` + the request's path
+    and query. `host` None keeps the request's host name; `port` None writes no port."""
+    status: int                          # 301, 302, 307 or 308
+    scheme: str                          # http | https (default: the listener's own)
+    host: Optional[str] = None
+    port: Optional[int] = None
+
+    @property
+    def port_suffix(self) -> str:
+        return "" if self.port is None else f":{self.port}"
+
+
+@dataclass(frozen=True)
 class Route:
     hosts: tuple[str, ...]               # empty: the listener's default route
-    service: str
+    service: Optional[str]               # None: the route answers with `redirect`
     server: Optional[str]                # pinned server, or None to balance
     port_name: str                       # resolved named server port
     path: Path
     from_direct_hosts: bool = False      # expanded from `direct_hosts: true`
     ignore: tuple[tuple[str, str], ...] = ()
     url_path: Optional[UrlPath] = None   # None: every path (`Route.path` is the document position)
+    redirect: Optional[RouteRedirect] = None   # set: no service, port_name ""
 
     @property
     def order(self) -> tuple:
@@ -336,7 +351,7 @@ class Route:
     def action(self) -> tuple:
         """What the route does, whatever hosts it serves: two hosts whose routes have the same
         actions share one table (one virtual host, server block or iRule branch)."""
-        return (self.url_path, self.service, self.port_name, self.server)
+        return (self.url_path, self.service, self.port_name, self.server, self.redirect)
 
 
 @dataclass(frozen=True)
@@ -521,7 +536,7 @@ class Listener:
     @property
     def routed_services(self) -> tuple[str, ...]:
         """The services this listener sends traffic to, each once, in document order."""
-        return tuple(dict.fromkeys(r.service for r in self.routes))
+        return tuple(dict.fromkeys(r.service for r in self.routes if r.service is not None))
 
     @property
     def default_route(self) -> Optional[Route]:
@@ -664,7 +679,8 @@ class Topology:
         idx: dict[str, list[tuple[Listener, Route]]] = {}
         for l in self.listeners:
             for r in l.routes:
-                idx.setdefault(r.service, []).append((l, r))
+                if r.service is not None:
+                    idx.setdefault(r.service, []).append((l, r))
         return {k: tuple(v) for k, v in idx.items()}
 
     def routes_to(self, service: str) -> tuple[tuple[Listener, Route], ...]:

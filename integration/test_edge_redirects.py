@@ -64,3 +64,35 @@ def test_s27_status_and_port(env):
     assert (r.status, r.header("Location")) == (301, "https://www.test:8443/x?y=1")
     r = _get(lb, ACME + "t", "www.test")
     assert (r.status, r.header("Location")) == (301, "https://www.test:8443" + ACME + "t")
+
+
+@scenario("S27")
+def test_s27_route_redirect_to_another_host(env):
+    """Routes that answer with a redirect instead of a service (issue 15 item 2): an old host to a new
+    host, scheme and port with the configured status; a path route of a served host to another host with
+    the listener's scheme; a default-table path keeping the request's host; path and query kept as sent.
+    Every other request still reaches the servers."""
+    www = env.backends("www")[0]
+    lb = env.deploy({"www": {"servers": [server(www)]}},
+                    [web([{"hosts": ["old.test"],
+                           "redirect": {"host": "new.test", "scheme": "https", "port": 8443, "status": 301}},
+                          {"hosts": ["www.test"], "path_prefix": "/old/", "redirect": {"host": "new.test", "status": 302}},
+                          {"hosts": ["www.test"], "service": "www"},
+                          {"path_exact": "/moved", "redirect": {"scheme": "https"}},
+                          {"service": "www"}])])
+    redirected = {("old.test", "/"): (301, "https://new.test:8443/"),
+                  ("old.test", "/a/b?x=1&y=%20z"): (301, "https://new.test:8443/a/b?x=1&y=%20z"),
+                  ("old.test:8080", "/p"): (301, "https://new.test:8443/p"),
+                  ("www.test", "/old/page?q=2"): (302, "http://new.test/old/page?q=2"),
+                  ("other.test", "/moved?k=v"): (308, "https://other.test/moved?k=v"),   # the default: 308
+                  ("other.test:8080", "/moved"): (308, "https://other.test/moved")}
+    for (host, path), expected in redirected.items():
+        r = _get(lb, path, host)
+        assert (r.status, r.header("Location")) == expected, (host, path)
+    r = _get(lb, "/", "old.test", method="POST")
+    assert (r.status, r.header("Location")) == (301, "https://new.test:8443/")
+    proxied = [("www.test", "/old"), ("www.test", "/x/old/y"), ("www.test", "/"), ("other.test", "/moved/x"),
+               ("other.test", "/")]
+    for host, path in proxied:
+        r = _get(lb, path, host)
+        assert (r.status, r.server, r.json()["path"]) == (200, "www", path), (host, path)

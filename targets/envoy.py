@@ -35,7 +35,7 @@ from typing import Any, Optional
 from lbc import accesslog, jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
 from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, HostTable, Listener,
-                       NoStickiness, Route, Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
+                       NoStickiness, Route, RouteRedirect, Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
@@ -130,6 +130,8 @@ CAPABILITIES: dict[str, Support] = {
     "routing.pinned-server": Support(NATIVE, "a one-server cluster per pinned server"),
     "routing.paths": Support(NATIVE, "route match `path` / `prefix` in the virtual host, in lbc's match order"),
     "routing.strip-prefix": Support(NATIVE, "prefix_rewrite \"/\""),
+    "routing.redirect-host": Support(NATIVE, "the route's action is redirect: {host_redirect, scheme_redirect, "
+                                             "port_redirect, response_code}"),
     "tls.terminate": Support(NATIVE),
     "tls.profile": Support(NATIVE, "tls_params: tls_minimum_protocol_version, cipher_suites, ecdh_curves. BoringSSL "
                                    "has no DHE suites (left out of intermediate and old: clients use the ECDHE "
@@ -485,6 +487,18 @@ def _session_cookie(svc: Service, tls: bool) -> Optional[dict]:
 REDIRECT_CODES = {301: "MOVED_PERMANENTLY", 302: "FOUND", 307: "TEMPORARY_REDIRECT", 308: "PERMANENT_REDIRECT"}
 
 
+def _route_redirect(rd: Optional[RouteRedirect]) -> dict:
+    """A route's redirect: Envoy keeps the path and query; strip_any_host_port leaves the request's host
+    name without its port when `host` is not given."""
+    assert rd is not None
+    out: dict = {"scheme_redirect": rd.scheme, "response_code": REDIRECT_CODES[rd.status]}
+    if rd.host is not None:
+        out["host_redirect"] = rd.host
+    if rd.port is not None:
+        out["port_redirect"] = rd.port
+    return out
+
+
 def _redirect_https(l: Listener, vhosts: list[dict]) -> list[dict]:
     """The listener's virtual hosts with the redirect to HTTPS as each one's first route: every path
     but the except prefixes (`:path` header matchers, inverted and ANDed; the prefixes hold no '?').
@@ -704,9 +718,11 @@ class _Builder:
         return vhost
 
     def routes(self, l: Listener, r: Route) -> list[dict]:
-        svc = self.model.service(r.service)
         u = r.url_path
         match: dict = {"prefix": "/"} if u is None else {"path" if u.kind == "exact" else "prefix": u.value}
+        if r.service is None:      # the route answers with a redirect
+            return [{"match": match, "redirect": _route_redirect(r.redirect)}]
+        svc = self.model.service(r.service)
         route: dict = {"cluster": self.clusters.use(r, l),
                        "timeout": "0s",   # lbc's timeouts are inactivity ones; Envoy's 15 s total would cut streams
                        "idle_timeout": seconds(l.timeouts.server_ms)}
@@ -726,8 +742,10 @@ class _Builder:
     def per_service(self, l: Listener, r: Route) -> dict:
         """Retry policy and session cookie: on the virtual host when it has one route target, else
         on each route (both places take the same fields)."""
-        svc = self.model.service(r.service)
         out: dict = {}
+        if r.service is None:      # a redirect reaches no service
+            return out
+        svc = self.model.service(r.service)
         if svc.redispatch and not r.server:
             out["retry_policy"] = _retry_policy(svc)
         session = None if r.server else _session_cookie(svc, l.decrypts)

@@ -70,11 +70,20 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Redirect:
+    """What a route that redirects does: answer with `scheme://host[:port]` + the request's path and query."""
+    status: int
+    scheme: str
+    host: Optional[str]              # None: the request's host name (its port dropped)
+    port_suffix: str                 # "" or ":<port>"
+
+
+@dataclass(frozen=True)
 class PathRoute:
     kind: str                        # exact | prefix
     value: str                       # the path as written (starts with "/")
     strip: int                       # characters the server does not see (0: none)
-    action: Action
+    action: "Action | Redirect"
 
 
 @dataclass(frozen=True)
@@ -82,13 +91,13 @@ class PathChoice:
     """A host routed by path: the first matching entry wins (exact, then longest prefix), then
     `rest` (the route for every path), else 404."""
     paths: tuple[PathRoute, ...]
-    rest: Optional[Action] = None
+    rest: "Action | Redirect | None" = None
 
 
 @dataclass(frozen=True)
 class Branch:
     hosts: tuple[str, ...]
-    action: "Action | PathChoice"
+    action: "Action | Redirect | PathChoice"
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ class RuleSpec:
     sni: bool                        # L4 passthrough: choose by the ClientHello's server name
     exact: tuple[Branch, ...] = ()   # exact host names
     wildcard: tuple[Branch, ...] = ()  # '*.example.com' keys, matched on the first label stripped
-    default: "Action | PathChoice | None" = None  # the routes without hosts; None: refuse the request
+    default: "Action | Redirect | PathChoice | None" = None  # the routes without hosts; None: refuse the request
     lb_failed: tuple[tuple[str, Failure], ...] = ()  # (pool path, failure) for LB_FAILED
     proxy: Optional[str] = None      # v1 | v2
     proxy_pools: tuple[str, ...] = ()  # pools whose servers read a PROXY header

@@ -22,7 +22,7 @@ from lbc import accesslog
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route, Server,
                        Service, SourceIpStickiness, Topology, assert_never)
-from .f5_irules import (Action, Branch, Failure, PathChoice, PathRoute, RuleSpec, render_access_rule,
+from .f5_irules import (Action, Branch, Failure, PathChoice, PathRoute, Redirect, RuleSpec, render_access_rule,
                         render_header_rule, render_rate_rule, render_redirect_rule, render_rule, tcl_representable, tcl_word)
 
 PathFn = Callable[[str], str]
@@ -72,6 +72,8 @@ _COMMON: dict[str, Support] = {
     "routing.paths": Support(NATIVE, "an iRule compares HTTP::path inside the host's branch (exact, then the longest "
                                      "prefix); proven in lbc's Tcl harness, not on a BIG-IP"),
     "routing.strip-prefix": Support(NATIVE, "HTTP::path [string range ...] in the iRule (the query stays)"),
+    "routing.redirect-host": Support(NATIVE, "HTTP::respond N Location \"scheme://host[:port][HTTP::uri]\" in the "
+                                             "route's iRule branch (tmsh and AS3 carry the same iRule)"),
     "tls.terminate": Support(NATIVE, "client-ssl profile"),
     "tls.bridge": Support(NATIVE, "client-ssl and server-ssl profiles"),
     "tls.profile": Support(EMULATED, "client-ssl `ciphers` (the profile's suites by name, TLS 1.3 as TLS13-*) and "
@@ -596,7 +598,11 @@ class _Lower:
         self.tcp[tcp] = TcpProfile(tcp, _seconds(listener_idle_ms(lst)))
 
         # routes -> iRule actions
-        def action(r: Route) -> Action:
+        def action(r: Route) -> "Action | Redirect":
+            if r.service is None:       # the route answers with a redirect
+                rd = r.redirect
+                assert rd is not None
+                return Redirect(rd.status, rd.scheme, rd.host, rd.port_suffix)
             svc = m.service(r.service)
             pool = self.pool(svc, r.port_name)
             member = None
@@ -615,9 +621,10 @@ class _Lower:
         proxies = {m.service(n).proxy_protocol for n in services} - {"none"}
         proxy = max(proxies) if proxies else None   # v2 > v1; rules keep one version per listener
         proxy_pools = tuple(sorted({self.path(_pool_local(r.service, r.port_name)) for r in lst.routes
-                                    if m.service(r.service).proxy_protocol != "none"}))
+                                    if r.service and m.service(r.service).proxy_protocol != "none"}))
         routing = bool(exact or wildcard or mixed_persist or mixed_ssl
-                       or (default and (isinstance(default, PathChoice) or default.member or default.failure)))
+                       or (default and (isinstance(default, (PathChoice, Redirect)) or default.member
+                                        or default.failure)))
         if not l7 and not sni_routing and default is None:
             routing = False
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
@@ -629,7 +636,7 @@ class _Lower:
             self.rules[f"{local}.irule"] = Rule(f"{local}.irule", render_rule(spec))
             rules += (f"{local}.irule",)
         default_pool = None
-        if default is not None:
+        if default is not None and lst.default_route is not None and lst.default_route.service is not None:
             default_pool = _pool_local(lst.default_route.service, lst.default_route.port_name)
         self.virtuals[local] = Virtual(
             local, lst.name, member_address(lst.address)[0], lst.port, l7, tls.mode, default_pool,
@@ -668,11 +675,11 @@ class _Lower:
                                       if lst.hsts else None)
         return http
 
-    def host_branches(self, lst: Listener, action: Callable[[Route], Action]):
+    def host_branches(self, lst: Listener, action: Callable[[Route], "Action | Redirect"]):
         """The route table as the iRule's exact-name and wildcard branches (merged) and the default."""
         exact: list[Branch] = []
         wildcard: list[Branch] = []
-        default: "Action | PathChoice | None" = None
+        default: "Action | Redirect | PathChoice | None" = None
         for t in lst.route_table:
             a = self.table_action(t, action)
             if not t.hosts:
@@ -766,7 +773,7 @@ class _Lower:
         return (local,)
 
     @staticmethod
-    def table_action(t: HostTable, action: Callable[[Route], Action]) -> "Action | PathChoice":
+    def table_action(t: HostTable, action: Callable[[Route], "Action | Redirect"]) -> "Action | Redirect | PathChoice":
         """What a route table entry does: one action, or a choice by path (in the table's order)."""
         if not t.by_path:
             return action(t.routes[0])
@@ -812,7 +819,7 @@ _LOG_FIELDS = {"time": "$TIME_UNIX", "client": "$CLIENT_IP:$CLIENT_PORT", "host"
 def _merge(branches: list[Branch]) -> list[Branch]:
     """One switch branch per distinct action (hosts in route order): thousands of hosts routed
     alike share one body instead of repeating it."""
-    hosts: dict["Action | PathChoice", list[str]] = {}
+    hosts: dict["Action | Redirect | PathChoice", list[str]] = {}
     for b in branches:
         hosts.setdefault(b.action, []).extend(b.hosts)
     return [Branch(tuple(h), a) for a, h in hosts.items()]

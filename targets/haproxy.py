@@ -29,7 +29,7 @@ import jinja2
 
 from lbc import accesslog, appsettings
 from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
-from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, Server,
+from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, Listener, NoStickiness, Route, RouteRedirect, Server,
                        Service, SourceIpStickiness, Topology, assert_never)
 from lbc.targets.readme import application_notes, deployed_files, observability_notes
 from lbc.tls_profiles import openssl_ciphers
@@ -102,6 +102,9 @@ CAPABILITIES: dict[str, Support] = {
                                      "table + path: the longest prefix wins, an exact path is stored with a '?' "
                                      "terminator so it beats every prefix"),
     "routing.strip-prefix": Support(NATIVE, "http-request set-path %[path,bytes(n)] (the query stays)"),
+    "routing.redirect-host": Support(NATIVE, "the route's map value is ~r<n>; http-request redirect prefix "
+                                             "\"scheme://host[:port]\" code N if the value is ~r<n> (after the one "
+                                             "route lookup)"),
     "tls.terminate": Support(NATIVE, "bind ssl crt; HAProxy 2.6 reads a separate key only from <cert>.key "
                                      "(see the output README)"),
     "tls.bridge": Support(NATIVE, "server ssl verify required ca-file, sni, verifyhost"),
@@ -261,19 +264,24 @@ class Lowering:
             fe.lines.extend(header_rules(l))
 
         targets: dict[tuple[str, str], Target] = {}
-        for r in l.routes:
-            key = (r.service, r.port_name)
+        proxied = [(r, r.service) for r in l.routes if r.service is not None]
+        for r, name in proxied:
+            key = (name, r.port_name)
             if key not in targets:
-                targets[key] = self.target(l, mode, self.model.service(r.service), r.port_name)
-        pins: dict[tuple[str, str], set[str]] = {(r.service, r.port_name): set() for r in l.routes}
-        for r in l.routes:
+                targets[key] = self.target(l, mode, self.model.service(name), r.port_name)
+        pins: dict[tuple[str, str], set[str]] = {(name, r.port_name): set() for r, name in proxied}
+        for r, name in proxied:
             if r.server:
-                pins[(r.service, r.port_name)].add(r.server)
+                pins[(name, r.port_name)].add(r.server)
         for key, t in targets.items():
             self.emit_backends(l, mode, t, sorted(pins[key]))
+        # a route that redirects maps to "~r<n>" (no backend name starts with "~"): one lookup still decides
+        redirects = {rd: f"~r{n}" for n, rd in enumerate(dict.fromkeys(r.redirect for r in l.routes if r.redirect))}
 
         def value(r: Route) -> str:
-            t = targets[(r.service, r.port_name)]
+            if r.redirect is not None:
+                return redirects[r.redirect]
+            t = targets[(r.service or "", r.port_name)]
             if r.server is None:
                 return t.base if t.selects else t.groups[0][1]
             return f"{t.base if t.selects else t.backend_of(r.server)}/{r.server}"
@@ -288,7 +296,7 @@ class Lowering:
         hosted = [(i, t) for i, t in enumerate(table) if t.hosts]
         default = next((i for i, t in enumerate(table) if not t.hosts), None)
         plain_default = default is not None and default not in keys and not table[default].routes[0].server
-        simple = not hosted and not keys and not any(t.selects for t in targets.values()) and (
+        simple = not hosted and not keys and not redirects and not any(t.selects for t in targets.values()) and (
             default is None or plain_default)
         if simple:
             if default is not None:
@@ -326,6 +334,7 @@ class Lowering:
                             else "tcp-request content reject if !{ var(txn.lbc_route) -m found }")
         if keys:
             fe.lines.extend(self.path_routing(l, table, keys, value))
+        fe.lines.extend(self.route_redirects(redirects))
         fe.lines.append(f"{rule} set-var(txn.lbc_target) var(txn.lbc_route),field(1,/)")
         if any(pins.values()):
             fe.lines.append(f"{rule} set-var(txn.lbc_pin) var(txn.lbc_route),field(2,/) "
@@ -386,6 +395,17 @@ class Lowering:
         self.maps[name] = "\n".join([f"# listener {l.name}: path prefixes not redirected to HTTPS (path_beg -f)",
                                       *rd.exempt]) + "\n"
         return [f"{line} unless {{ path_beg -f {name} }}"]
+
+    @staticmethod
+    def route_redirects(redirects: dict[RouteRedirect, str]) -> list[str]:
+        """Routes that answer with a redirect: the route lookup left "~r<n>". `redirect prefix` appends the
+        request's path and query. Host names are DNS names (schema): safe inside the quotes."""
+        lines = []
+        for rd, key in redirects.items():
+            host = rd.host or "%[req.hdr(host),field(1,:)]"
+            lines.append(f'http-request redirect prefix "{rd.scheme}://{host}{rd.port_suffix}" code {rd.status} '
+                         f"if {{ var(txn.lbc_route) -m str {key} }}")
+        return lines
 
     def path_routing(self, l: Listener, table, keys: dict[int, str], value) -> list[str]:
         """Frontend lines choosing by path within a host's table: ONE longest-prefix lookup

@@ -115,6 +115,8 @@ CAPABILITIES: dict[str, Support] = {
                                      "which nginx would otherwise answer with a 301 to '/p/'. nginx matches the "
                                      "decoded, normalised path (LBC613 keeps the written paths normal)"),
     "routing.strip-prefix": Support(NATIVE, "rewrite ... break in the route's location (the query stays)"),
+    "routing.redirect-host": Support(NATIVE, "return N \"scheme://host[:port]$request_uri\" in the route's location "
+                                             "($host when the redirect keeps the host)"),
     "tls.terminate": Support(NATIVE),
     "tls.profile": Support(NATIVE, "ssl_protocols, ssl_ciphers, ssl_conf_command Ciphersuites, ssl_ecdh_curve, "
                                    "ssl_prefer_server_ciphers (OpenSSL 3.0: TLS 1.0/1.1 get @SECLEVEL=0; no 3DES)"),
@@ -438,6 +440,8 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
              "refused": refused, "rate": rate, "redirect": redirect}
         if t is None:
             b["locations"] = [{"name": "/", "status": 404}]
+        elif not t.by_path and t.routes[0].redirect is not None:
+            b["locations"] = [_redirect_location("/", t.routes[0])]
         elif not t.by_path:
             r = t.routes[0]
             c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
@@ -465,6 +469,15 @@ def _redirect_https(l: Listener) -> Optional[dict]:
             "unless": f"^({exempt})" if exempt else None}
 
 
+def _redirect_location(name: str, r: Route) -> dict:
+    """A route that answers with a redirect: `return` with the path and query as the client sent them
+    ($request_uri). The host is a DNS name (schema) or nginx's $host (the Host's name, lower-cased)."""
+    rd = r.redirect
+    assert rd is not None
+    return {"name": name, "redirect": {"status": rd.status,
+                                       "location": f"{rd.scheme}://{rd.host or '$host'}{rd.port_suffix}$request_uri"}}
+
+
 def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -> list[dict]:
     """A host routed by path: one location per route (nginx itself takes `=` first, then the longest
     prefix), each with its own chain's named locations; a path no route takes answers 404."""
@@ -487,6 +500,9 @@ def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -
     for name, r in wanted:
         if r is None:
             locs.append({"name": name, "status": 404})
+            continue
+        if r.redirect is not None:
+            locs.append(_redirect_location(name, r))
             continue
         c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
         chain = _locations(c, r.server, block)

@@ -25,6 +25,8 @@ def deployed_files(model: Topology) -> list[tuple[str, str]]:
                 out.setdefault(l.tls.client_ca, f"CA of client certificates, listener '{l.name}'")
         if l.tls.mode == "bridge":
             for r in l.routes:
+                if r.service is None:    # a redirect: no server is reached
+                    continue
                 u = model.service(r.service).upstream_tls
                 if u and u.verify and u.ca:
                     out.setdefault(u.ca, f"CA of the servers' certificates, service '{r.service}'")

@@ -206,6 +206,42 @@ def path_routes(draw, routes: list[dict], svcs: dict, paths: st.SearchStrategy):
 
 
 @st.composite
+def route_redirects(draw, routes: list[dict], paths: st.SearchStrategy, hosts: st.SearchStrategy,
+                    fresh: str = "r.w.example.com") -> list[dict]:
+    """0-2 routes that answer with a redirect: a path of a host (or the default table) the listener already
+    routes, or every path of `fresh`, a host no route names (the certificate covers it); the redirect's host
+    from `hosts` (hostile ones included: the schema refuses them), sometimes the request's own host (a loop
+    when the scheme and port are the listener's: LBC619)."""
+    out: list[dict] = []
+    taken: set = set()
+    for _ in range(draw(st.integers(0, 2))):
+        path = draw(st.one_of(st.none(), paths))
+        base = {"hosts": [fresh]} if path is None else draw(st.sampled_from(routes))
+        if "direct_hosts" in base:
+            continue
+        key = (tuple(base.get("hosts", ())), path)
+        if key in taken:
+            continue
+        taken.add(key)
+        rd: dict = {}
+        if draw(st.integers(0, 3)):
+            rd["host"] = draw(hosts)
+        if draw(st.booleans()):
+            rd["scheme"] = draw(st.sampled_from(["http", "https"]))
+        if draw(st.booleans()):
+            rd["port"] = draw(st.sampled_from([80, 443, 8443, 65535]))
+        if draw(st.booleans()):
+            rd["status"] = draw(st.sampled_from([301, 302, 307, 308]))
+        route: dict = {"redirect": rd}
+        if path is not None:
+            route["path_exact" if draw(st.integers(0, 3)) == 0 else "path_prefix"] = path
+        if "hosts" in base:
+            route["hosts"] = list(base["hosts"])
+        out.append(route)
+    return out
+
+
+@st.composite
 def redirects_https(draw, paths: st.SearchStrategy = PATHS) -> dict:
     """A listener's `redirect_https:`: status, port (now and then the listener's own: LBC617) and except
     prefixes from the path strategy (special and hostile ones included)."""
@@ -250,6 +286,8 @@ def topologies(draw):
             routes.append(route)
         if kind in ("http", "terminate", "bridge"):
             routes.extend(draw(path_routes(routes, svcs, PATHS)))
+        if draw(st.integers(0, 3)) == 0 and (kind != "tcp" or draw(st.integers(0, 3)) == 0):   # else LBC619
+            routes.extend(draw(route_redirects(routes, PATHS, st.one_of(st.sampled_from(HOSTS[:3]), HOSTILE))))
         l: dict = {"name": f"l{i}", "vip": "v", "port": 8000 + i, "routes": routes}
         if kind == "tcp":
             l["protocol"] = "tcp"
@@ -513,6 +551,11 @@ def wide_topologies(draw):
         # demands a quarter accepted) while each feature still meets its hostile values often
         if (kind in ("http", "terminate", "bridge") and draw(st.booleans())) or _one_in(draw, 20):  # LBC611 elsewhere
             routes.extend(draw(path_routes(routes, svcs, W_URL_PATH)))
+        if _one_in(draw, 4) and (kind not in ("tcp", "passthrough") or _one_in(draw, 4)):   # elsewhere LBC619
+            fresh = f"r{len(seen)}.example.com"
+            seen.add(fresh)
+            certs_hosts.append(fresh)
+            routes.extend(draw(route_redirects(routes, W_URL_PATH, W_EXACT_HOST, fresh)))
         port = draw(st.one_of(W_PORT, st.just(9901))) if i == 0 else listeners[0]["port"] + 1 \
             if listeners[0]["port"] < 65535 else 1
         l: dict = {"name": lname, "vip": "v", "port": port, "routes": routes}
@@ -548,7 +591,8 @@ def wide_topologies(draw):
             l["redirect_https"] = draw(redirects_https(W_URL_PATH))
         if kind == "bridge" and draw(st.integers(0, 5)):  # mostly with what bridging needs (LBC206)
             for r in routes:
-                svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})
+                if "service" in r:         # not a redirect
+                    svcs[r["service"]].setdefault("upstream_tls", {"ca": "certs/ca.pem", "verify_name": "svc.internal"})
         if _one_in(draw, 8):
             l["access_log"] = draw(W_ACCESS_LOG)
         listeners.append(l)

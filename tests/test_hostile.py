@@ -117,6 +117,13 @@ VARIANTS = {
         "name": "http", "vip": "public", "port": 80,
         "redirect_https": {"status": 308, "port": 443, "except": ["/.well-known/acme-challenge/"]},
         "routes": [{"path_prefix": "/.well-known/acme-challenge/", "service": "web"}]}, BENIGN["listeners"][0]]),
+    # routes that answer with a redirect to another host (issue 15 item 2): the host, paths and names attacked
+    "route-redirect": ("listeners", [{
+        "name": "http", "vip": "public", "port": 80,
+        "routes": [{"hosts": ["a.example.com"], "redirect": {"host": "new.example.com", "scheme": "https",
+                                                              "port": 8443, "status": 301}},
+                   {"path_prefix": "/old/", "redirect": {"host": "old.example.com", "scheme": "https", "status": 302}},
+                   {"service": "web"}]}, BENIGN["listeners"][0]]),
 }
 
 # Several files (issue 17): an include of an empty fragment (written beside each topology by _check),

@@ -103,7 +103,7 @@ def https_not_decrypted(l: Listener) -> bool:
 
 def host_path(model: Topology, r: Route, k: int) -> tuple:
     """Where the k-th host of a route is written: the route's hosts, or the server's direct_host."""
-    if r.from_direct_hosts and r.server:
+    if r.from_direct_hosts and r.server and r.service:
         return model.service(r.service).server(r.server).path + ("direct_host",)
     return r.path + ("hosts", k)
 

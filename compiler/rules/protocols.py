@@ -251,7 +251,7 @@ def check_host_routes_visible(model, ctx):
         if l.sees_host_names:
             continue
         for r in l.routes:
-            if r.hosts and model.service(r.service).stickiness.mode != "application":  # LBC307's case
+            if r.hosts and r.service and model.service(r.service).stickiness.mode != "application":  # LBC307's case
                 yield Finding(r.path + ("hosts",) if not r.from_direct_hosts else r.path,
                               f"listener '{l.name}' routes by host name at L4 without TLS: it sees neither a Host "
                               "header nor an SNI name, so these routes never match",

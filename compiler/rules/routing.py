@@ -243,3 +243,82 @@ register(Rule(
     check=check_redirect_port,
     acknowledgeable=False,
 ))
+
+
+# ------------------------------------------------------------------ routes that redirect (LBC618-LBC619)
+ROUTE_REDIRECT = y("""
+    lbc: 1
+    vips:
+      public: {address: 192.0.2.10}
+    services:
+      web:
+        servers:
+          - {name: w1, address: 10.0.0.11, port: 8080}
+    listeners:
+      - name: web
+        vip: public
+        port: 80
+        routes:
+          - {hosts: [old.example.com], redirect: {host: new.example.com, status: 301}}
+          - {service: web}
+    """)
+
+register(Rule(
+    "LBC618", "route-service-or-redirect", E,
+    "A route names both `service` and `redirect`, or neither, or gives a redirect `server`, `port`, "
+    "`direct_hosts` or `strip_prefix`.",
+    "Keep `service:` to proxy the requests, or `redirect:` to answer them with a redirect.",
+    REDIRECT_MANUALS,
+    why="A route does one thing with a request: it proxies it to a service or answers it with a redirect. "
+        "Fields that choose a server or rewrite the path forwarded to it have nothing to act on in a redirect.",
+    bad=ROUTE_REDIRECT.replace("redirect: {host", "service: web, redirect: {host"),
+    good=ROUTE_REDIRECT,
+    acknowledgeable=False,
+))
+
+
+def _loops(l, r) -> bool:
+    """The Location names this listener again (scheme and port) and a host whose table holds this very
+    route: the path is kept, so the client meets the same redirect forever."""
+    rd = r.redirect
+    port = rd.port if rd.port is not None else (443 if rd.scheme == "https" else 80)
+    if rd.scheme != ("https" if l.decrypts else "http") or port != l.port:
+        return False
+    if rd.host is None:
+        return True
+    parent = "*." + rd.host.split(".", 1)[-1]
+    table = (next((t for t in l.route_table if rd.host in t.hosts), None)
+             or next((t for t in l.route_table if parent in t.hosts), None)
+             or next((t for t in l.route_table if not t.hosts), None))
+    return table is not None and r in table.routes
+
+
+def check_route_redirect(model, ctx):
+    for l in model.listeners:
+        for r in l.routes:
+            if r.redirect is None:
+                continue
+            if not l.reads_http:
+                yield Finding(r.path + ("redirect",), f"listener '{l.name}' does not read HTTP (protocol {l.protocol}, "
+                              f"TLS {l.tls.mode}): it cannot answer with a redirect",
+                              hint="redirect on a listener with `protocol: http` (TLS none, terminate or bridge)")
+            elif _loops(l, r):
+                yield Finding(r.path + ("redirect",), f"the redirect sends the client back to this listener "
+                              f"('{l.name}', {r.redirect.scheme} port {l.port}) with the same host and path: "
+                              "it would loop forever", hint="give another `host`, `scheme` or `port`")
+
+
+register(Rule(
+    "LBC619", "route-redirect-cannot-work", E,
+    "A route redirect on a listener that does not read HTTP, or one that sends the client back to the same "
+    "host, scheme and port (the path is kept, so it loops).",
+    "Redirect on an HTTP listener, to another host, scheme or port.",
+    REDIRECT_MANUALS,
+    why="A redirect is an HTTP answer: a TCP or passthrough listener never reads a request to answer. The "
+        "Location keeps the request's path and query, so a redirect to the listener's own host, scheme and "
+        "port brings the client back to the same route, which redirects again until the client gives up.",
+    bad=ROUTE_REDIRECT.replace("redirect: {host: new.example.com, status: 301}", "redirect: {status: 301}"),
+    good=ROUTE_REDIRECT,
+    check=check_route_redirect,
+    acknowledgeable=False,
+))

@@ -233,7 +233,7 @@ def check_application_stickiness(model, ctx):
     balanced = {}  # host -> path, for every route that balances
     for l in model.listeners:
         for r in l.routes:
-            if r.server is None:
+            if r.server is None and r.service is not None:   # a redirect balances nothing
                 for k, h in enumerate(r.hosts):
                     balanced.setdefault(h, r.path + ("hosts", k))
     for svc in model.services:

@@ -213,7 +213,7 @@ def route_hosts(model, l, r) -> list[tuple[str, tuple]]:
     §3.2.2.1) the pinned server's direct_host, or the name of the listener's only certificate."""
     if r.hosts:
         return [(h, host_path(model, r, k)) for k, h in enumerate(r.hosts)]
-    if r.server:
+    if r.server and r.service:
         s = model.service(r.service).server(r.server)
         return [(s.direct_host, s.path + ("direct_host",))] if s.direct_host else []
     if len(l.tls.certificates) == 1:
@@ -288,6 +288,8 @@ def check_one_certificate_per_server_port(model, ctx):
         if any(not c.names for c in cs):
             continue
         for r in l.routes:
+            if r.service is None:      # a redirect (LBC619 refuses it on a passthrough listener)
+                continue
             svc = model.service(r.service)
             targets = [r.server] if r.server else [s.name for s in svc.servers]
             for h, where in route_hosts(model, l, r):

@@ -69,3 +69,43 @@ def test_s27_status_and_port_in_the_irule(tmp_path):
     a, b = sim.run([{"host": "www.test", "path": "/x", "query": "y=1"}, {"host": "www.test", "path": ACME + "t"}])
     assert _location(a) == ("respond", 301, "https://www.test:8443/x?y=1")
     assert _location(b) == ("respond", 301, "https://www.test:8443" + ACME + "t")
+
+
+ROUTE_TOPOLOGY = """
+    lbc: 1
+    vips: {v: {address: 127.0.0.10}}
+    services:
+      www: {servers: [{name: w1, address: 127.0.0.23, port: 8080}]}
+    listeners:
+      - name: web
+        vip: v
+        port: 80
+        routes:
+          - {hosts: [old.test], redirect: {host: new.test, scheme: https, port: 8443, status: 301}}
+          - {hosts: [www.test], path_prefix: /old/, redirect: {host: new.test, status: 302}}
+          - {hosts: [www.test], service: www}
+          - {path_exact: /moved, redirect: {scheme: https}}
+          - {service: www}
+    """
+
+
+@pytest.mark.f5_scenario("S27")
+def test_s27_route_redirect_to_another_host_in_the_irule(tmp_path):
+    """Routes that answer with a redirect (issue 15 item 2): the routing iRule's branch responds with the
+    status and Location = scheme://host[:port] + the request's path and query; other requests are proxied."""
+    files, result = compile_text(tmp_path, ROUTE_TOPOLOGY)
+    assert files is not None, [str(d) for d in result.diagnostics]
+    sim = F5Sim(files["bigip.conf"], "web")
+    redirected = [("old.test", "/", "", 301, "https://new.test:8443/"),
+                  ("old.test:80", "/a/b", "x=1&y=%20z", 301, "https://new.test:8443/a/b?x=1&y=%20z"),
+                  ("www.test", "/old/page", "q=2", 302, "http://new.test/old/page?q=2"),
+                  ("other.test", "/moved", "k=v", 308, "https://other.test/moved?k=v"),
+                  ("other.test:80", "/moved", "", 308, "https://other.test/moved")]
+    got = sim.run([{"host": h, "path": p, "query": q} for h, p, q, _s, _l in redirected])
+    for (host, path, _q, status, location), res in zip(redirected, got):
+        assert _location(res) == ("respond", status, location), (host, path, res)
+    proxied = [("www.test", "/old"), ("www.test", "/x/old/y"), ("www.test", "/"), ("other.test", "/moved/x"),
+               ("other.test", "/")]
+    got = sim.run([{"host": h, "path": p} for h, p in proxied])
+    for (host, path), res in zip(proxied, got):
+        assert (res["kind"], res["pool"]) == ("server", sim.pool_of("www")), (host, path, res)

@@ -417,8 +417,10 @@ class _Builder:
 
 
 def _match_key(r: Route) -> Optional[tuple]:
-    """What two routes of one host must not share: the paths they take (stripping or not)."""
-    return None if r.url_path is None else (r.url_path.kind, r.url_path.value)
+    """What two routes of one host must not share: the paths they take (stripping or not). The prefix "/"
+    takes every path, as a route without a path does (nginx refuses two `location /`)."""
+    u = r.url_path
+    return None if u is None or (u.kind, u.value) == ("prefix", "/") else (u.kind, u.value)
 
 
 def _for_paths(r: Route) -> str:

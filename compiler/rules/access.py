@@ -39,6 +39,20 @@ def _families(l: Listener) -> tuple[int, ...]:
     return (4, 6) if ip.is_unspecified else (ip.version,)
 
 
+def access_lists(model):
+    """Every access list with the listener it guards and how messages name it: the listener's own,
+    then each route's (one concept: the same checks apply to both). A `direct_hosts` route expands to
+    several routes sharing one list: it is checked once."""
+    for l in model.listeners:
+        if l.access is not None:
+            yield f"listener '{l.name}'", l, l.access
+        seen = set()
+        for r in l.routes:
+            if r.access is not None and r.access.path not in seen:
+                seen.add(r.access.path)
+                yield f"listener '{l.name}' route {r.path[-1] + 1}", l, r.access
+
+
 # ------------------------------------------------------------------ LBC630 (found by the model builder)
 register(Rule(
     "LBC630", "bad-client-network", E,
@@ -56,10 +70,7 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC631
 def check_redundant(model, ctx):
-    for l in model.listeners:
-        a = l.access
-        if a is None:
-            continue
+    for who, l, a in access_lists(model):
         families = _families(l)
         index = {"allow": NetIndex(a.allow), "deny": NetIndex(a.deny)}
         first: dict[tuple[str, str], int] = {}
@@ -67,21 +78,21 @@ def check_redundant(model, ctx):
             where = a.path + (kind, j)
             version = net_key(net)[0]
             if version not in families:
-                yield Finding(where, f"listener '{l.name}': {net} is IPv{version}, but the VIP {l.address} only "
+                yield Finding(where, f"{who}: {net} is IPv{version}, but the VIP {l.address} only "
                               f"receives IPv{families[0]} clients: the entry never matches")
                 continue
             if (kind, net) in first:
-                yield Finding(where, f"listener '{l.name}': {net} is listed twice in `{kind}`",
+                yield Finding(where, f"{who}: {net} is listed twice in `{kind}`",
                               related=((a.path + (kind, first[(kind, net)]), "first listed here"),))
                 continue
             first[(kind, net)] = j
             wider = index[kind].covering(net, strict=True)
             denied = index["deny"].covering(net) if kind == "allow" else None
             if wider is not None:
-                yield Finding(where, f"listener '{l.name}': {net} is inside {wider}, also in `{kind}`: the "
+                yield Finding(where, f"{who}: {net} is inside {wider}, also in `{kind}`: the "
                               "entry changes nothing")
             elif denied is not None:
-                yield Finding(where, f"listener '{l.name}': {net} is covered by denied {denied}: deny wins, so "
+                yield Finding(where, f"{who}: {net} is covered by denied {denied}: deny wins, so "
                               "this entry admits no one")
 
 
@@ -104,10 +115,7 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC632
 def check_admits_no_one(model, ctx):
-    for l in model.listeners:
-        a = l.access
-        if a is None:
-            continue
+    for who, l, a in access_lists(model):
         for fam in _families(l):
             if ("0.0.0.0/0" if fam == 4 else "::/0") in a.deny:
                 why = "its `deny` list holds every address"
@@ -116,7 +124,7 @@ def check_admits_no_one(model, ctx):
                        else f"its `allow` list has no IPv{fam} network")
             else:
                 continue
-            yield Finding(a.path, f"listener '{l.name}' admits no IPv{fam} client: {why}", key=True)
+            yield Finding(a.path, f"{who} admits no IPv{fam} client: {why}", key=True)
             break
 
 
@@ -137,10 +145,9 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC633
 def check_empty(model, ctx):
-    for l in model.listeners:
-        a = l.access
-        if a is not None and not a.allow and not a.deny:
-            yield Finding(a.path, f"listener '{l.name}' has an access list with no entries: it admits every client",
+    for who, _l, a in access_lists(model):
+        if not a.allow and not a.deny:
+            yield Finding(a.path, f"{who} has an access list with no entries: it admits every client",
                           key=True)
 
 

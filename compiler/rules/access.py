@@ -172,6 +172,79 @@ RATE_MANUALS = ("lbc (rate limits per client address); HAProxy Configuration Man
                 "nginx `ngx_http_limit_req_module`, Envoy local rate limit filter, BIG-IP iRules `table`")
 
 
+# ------------------------------------------------------------------ LBC637
+def check_path_list_bypass(model, ctx):
+    """A path route's list guards the path as each proxy matches it (raw on HAProxy, Envoy and BIG-IP:
+    `/%61dmin/` is not `/admin/`). When another route of the same host reaches the same service without
+    that list, a request spelled differently gets the guarded path served anyway."""
+    for l in model.listeners:
+        for t in l.route_table:
+            for r in t.routes:
+                if r.access is None or r.url_path is None or not (r.access.allow or r.access.deny):
+                    continue
+                other = next((o for o in t.routes if o is not r and o.service == r.service
+                              and o.access_key != r.access_key), None)
+                if other is not None:
+                    yield Finding(r.access.path, f"listener '{l.name}': the access list of the route for "
+                                  f"{r.url_path.value} guards service '{r.service}', which another route of the "
+                                  f"same host reaches without it: a path spelled differently (percent-escaped, "
+                                  f"doubled slashes) takes that route to the same servers",
+                                  related=((other.path, "the other route"),),
+                                  hint="route the guarded path to a service of its own, or put the list on the listener")
+                    break
+
+
+register(Rule(
+    "LBC637", "route-access-bypass", W,
+    "A path route's access list guards a service that another route of the same host reaches without it.",
+    "Route the guarded path to a service of its own (the same servers under another name is enough), or move "
+    "the list to the listener.",
+    "lbc (the access-list order, path routing); HAProxy Configuration Manual (`path`), Envoy route matching "
+    "(`prefix`), nginx `location`",
+    why="Proxies match a route's path on the request as sent: HAProxy, Envoy and BIG-IP on the raw path, nginx on "
+        "the decoded and normalised one. `/%61dmin/x` or `//admin/x` does not take the `/admin/` route on the first "
+        "three; it takes the host's other route, and when that route goes to the same servers, a server that "
+        "decodes or normalises the path answers `/admin/x` to a client the list refuses. A list is only as strong "
+        "as the separation of what it guards.",
+    bad=y("""
+        lbc: 1
+        vips:
+          public: {address: 192.0.2.10}
+        services:
+          web:
+            servers:
+              - {name: w1, address: 10.0.0.11, port: 8080}
+        listeners:
+          - name: web
+            vip: public
+            port: 80
+            routes:
+              - {service: web}
+              - {path_prefix: /admin/, service: web, access: {allow: [198.51.100.0/24]}}
+        """),
+    good=y("""
+        lbc: 1
+        vips:
+          public: {address: 192.0.2.10}
+        services:
+          web:
+            servers:
+              - {name: w1, address: 10.0.0.11, port: 8080}
+          admin:
+            servers:
+              - {name: w1, address: 10.0.0.11, port: 8080}
+        listeners:
+          - name: web
+            vip: public
+            port: 80
+            routes:
+              - {service: web}
+              - {path_prefix: /admin/, service: admin, access: {allow: [198.51.100.0/24]}}
+        """),
+    check=check_path_list_bypass,
+))
+
+
 # ------------------------------------------------------------------ LBC634
 def check_requests_need_l7(model, ctx):
     for l in model.listeners:

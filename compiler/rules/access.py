@@ -178,6 +178,8 @@ def check_path_list_bypass(model, ctx):
     `/%61dmin/` is not `/admin/`). When another route of the same host reaches the same service without
     that list, a request spelled differently gets the guarded path served anyway."""
     for l in model.listeners:
+        if not any(r.access is not None and r.url_path is not None for r in l.routes):
+            continue          # the route table is only built where a path route has a list
         for t in l.route_table:
             for r in t.routes:
                 if r.access is None or r.url_path is None or not (r.access.allow or r.access.deny):

@@ -218,27 +218,30 @@ class _Builder:
             return []
         hosts = tuple(h.lower() for h in raw.get("hosts", ()))
         url_path = self.url_path(raw, path)
+        access = self.access(raw["access"], path + ("access",)) if "access" in raw else None
         if raw.get("direct_hosts"):
             if not any(s.direct_host for s in svc.servers):  # the route would expand to nothing
                 self.r.report("LBC101", path + ("direct_hosts",), f"no server of service '{svc.name}' has a "
                               "`direct_host:`, so this route routes nothing", hint="give the servers `direct_host:`")
                 return []
             return [Route((s.direct_host,), svc.name, s.name, port_name, path, from_direct_hosts=True, ignore=_ignore(raw),
-                          url_path=url_path)
+                          url_path=url_path, access=access)
                     for s in svc.servers if s.direct_host]
         server = raw.get("server")
         if server is not None and server not in {s.name for s in svc.servers}:
             self.r.report("LBC101", path + ("server",), f"service '{svc.name}' has no server named '{server}'",
                           hint=_suggest(server, {s.name: s for s in svc.servers}))
             return []
-        return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw), url_path=url_path)]
+        return [Route(hosts, svc.name, server, port_name, path, ignore=_ignore(raw), url_path=url_path, access=access)]
 
     def redirect_route(self, raw: dict, path: tuple, scheme: str) -> list[Route]:
         """A route that answers with a redirect: no service, so nothing that chooses a server applies."""
-        extra = [k for k in ("server", "port", "direct_hosts", "strip_prefix") if k in raw]
+        extra = [k for k in ("server", "port", "direct_hosts", "strip_prefix", "access") if k in raw]
         if extra:
-            self.r.report("LBC618", path + (extra[0],), f"`{extra[0]}` chooses how a service is reached; a route "
-                          "with `redirect:` reaches no service", hint=f"remove `{extra[0]}`")
+            what = ("a route's `access` list guards the service it reaches (a listener's list guards redirects too)"
+                    if extra[0] == "access" else f"`{extra[0]}` chooses how a service is reached")
+            self.r.report("LBC618", path + (extra[0],), f"{what}; a route with `redirect:` reaches no service",
+                          hint=f"remove `{extra[0]}`")
             return []
         rd = raw["redirect"]
         where = path + ("redirect",)

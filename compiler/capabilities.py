@@ -60,6 +60,8 @@ FEATURES: dict[str, str] = {
     "upstream.proxy-protocol-v1": "PROXY protocol v1 to servers",
     "upstream.proxy-protocol-v2": "PROXY protocol v2 to servers",
     "access.client-networks": "allow and deny lists of client networks (403 at L7, a closed connection at L4)",
+    "access.per-route": "allow and deny lists of client networks on an L7 route, after the listener's (403)",
+    "access.per-route-l4": "allow and deny lists of client networks on an SNI route of an L4 listener (closed)",
     "rate-limit.requests": "a request rate limit per client address, with a burst (429)",
     "rate-limit.connections": "a connection rate limit per client address, with a burst (the connection is closed)",
     "ha.vrrp": "balancer nodes sharing VIPs by VRRP (keepalived), one output folder per node",
@@ -187,6 +189,14 @@ def _edge_features(model: Topology) -> Iterator[tuple[str, tuple]]:
             yield "access.client-networks", l.access.path
         if l.rate_limit is not None:
             yield f"rate-limit.{l.rate_limit.unit}s", l.rate_limit.path
+        yield from _route_access_features(l)
+
+
+def _route_access_features(l) -> Iterator[tuple[str, tuple]]:
+    """Per-route access lists: L7 routes, or SNI routes of an L4 listener (a separate capability)."""
+    lists = [r.access for r in l.routes if r.access is not None and (r.access.allow or r.access.deny)]
+    if lists:
+        yield ("access.per-route" if l.reads_http else "access.per-route-l4"), lists[0].path
 
 
 def _path_features(l) -> Iterator[tuple[str, tuple]]:

@@ -66,6 +66,10 @@ def topology_reference() -> str:
                 if isinstance(child, dict) and child.get("properties") and id(child) not in seen:
                     seen.add(id(child))
                     sections.append((f"{title} → {key}" if node is not schema else key, child))
+            ref = sub.get("$ref", "").rsplit("/", 1)[-1]
+            if defs.get(ref, {}).get("properties") and id(defs[ref]) not in seen:   # an object type used in places
+                seen.add(id(defs[ref]))
+                sections.append((ref, defs[ref]))
         out.append("\n")
     out.append("## value types\n\n| type | meaning |\n| --- | --- |\n")
     for name, d in defs.items():

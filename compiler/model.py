@@ -338,6 +338,7 @@ class Route:
     ignore: tuple[tuple[str, str], ...] = ()
     url_path: Optional[UrlPath] = None   # None: every path (`Route.path` is the document position)
     redirect: Optional[RouteRedirect] = None   # set: no service, port_name ""
+    access: Optional["AccessList"] = None  # the route's own client list, checked after the listener's
 
     @property
     def order(self) -> tuple:
@@ -348,10 +349,15 @@ class Route:
         return (0 if u.kind == "exact" else 1, -len(u.value), u.value)
 
     @property
+    def access_key(self) -> tuple:
+        """The route's client lists as a value (equal lists, wherever written, compare equal)."""
+        return () if self.access is None else ((self.access.allow, self.access.deny),)
+
+    @property
     def action(self) -> tuple:
         """What the route does, whatever hosts it serves: two hosts whose routes have the same
         actions share one table (one virtual host, server block or iRule branch)."""
-        return (self.url_path, self.service, self.port_name, self.server, self.redirect)
+        return (self.url_path, self.service, self.port_name, self.server, self.redirect) + self.access_key
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,52 @@ def test_s29_allow_list_passthrough_sni(env):
         assert client.try_request(addr, port, "/", host="one.test", tls=ctx, source=DENIED) is None
 
 
+@scenario("S29")
+def test_s29_access_list_per_route(env):
+    """A route's list applies after the listener's, only on that route: on /admin/ (allow a /32 pair
+    with DENIED denied inside it) ALLOWED reaches the admin server and DENIED gets 403, while DENIED
+    still reaches / ; OUTSIDE, denied by the listener, gets 403 on both."""
+    a, adm = env.backend("a"), env.backend("adm")
+    lb = env.deploy({"app": {"servers": [server(a)]}, "admin": {"servers": [server(adm)]}},
+                    [web(access={"deny": [OUTSIDE]},
+                         routes=[{"service": "app"},
+                                 {"path_prefix": "/admin/", "service": "admin",
+                                  "access": {"allow": [f"{ALLOWED}/32", DENIED], "deny": [f"{DENIED}/32"]}}])])
+    addr, port = lb.addr("web")
+
+    def get(source: str, path: str):
+        r = client.try_request(addr, port, path, source=source)
+        return (r.status, r.server if r.status == 200 else None) if r is not None else (0, None)
+
+    for _ in range(3):
+        assert get(ALLOWED, "/admin/x") == (200, "adm")
+        assert get(ALLOWED, "/") == (200, "a")
+        assert get(DENIED, "/admin/x")[0] == 403
+        assert get(DENIED, "/") == (200, "a")
+        assert get(DENIED, "/other") == (200, "a")
+        assert get(OUTSIDE, "/")[0] == 403
+        assert get(OUTSIDE, "/admin/x")[0] == 403
+
+
+def test_s29_access_list_per_sni_route(env):
+    """The same on an L4 listener, per SNI route (TLS passthrough): DENIED's connection to two.test is
+    closed before the handshake completes, while it still reaches one.test. HAProxy checks it once
+    the SNI is read; nginx, Envoy and F5 refuse it with LBC801 (declared unsupported). Not tagged S29:
+    its matrix cell is the HTTP and listener-level cases."""
+    one = env.backend("one", tls=env.cert("srv-one", ["one.test"]))
+    two = env.backend("two", tls=env.cert("srv-two", ["two.test"]))
+    lb = env.deploy({"pool-one": {"servers": [server(one)]}, "pool-two": {"servers": [server(two)]}},
+                    [{"name": "pass", "tls": {"mode": "passthrough"},
+                      "routes": [{"hosts": ["one.test"], "service": "pool-one"},
+                                 {"hosts": ["two.test"], "service": "pool-two", "access": {"deny": [DENIED]}}]}])
+    addr, port = lb.addr("pass")
+    ctx = client.tls_context(env.ca)
+    for _ in range(3):
+        assert client.request(addr, port, "/", host="two.test", tls=ctx, source=ALLOWED).json()["server"] == "two"
+        assert client.request(addr, port, "/", host="one.test", tls=ctx, source=DENIED).json()["server"] == "one"
+        assert client.try_request(addr, port, "/", host="two.test", tls=ctx, source=DENIED) is None
+
+
 # ---------------------------------------------------------------- S30 rate limit per client
 
 RATE, BURST, FLOOD = 5, 5, 60      # low numbers: a loaded two-core machine still bursts far above them

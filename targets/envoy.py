@@ -34,8 +34,9 @@ from typing import Any, Optional
 
 from lbc import accesslog, jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
-from lbc.model import (ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, HostTable, Listener,
-                       NoStickiness, Route, RouteRedirect, Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
+from lbc.model import (AccessList, ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, HostTable, Listener,
+                       NoStickiness, Route, RouteRedirect, Server, Service, SourceIpStickiness, Topology, assert_never,
+                       ip_of)
 from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
@@ -68,6 +69,8 @@ RBAC_HTTP = T + "extensions.filters.http.rbac.v3.RBAC"
 LOCAL_RATELIMIT = T + "extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 DIRECT_RESPONSE = T + "extensions.filters.network.direct_response.v3.Config"
 RBAC_ACTION = T + "config.rbac.v3.Action"
+RBAC_PER_ROUTE = T + "extensions.filters.http.rbac.v3.RBACPerRoute"
+ROUTE_ACCESS = "lbc.route_access"    # the RBAC filter that only per-route configs fill (no policy of its own)
 DIRECT_SOURCE_IP = T + "extensions.matching.common_inputs.network.v3.DirectSourceIPInput"
 IP_MATCHER = "type.googleapis.com/xds.type.matcher.v3.IPMatcher"
 PREVIOUS_PRIORITIES = T + "extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
@@ -80,6 +83,12 @@ CAPABILITIES: dict[str, Support] = {
                                               "IPMatcher) on the peer's address; L4: filter chains matched on the "
                                               "peer's address when the connection is accepted (a refused client's "
                                               "chain closes it at once); the most specific network decides"),
+    "access.per-route": Support(NATIVE, "a second HTTP RBAC filter without a policy of its own; each listed route "
+                                        "(or virtual host) gives it the route's IP trie (typed_per_filter_config), "
+                                        "so only the chosen route's list is looked up (403)"),
+    "access.per-route-l4": Support(UNSUPPORTED, "an SNI chain would need the route's client networks intersected "
+                                                "with the listener's filter-chain ranges; not lowered: put the list "
+                                                "on a listener of its own"),
     "rate-limit.requests": Support(NATIVE, "local rate limit filter, a token bucket per client address (the "
                                            "`remote_address` descriptor as a wildcard: dynamic descriptors, at most "
                                            "100,000 addresses, least recently used dropped): `burst` tokens, "
@@ -525,10 +534,13 @@ def _rbac_action(admit: bool) -> dict:
 
 
 def _access_matcher(l: Listener) -> Optional[dict]:
-    """A listener's access list as one IP trie lookup (IPMatcher) on the peer's address: the most specific
-    network decides (`exclusive`), which the model's `AccessList.table` makes equal to deny-first. RBAC's
-    `policies` would test every principal in turn: a chain of 10,000 CIDRs per request."""
-    a = l.access
+    return _access_list_matcher(l.access)
+
+
+def _access_list_matcher(a: Optional[AccessList]) -> Optional[dict]:
+    """An access list (a listener's or a route's) as one IP trie lookup (IPMatcher) on the peer's address:
+    the most specific network decides (`exclusive`), which the model's `AccessList.table` makes equal to
+    deny-first. RBAC's `policies` would test every principal in turn: a chain of 10,000 CIDRs per request."""
     if a is None or not (a.allow or a.deny):
         return None
     groups = []
@@ -671,6 +683,10 @@ class _Builder:
             filters.append(typed("envoy.filters.http.rbac", RBAC_HTTP, matcher=matcher))
         if l.rate_limit is not None and l.rate_limit.unit == "request":   # connections: refused (CAPABILITIES)
             filters.append(_rate_limit(l))
+        if any(r.access is not None and (r.access.allow or r.access.deny) for r in l.routes):
+            # routes' lists: a second RBAC filter with no policy (it admits everyone) that each listed route
+            # configures (typed_per_filter_config), so only the chosen route's list is looked up
+            filters.append(typed(ROUTE_ACCESS, RBAC_HTTP))
         if any(s.stickiness.mode == "cookie" for s in services):
             filters.append(typed("envoy.filters.http.stateful_session", SESSION))   # configured per route
         filters.append(typed("envoy.filters.http.router", ROUTER))
@@ -752,6 +768,10 @@ class _Builder:
         if session:
             out["typed_per_filter_config"] = {"envoy.filters.http.stateful_session": {
                 "@type": SESSION_ROUTE, "stateful_session": session}}
+        access = _access_list_matcher(r.access)
+        if access:
+            out.setdefault("typed_per_filter_config", {})[ROUTE_ACCESS] = {
+                "@type": RBAC_PER_ROUTE, "rbac": {"matcher": access}}
         return out
 
     def bootstrap(self) -> dict:

@@ -67,6 +67,9 @@ class Action:
     # the fallback only once selection fails (LB_FAILED), not when no member is active: persisted
     # clients of full members (up, disabled: Flynet health states) still reach them
     fallback_on_failure: bool = False
+    # the route's own access list: data group paths (deny, allow; either may be None), checked in the
+    # routing branch after the listener's list; None: no list
+    access: Optional[tuple[Optional[str], Optional[str]]] = None
 
 
 @dataclass(frozen=True)

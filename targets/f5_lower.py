@@ -111,6 +111,11 @@ _COMMON: dict[str, Support] = {
                                               "an iRule listed first on the virtual server: HTTP::respond 403 (L7) "
                                               "or reject (L4) in CLIENT_ACCEPTED; `event disable all` keeps the "
                                               "routing iRule from running after it (not verified on a device)"),
+    "access.per-route": Support(NATIVE, "address data groups per distinct list (<listener>.route<k>.deny/.allow) "
+                                        "looked up in the routing iRule's branch of the chosen route: "
+                                        "HTTP::respond 403 (not verified on a device)"),
+    "access.per-route-l4": Support(UNSUPPORTED, "not lowered: the SNI branch runs after CLIENT_ACCEPTED's own "
+                                                "access check; put the list on a listener of its own"),
     "rate-limit.requests": Support(EMULATED, "an iRule counts each client address's requests in a session table "
                                              "(`table incr`, HTTP_REQUEST) over fixed windows of whole seconds "
                                              "(burst/rate rounded up) starting at the client's first request; "
@@ -460,6 +465,7 @@ class _Lower:
         self.virtuals: dict[str, Virtual] = {}
         self.request_logs: dict[str, RequestLog] = {}
         self.data_groups: dict[str, DataGroup] = {}
+        self.route_lists: dict[str, dict[tuple, int]] = {}   # listener -> route access list -> its number
 
     # -- objects
     def file(self, local: str, kind: str, source: str) -> str:
@@ -612,7 +618,7 @@ class _Lower:
             return Action(self.path(pool), member, self.failure(svc, lst),
                           persist=self.persist_cmd(svc, persists[svc.name]) if mixed_persist else None,
                           ssl_profile=self.path(server_ssls[svc.name]) if mixed_ssl and server_ssls.get(svc.name) else None,
-                          fallback_on_failure=svc.drains_on_body)
+                          fallback_on_failure=svc.drains_on_body, access=self.route_access(lst, r))
 
         exact, wildcard, default = self.host_branches(lst, action)
         l7 = lst.reads_http
@@ -627,6 +633,8 @@ class _Lower:
                                         or default.failure)))
         if not l7 and not sni_routing and default is None:
             routing = False
+        if isinstance(default, Action) and default.access:    # the default route's list needs the iRule
+            routing = True
         spec = RuleSpec(l7=l7, sni=sni_routing, exact=tuple(exact), wildcard=tuple(wildcard), default=default,
                         lb_failed=tuple(lb_failed), proxy=proxy, proxy_pools=proxy_pools, routing=routing)
         # the access list first: a refused client meets no other rule
@@ -748,6 +756,22 @@ class _Lower:
         self.rules[local] = Rule(local, render_access_rule(lst.name, lst.reads_http, groups.get("deny"),
                                                            groups.get("allow")))
         return (local,)
+
+    def route_access(self, lst: Listener, r: Route) -> Optional[tuple[Optional[str], Optional[str]]]:
+        """A route's access list as address data groups (deny, allow) that the routing iRule's branch for
+        the route looks up; equal lists of one listener share their data groups."""
+        a = r.access
+        if a is None or not (a.allow or a.deny):
+            return None
+        numbers = self.route_lists.setdefault(lst.name, {})
+        k = numbers.setdefault(r.access_key, len(numbers) + 1)
+        paths: list[Optional[str]] = []
+        for kind, nets in (("deny", a.deny), ("allow", a.allow)):
+            local = f"{lst.name}.route{k}.{kind}.datagroup"
+            if nets:
+                self.data_groups[local] = DataGroup(local, nets)
+            paths.append(self.path(local) if nets else None)
+        return paths[0], paths[1]
 
     def rate_limit(self, lst: Listener) -> tuple[str, ...]:
         """A rate limit per client address: an iRule counting in a session table (`table incr`) with

@@ -132,6 +132,10 @@ CAPABILITIES: dict[str, Support] = {
     "access.client-networks": Support(NATIVE, "`src -f` pattern files (acl/<listener>.deny, .allow) looked up in a "
                                               "tree; L7: http-request deny deny_status 403, L4: tcp-request "
                                               "connection reject"),
+    "access.per-route": Support(NATIVE, "the chosen route's map value names its list (~<k>); `src -f` pattern "
+                                        "files acl/<listener>.route<k>.deny/.allow, looked up only for that route "
+                                        "(http-request deny deny_status 403)"),
+    "access.per-route-l4": Support(NATIVE, "as per-route, once the SNI is read: tcp-request content reject"),
     "rate-limit.requests": Support(NATIVE, "a stick table per frontend counts each client's admitted requests "
                                            "(sc-inc-gpc0) over a sliding window of burst/rate seconds "
                                            "(gpc0_rate); at `burst` in the window the request gets 429; refused "
@@ -278,13 +282,18 @@ class Lowering:
         # a route that redirects maps to "~r<n>" (no backend name starts with "~"): one lookup still decides
         redirects = {rd: f"~r{n}" for n, rd in enumerate(dict.fromkeys(r.redirect for r in l.routes if r.redirect))}
 
-        def value(r: Route) -> str:
+        def backend_value(r: Route) -> str:
             if r.redirect is not None:
                 return redirects[r.redirect]
             t = targets[(r.service or "", r.port_name)]
             if r.server is None:
                 return t.base if t.selects else t.groups[0][1]
             return f"{t.base if t.selects else t.backend_of(r.server)}/{r.server}"
+
+        access_of, access_lines = self.route_access(l, mode)
+
+        def value(r: Route) -> str:
+            return backend_value(r) + access_of(r)
 
         table = l.route_table
         # a host whose table looks at the path maps to its table's key (":g<n>"), then the paths map decides
@@ -297,7 +306,7 @@ class Lowering:
         default = next((i for i, t in enumerate(table) if not t.hosts), None)
         plain_default = default is not None and default not in keys and not table[default].routes[0].server
         simple = not hosted and not keys and not redirects and not any(t.selects for t in targets.values()) and (
-            default is None or plain_default)
+            default is None or plain_default) and not access_lines
         if simple:
             if default is not None:
                 fe.lines.append(f"default_backend {entry(default)}")
@@ -335,6 +344,7 @@ class Lowering:
         if keys:
             fe.lines.extend(self.path_routing(l, table, keys, value))
         fe.lines.extend(self.route_redirects(redirects))
+        fe.lines.extend(access_lines)
         fe.lines.append(f"{rule} set-var(txn.lbc_target) var(txn.lbc_route),field(1,/)")
         if any(pins.values()):
             fe.lines.append(f"{rule} set-var(txn.lbc_pin) var(txn.lbc_route),field(2,/) "
@@ -362,6 +372,32 @@ class Lowering:
             out.append(f"http-request deny deny_status 403 if {cond}" if mode == "http"
                        else f"tcp-request connection reject if {cond}")
         return out
+
+    def route_access(self, l: Listener, mode: str):
+        """Per-route access lists, checked after the listener's and only for the route chosen: the route's
+        map value carries "~<k>" (its list's number; backend names have no "~"), and the list's `src -f`
+        lookup runs only when the chosen route has that number. Returns (suffix of a route's value, lines)."""
+        numbers: dict[tuple, int] = {}
+        for r in l.routes:
+            if r.access is not None and (r.access.allow or r.access.deny):
+                numbers.setdefault(r.access_key, len(numbers) + 1)
+        if not numbers:
+            return (lambda r: ""), []
+        rule = "http-request" if mode == "http" else "tcp-request content"
+        refuse = "deny deny_status 403" if mode == "http" else "reject"
+        lines = [f"{rule} set-var(txn.lbc_access) var(txn.lbc_route),field(2,~) if {{ var(txn.lbc_route) -m sub ~ }}",
+                 f"{rule} set-var(txn.lbc_route) var(txn.lbc_route),field(1,~)"]
+        for ((allow, deny),), k in numbers.items():
+            chosen = f"{{ var(txn.lbc_access) -m str {k} }}"
+            for kind, nets in (("deny", deny), ("allow", allow)):
+                if not nets:
+                    continue
+                name = f"acl/{l.name}.route{k}.{kind}"
+                self.maps[name] = _pattern_text(nets, f"listener {l.name}: client networks to {kind} on the routes "
+                                                      f"whose value ends ~{k} (src -f)")
+                lines.append(f"{rule} {refuse} if {chosen} {{ src -f {name} }}" if kind == "deny"
+                             else f"{rule} {refuse} if {chosen} !{{ src -f {name} }}")
+        return (lambda r: f"~{numbers[r.access_key]}" if r.access_key in numbers else ""), lines
 
     def rate_limit(self, l: Listener, mode: str) -> list[str]:
         """A rate limit per client address: the frontend's own stick table counts the client's admitted

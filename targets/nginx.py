@@ -22,7 +22,7 @@ import jinja2
 
 from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
-from lbc.model import (AccessLog, ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route,
+from lbc.model import (AccessList, AccessLog, ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route,
                        Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
 from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
@@ -71,6 +71,11 @@ CAPABILITIES: dict[str, Support] = {
     "rate-limit.connections": Support(UNSUPPORTED, "open-source nginx limits concurrent connections per address "
                                                    "(limit_conn), not their rate, and the stream module has no "
                                                    "limit_req"),
+    "access.per-route": Support(NATIVE, "one `geo` per distinct list; `if ($lbc_access_N) { return 403; }` in the "
+                                        "route's location, after the server's own list (nginx chooses locations on "
+                                        "the decoded, normalised path: see routing.paths)"),
+    "access.per-route-l4": Support(UNSUPPORTED, "the stream module would need a map from the SNI and the client "
+                                                "address together; not lowered: put the list on a listener of its own"),
     "access.client-networks": Support(NATIVE, "one `geo` lookup of $remote_addr (a radix tree, the longest prefix "
                                               "wins; lbc drops allowed networks inside denied ones so that deny "
                                               "wins); L7: `return 403`, L4: the connection is passed to an "
@@ -254,6 +259,7 @@ class _Block:
         self.chains: dict[tuple[str, str, bool], _Chain] = {}
         self.reject: Optional[str] = None
         self.geos: list[dict] = []        # geo blocks: client address -> value (access lists)
+        self.geo_vars: dict[tuple, str] = {}   # (allow, deny) -> its geo's variable
         self.rate_zones: list[dict] = []  # limit_req_zone per rate-limited listener
 
     def var(self, stem: str) -> str:
@@ -359,13 +365,18 @@ class _Block:
     def access(self, l: Listener) -> Optional[str]:
         """A listener's access list as one `geo` lookup (a radix tree; the longest prefix wins, which
         the model's `AccessList.table` makes equal to deny-first): $var is 1 for a refused client."""
-        a = l.access
+        return self.access_list(l.access)
+
+    def access_list(self, a: Optional[AccessList]) -> Optional[str]:
+        """The geo variable of an access list (a listener's or a route's); equal lists share one geo."""
         if a is None or not (a.allow or a.deny):
             return None
-        var = f"$lbc_access_{len(self.geos)}"
-        self.geos.append({"var": var, "default": "0" if a.default_allows else "1",
-                          "entries": [(net, "0" if ok else "1") for net, ok in a.table]})
-        return var
+        key = (a.allow, a.deny)
+        if key not in self.geo_vars:
+            self.geo_vars[key] = var = f"$lbc_access_{len(self.geos)}"
+            self.geos.append({"var": var, "default": "0" if a.default_allows else "1",
+                              "entries": [(net, "0" if ok else "1") for net, ok in a.table]})
+        return self.geo_vars[key]
 
     def rate_limit(self, l: Listener) -> Optional[dict]:
         """A listener's request rate limit: a limit_req zone keyed by the client's address (a leaky
@@ -446,6 +457,7 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
             r = t.routes[0]
             c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
             b["locations"] = _locations(c, r.server, block)
+            b["locations"][0]["refused"] = block.access_list(r.access)
             b["upstream_tls"] = _upstream_tls(c.service)
         else:
             b["locations"] = _path_locations(model, l, t, block)
@@ -507,6 +519,7 @@ def _path_locations(model: Topology, l: Listener, t: HostTable, block: _Block) -
         c = block.chain(model, r.service, r.port_name, tls=l.decrypts)
         chain = _locations(c, r.server, block)
         chain[0]["name"] = name
+        chain[0]["refused"] = block.access_list(r.access)   # the route's list, after the server's
         if r.url_path is not None and r.url_path.strip:
             # the prefix ends in "/" (LBC612): drop what comes before it; the query stays
             chain[0]["rewrite"] = f"^.{{{r.url_path.strip_length}}}(.*)"

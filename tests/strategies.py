@@ -201,6 +201,8 @@ def path_routes(draw, routes: list[dict], svcs: dict, paths: st.SearchStrategy):
             route["strip_prefix"] = True
         if draw(st.integers(0, 4)) == 0:
             route["server"] = svcs[name]["servers"][0]["name"]
+        if draw(st.integers(0, 3)) == 0:
+            route["access"] = draw(access_lists())     # a route's own client list (per-route access)
         out.append(route)
     return out
 
@@ -317,6 +319,8 @@ def topologies(draw):
             l["access_log"] = draw(access_logs())
         if draw(st.integers(0, 2)) == 0:
             l["access"] = draw(access_lists())
+        if draw(st.integers(0, 4)) == 0:      # on an L4 listener's SNI route: LBC801 on all but HAProxy
+            draw(st.sampled_from(l["routes"]))["access"] = draw(access_lists())
         if draw(st.integers(0, 2)) == 0:
             l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
         if draw(st.integers(0, 3)) == 0 and (kind == "http" or draw(st.integers(0, 3)) == 0):   # else LBC614/615
@@ -585,6 +589,8 @@ def wide_topologies(draw):
                 st.sampled_from(["connect", "client", "server", "tunnel"]), max_size=4, unique=True))}
         if _one_in(draw, 8):
             l["access"] = draw(access_lists())
+        if _one_in(draw, 8):
+            draw(st.sampled_from(l["routes"]))["access"] = draw(access_lists())
         if _one_in(draw, 8):
             l["rate_limit"] = draw(rate_limits(kind not in ("tcp", "passthrough")))
         if _one_in(draw, 4) and (kind == "http" or _one_in(draw, 4)):     # elsewhere LBC614/LBC615 refuse it

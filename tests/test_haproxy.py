@@ -175,6 +175,9 @@ def test_every_route_names_an_emitted_backend_and_server(doc, tmp_path_factory):
             assert v in tables, f"route {v} names no table of the paths map"
             continue
         v = v.split("|", 1)[0]          # "|<n>": characters stripped from the path
+        v, _, k = v.partition("~")      # "~<k>": the route's access list, whose pattern files must exist
+        if k:
+            assert any(rel.startswith("acl/") and f".route{k}." in rel for rel in files), f"route {v}~{k}: no list"
         be, _, srv = v.partition("/")
         group = {b for b in backends if b == be or b.startswith(be + ".p")} or ({be} & backends)
         assert group, f"route {v} names no backend"

@@ -110,6 +110,9 @@ VARIANTS = {
     "access-log-top-syslog": ("access_log", {"to": "syslog", "syslog": {"address": "::1", "facility": "user"}}),
     "admin": ("admin", {"address": "127.0.0.1", "port": 9100, "ignore": {"LBC106": "test fixture"}}),
     "access": ("listeners", 0, "access", {"allow": ["127.0.0.0/8", "::1"], "deny": ["127.0.0.66/32"]}),
+    "route-access": ("listeners", 0, "routes", [
+        {"path_prefix": "/admin/", "service": "web", "access": {"allow": ["127.0.0.0/8", "::1"], "deny": ["127.0.0.66"]}},
+        {"service": "web"}]),
     "rate-limit": ("listeners", 0, "rate_limit", {"requests_per_second": 10, "burst": 20}),
     # a plain-HTTP listener (first: the fields' walk takes the first list item) beside the HTTPS one,
     # redirecting to it except ACME's path (S27)

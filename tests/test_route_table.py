@@ -94,3 +94,33 @@ def test_path_routes_pass_every_real_validator(target_name, tmp_path):
         folder.mkdir()
         ok, output = VALIDATORS[target_name](files, folder)
         assert ok, output
+
+
+ROUTE_ACCESS = """\
+    lbc: 1
+    vips:
+      public: {address: 192.0.2.10}
+    services:
+      web:
+        servers:
+          - {name: w1, address: 10.0.0.11, port: 8080}
+    listeners:
+      - name: web
+        vip: public
+        port: 80
+        routes:
+          - {hosts: [a.example.com], service: web, access: {allow: [10.0.0.0/8]}}
+          - {hosts: [b.example.com], service: web, access: {allow: ["10.0.0.0/8"], deny: []}}
+          - {hosts: [c.example.com], service: web, access: {deny: [10.0.0.0/8]}}
+          - {hosts: [d.example.com], service: web}
+    """
+
+
+def test_route_access_lists_split_tables_and_equal_lists_share(tmp_path):
+    """A route's access list is part of what it does: hosts of one service with different lists get
+    different tables (one target cannot check two lists), equal lists written twice share one."""
+    result = check_text(tmp_path, ROUTE_ACCESS)
+    assert not result.failed, ids(result)
+    tables = {t.hosts: t.routes[0].access for t in result.model.listeners[0].route_table}
+    assert set(tables) == {("a.example.com", "b.example.com"), ("c.example.com",), ("d.example.com",)}
+    assert tables[("c.example.com",)].deny == ("10.0.0.0/8",) and tables[("d.example.com",)] is None

@@ -39,6 +39,20 @@ def _families(l: Listener) -> tuple[int, ...]:
     return (4, 6) if ip.is_unspecified else (ip.version,)
 
 
+def access_lists(model):
+    """Every access list with the listener it guards and how messages name it: the listener's own,
+    then each route's (one concept: the same checks apply to both). A `direct_hosts` route expands to
+    several routes sharing one list: it is checked once."""
+    for l in model.listeners:
+        if l.access is not None:
+            yield f"listener '{l.name}'", l, l.access
+        seen = set()
+        for r in l.routes:
+            if r.access is not None and r.access.path not in seen:
+                seen.add(r.access.path)
+                yield f"listener '{l.name}' route {r.path[-1] + 1}", l, r.access
+
+
 # ------------------------------------------------------------------ LBC630 (found by the model builder)
 register(Rule(
     "LBC630", "bad-client-network", E,
@@ -56,10 +70,7 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC631
 def check_redundant(model, ctx):
-    for l in model.listeners:
-        a = l.access
-        if a is None:
-            continue
+    for who, l, a in access_lists(model):
         families = _families(l)
         index = {"allow": NetIndex(a.allow), "deny": NetIndex(a.deny)}
         first: dict[tuple[str, str], int] = {}
@@ -67,21 +78,21 @@ def check_redundant(model, ctx):
             where = a.path + (kind, j)
             version = net_key(net)[0]
             if version not in families:
-                yield Finding(where, f"listener '{l.name}': {net} is IPv{version}, but the VIP {l.address} only "
+                yield Finding(where, f"{who}: {net} is IPv{version}, but the VIP {l.address} only "
                               f"receives IPv{families[0]} clients: the entry never matches")
                 continue
             if (kind, net) in first:
-                yield Finding(where, f"listener '{l.name}': {net} is listed twice in `{kind}`",
+                yield Finding(where, f"{who}: {net} is listed twice in `{kind}`",
                               related=((a.path + (kind, first[(kind, net)]), "first listed here"),))
                 continue
             first[(kind, net)] = j
             wider = index[kind].covering(net, strict=True)
             denied = index["deny"].covering(net) if kind == "allow" else None
             if wider is not None:
-                yield Finding(where, f"listener '{l.name}': {net} is inside {wider}, also in `{kind}`: the "
+                yield Finding(where, f"{who}: {net} is inside {wider}, also in `{kind}`: the "
                               "entry changes nothing")
             elif denied is not None:
-                yield Finding(where, f"listener '{l.name}': {net} is covered by denied {denied}: deny wins, so "
+                yield Finding(where, f"{who}: {net} is covered by denied {denied}: deny wins, so "
                               "this entry admits no one")
 
 
@@ -104,10 +115,7 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC632
 def check_admits_no_one(model, ctx):
-    for l in model.listeners:
-        a = l.access
-        if a is None:
-            continue
+    for who, l, a in access_lists(model):
         for fam in _families(l):
             if ("0.0.0.0/0" if fam == 4 else "::/0") in a.deny:
                 why = "its `deny` list holds every address"
@@ -116,7 +124,7 @@ def check_admits_no_one(model, ctx):
                        else f"its `allow` list has no IPv{fam} network")
             else:
                 continue
-            yield Finding(a.path, f"listener '{l.name}' admits no IPv{fam} client: {why}", key=True)
+            yield Finding(a.path, f"{who} admits no IPv{fam} client: {why}", key=True)
             break
 
 
@@ -137,10 +145,9 @@ register(Rule(
 
 # ------------------------------------------------------------------ LBC633
 def check_empty(model, ctx):
-    for l in model.listeners:
-        a = l.access
-        if a is not None and not a.allow and not a.deny:
-            yield Finding(a.path, f"listener '{l.name}' has an access list with no entries: it admits every client",
+    for who, _l, a in access_lists(model):
+        if not a.allow and not a.deny:
+            yield Finding(a.path, f"{who} has an access list with no entries: it admits every client",
                           key=True)
 
 
@@ -163,6 +170,81 @@ RATE = replace_in(BASE, "    access:\n      allow: [198.51.100.0/24, 203.0.113.0
                   "    rate_limit: {requests_per_second: 20, burst: 40}\n")
 RATE_MANUALS = ("lbc (rate limits per client address); HAProxy Configuration Manual (stick tables, `sc_gpc0_rate`), "
                 "nginx `ngx_http_limit_req_module`, Envoy local rate limit filter, BIG-IP iRules `table`")
+
+
+# ------------------------------------------------------------------ LBC637
+def check_path_list_bypass(model, ctx):
+    """A path route's list guards the path as each proxy matches it (raw on HAProxy, Envoy and BIG-IP:
+    `/%61dmin/` is not `/admin/`). When another route of the same host reaches the same service without
+    that list, a request spelled differently gets the guarded path served anyway."""
+    for l in model.listeners:
+        if not any(r.access is not None and r.url_path is not None for r in l.routes):
+            continue          # the route table is only built where a path route has a list
+        for t in l.route_table:
+            for r in t.routes:
+                if r.access is None or r.url_path is None or not (r.access.allow or r.access.deny):
+                    continue
+                other = next((o for o in t.routes if o is not r and o.service == r.service
+                              and o.access_key != r.access_key), None)
+                if other is not None:
+                    yield Finding(r.access.path, f"listener '{l.name}': the access list of the route for "
+                                  f"{r.url_path.value} guards service '{r.service}', which another route of the "
+                                  f"same host reaches without it: a path spelled differently (percent-escaped, "
+                                  f"doubled slashes) takes that route to the same servers",
+                                  related=((other.path, "the other route"),),
+                                  hint="route the guarded path to a service of its own, or put the list on the listener")
+                    break
+
+
+register(Rule(
+    "LBC637", "route-access-bypass", W,
+    "A path route's access list guards a service that another route of the same host reaches without it.",
+    "Route the guarded path to a service of its own (the same servers under another name is enough), or move "
+    "the list to the listener.",
+    "lbc (the access-list order, path routing); HAProxy Configuration Manual (`path`), Envoy route matching "
+    "(`prefix`), nginx `location`",
+    why="Proxies match a route's path on the request as sent: HAProxy, Envoy and BIG-IP on the raw path, nginx on "
+        "the decoded and normalised one. `/%61dmin/x` or `//admin/x` does not take the `/admin/` route on the first "
+        "three; it takes the host's other route, and when that route goes to the same servers, a server that "
+        "decodes or normalises the path answers `/admin/x` to a client the list refuses. A list is only as strong "
+        "as the separation of what it guards.",
+    bad=y("""
+        lbc: 1
+        vips:
+          public: {address: 192.0.2.10}
+        services:
+          web:
+            servers:
+              - {name: w1, address: 10.0.0.11, port: 8080}
+        listeners:
+          - name: web
+            vip: public
+            port: 80
+            routes:
+              - {service: web}
+              - {path_prefix: /admin/, service: web, access: {allow: [198.51.100.0/24]}}
+        """),
+    good=y("""
+        lbc: 1
+        vips:
+          public: {address: 192.0.2.10}
+        services:
+          web:
+            servers:
+              - {name: w1, address: 10.0.0.11, port: 8080}
+          admin:
+            servers:
+              - {name: w1, address: 10.0.0.11, port: 8080}
+        listeners:
+          - name: web
+            vip: public
+            port: 80
+            routes:
+              - {service: web}
+              - {path_prefix: /admin/, service: admin, access: {allow: [198.51.100.0/24]}}
+        """),
+    check=check_path_list_bypass,
+))
 
 
 # ------------------------------------------------------------------ LBC634

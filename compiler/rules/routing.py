@@ -266,7 +266,7 @@ ROUTE_REDIRECT = y("""
 register(Rule(
     "LBC618", "route-service-or-redirect", E,
     "A route names both `service` and `redirect`, or neither, or gives a redirect `server`, `port`, "
-    "`direct_hosts` or `strip_prefix`.",
+    "`direct_hosts`, `strip_prefix` or `access`.",
     "Keep `service:` to proxy the requests, or `redirect:` to answer them with a redirect.",
     REDIRECT_MANUALS,
     why="A route does one thing with a request: it proxies it to a service or answers it with a redirect. "

@@ -92,3 +92,51 @@ def test_s30_rate_limit(tmp_path, protocol, rate, refused):
     assert kinds[:5] == ["server"] * 5 and kinds[5:12] == [refused] * 7 and kinds[12:] == ["server"] * 3, kinds
     if refused == "respond":
         assert {int(r["status"]) for r in got[5:12]} == {429}
+
+
+ROUTE_TOPOLOGY = """\
+lbc: 1
+vips:
+  public: {address: 127.0.0.10}
+services:
+  web:
+    servers:
+      - {name: w1, address: 127.0.0.21, port: 8080}
+  admin:
+    servers:
+      - {name: a1, address: 127.0.0.31, port: 8080}
+listeners:
+  - name: web
+    vip: public
+    port: 80
+    access:
+      deny: [127.0.0.99]
+    routes:
+      - {service: web}
+      - {path_prefix: /admin/, service: admin, access: {allow: [127.0.0.0/24], deny: [127.0.0.66]}}
+      - {hosts: [ops.test], service: admin, access: {allow: [127.0.0.5]}}
+"""
+
+
+@pytest.mark.f5_scenario("S29")
+def test_s29_access_list_per_route(tmp_path):
+    """A route's list is checked in the routing iRule's branch of that route, after the listener's."""
+    files, result = compile_text(tmp_path, ROUTE_TOPOLOGY)
+    assert files is not None, [str(d) for d in result.diagnostics]
+    sim = F5Sim(files["bigip.conf"], "web")
+    cases = [  # (client, host, path) -> pool's service or status
+        (("127.0.0.5", "a", "/admin/x"), "admin"),
+        (("127.0.0.66", "a", "/admin/x"), 403),
+        (("127.0.0.66", "a", "/"), "web"),
+        (("127.0.1.5", "a", "/admin/x"), 403),
+        (("127.0.1.5", "a", "/x"), "web"),
+        (("127.0.0.99", "a", "/"), 403),         # the listener's list first
+        (("127.0.0.5", "ops.test", "/"), "admin"),
+        (("127.0.0.6", "ops.test", "/"), 403),
+    ]
+    got = sim.run([{"kind": "http", "client": c, "host": h, "path": p} for (c, h, p), _ in cases])
+    for (req, want), res in zip(cases, got):
+        if isinstance(want, int):
+            assert (res["kind"], int(res["status"])) == ("respond", want), (req, res)
+        else:
+            assert (res["kind"], res["pool"]) == ("server", sim.pool_of(want)), (req, res)

@@ -266,7 +266,12 @@ class Lowering:
             if not l.websocket:
                 fe.lines.append("http-request deny deny_status 400 if { req.hdr(upgrade),lower -m str websocket }")
             fe.lines.extend(header_rules(l))
+        self.routing(l, fe, mode, rule)
+        self.frontends.append(fe)
 
+    def routing(self, l: Listener, fe: FrontendCfg, mode: str, rule: str) -> None:
+        """The backends the listener's routes reach and the frontend lines that choose among them: one map
+        lookup per request (host, then the host's path table), redirects, per-route access lists."""
         targets: dict[tuple[str, str], Target] = {}
         proxied = [(r, r.service) for r in l.routes if r.service is not None]
         for r, name in proxied:
@@ -310,7 +315,6 @@ class Lowering:
         if simple:
             if default is not None:
                 fe.lines.append(f"default_backend {entry(default)}")
-            self.frontends.append(fe)
             return
 
         if hosted:
@@ -353,7 +357,6 @@ class Lowering:
             if t.selects:
                 fe.lines.extend(self.selection(t, sorted(pins[key]), mode))
         fe.lines.append("use_backend %[var(txn.lbc_target)]")
-        self.frontends.append(fe)
 
     def access(self, l: Listener, mode: str) -> list[str]:
         """Client access lists: one pattern file per list, read into a tree (`src -f`), so a lookup

@@ -203,9 +203,10 @@ register(Rule(
     "the list to the listener.",
     "lbc (the access-list order, path routing); HAProxy Configuration Manual (`path`), Envoy route matching "
     "(`prefix`), nginx `location`",
-    why="Proxies match a route's path on the request as sent: HAProxy, Envoy and BIG-IP on the raw path, nginx on "
-        "the decoded and normalised one. `/%61dmin/x` or `//admin/x` does not take the `/admin/` route on the first "
-        "three; it takes the host's other route, and when that route goes to the same servers, a server that "
+    why="Proxies read a request's path differently before matching a route: lbc has each target normalise or "
+        "refuse dot segments, `//` and escaped dots or slashes, but a percent-escaped letter stays as sent on "
+        "HAProxy and BIG-IP (nginx decodes it). `/%61dmin/x` does not take the `/admin/` route there; it takes the "
+        "host's other route, and when that route goes to the same servers, a server that "
         "decodes or normalises the path answers `/admin/x` to a client the list refuses. A list is only as strong "
         "as the separation of what it guards.",
     bad=y("""

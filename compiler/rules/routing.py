@@ -77,7 +77,7 @@ register(Rule(
     "LBC612", "strip-prefix-ends-in-slash", E,
     "`strip_prefix` on a prefix that does not end in '/'.",
     "End the prefix with '/': lbc removes it up to that slash, so the server's path still starts with '/'.",
-    cite("001", "Health Monitor Configuration") + "; RFC 9112 §3.2 (origin-form request target)",
+    "RFC 9112 §3.2 (origin-form request target)",
     why="Applications live under paths of their own (Flynet's pages under /FVTerm/, its guide's health URL), "
         "and a server expects a request target that starts with '/'. lbc strips the prefix without its final '/', so "
         "`/api/users` reaches the server as `/users`; a prefix such as `/api` would also take `/apiary` and "
@@ -110,8 +110,7 @@ register(Rule(
     "LBC613", "path-in-normal-form", E,
     "A route path with an empty, '.' or '..' segment.",
     "Write the path in normal form: no '//', '/./' or '/../'.",
-    cite("001", "Health Monitor Configuration") + "; nginx's `location` directive (it matches the normalised "
-    "URI); RFC 3986 §5.2.4",
+    "RFC 3986 §5.2.4 (remove dot segments); nginx's `location` directive (it matches the normalised URI)",
     why="nginx decodes the request path, resolves '.' and '..' and merges slashes before it chooses a "
         "location; HAProxy and Envoy (as lbc configures them) compare the path as sent. A route written in "
         "normal form is chosen alike for the requests every client sends.",

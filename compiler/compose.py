@@ -347,10 +347,10 @@ class _Resolver:
 
 def _flatten(node: _Node, path: tuple, out: Document, resolver: _Resolver):
     """Plain data at `path` of the merged document, copying each value's position from where it was written."""
-    span = node.doc.value_spans.get(node.path)
+    span = node.doc.value_span(node.path)
     if span:
         out.value_spans[path] = span
-    kspan = node.doc.key_spans.get(node.path)
+    kspan = node.doc.key_span(node.path)
     if kspan and path:
         out.key_spans[path] = kspan
     if node.doc.file != out.file:

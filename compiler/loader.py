@@ -26,19 +26,22 @@ except ImportError:  # pragma: no cover
 
 class _Composer(_Loader):
     """PyYAML's loader, finding each distinct plain scalar's tag once per load (the safe resolver's
-    answer depends on the text alone; a tenth of the compose time of a 10,000-service file)."""
+    answer depends on the text alone; a tenth of the compose time of a 10,000-service file). The
+    safe loader has no path resolvers, so a quoted scalar is text and a collection its default tag."""
 
     def __init__(self, stream):
         super().__init__(stream)
         self._tags: dict[str, str] = {}
 
     def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode and implicit[0]:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return self.DEFAULT_SCALAR_TAG
             tag = self._tags.get(value)
             if tag is None:
                 tag = self._tags[value] = super().resolve(kind, value, implicit)
             return tag
-        return super().resolve(kind, value, implicit)
+        return self.DEFAULT_MAPPING_TAG if kind is yaml.MappingNode else self.DEFAULT_SEQUENCE_TAG
 
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -76,33 +79,81 @@ class LoadError(Exception):
         self.diagnostic = diagnostic
 
 
+Span = tuple[int, int, int, int]   # first line, first column, last line, column after the end (1-based)
+
+
 @dataclass
 class Document:
     file: str
     data: object
     lines: list[str]
-    value_spans: dict[tuple, tuple[int, int, int, int]] = field(default_factory=dict)
-    key_spans: dict[tuple, tuple[int, int, int, int]] = field(default_factory=dict)
+    # Where each value and key was written. A loaded file looks its positions up in its node tree
+    # (`tree`) when a diagnostic needs one; a topology of several files (compiler/compose.py) is given
+    # them here, path by path, with the file each path was written in when it is not `file`.
+    value_spans: dict[tuple, Span] = field(default_factory=dict)
+    key_spans: dict[tuple, Span] = field(default_factory=dict)
+    tree: "NodeTree | None" = None
     aliases: int = 0  # counted by the prescan: a topology of several files shares one alias budget
-    # A topology of several files (compiler/compose.py): the file each path was written in, when it
-    # is not `file`, and every file's lines for quoting.
     span_files: dict[tuple, str] = field(default_factory=dict)
-    other_lines: dict[str, list[str]] = field(default_factory=dict)
+    other_lines: dict[str, list[str]] = field(default_factory=dict)  # every file's lines, for quoting
 
     @property
     def sources(self) -> dict[str, list[str]]:
         return {self.file: self.lines, **self.other_lines}
 
+    def value_span(self, path: tuple) -> Span | None:
+        span = self.value_spans.get(path)
+        return span if span is not None or self.tree is None else self.tree.span(path, key=False)
+
+    def key_span(self, path: tuple) -> Span | None:
+        span = self.key_spans.get(path)
+        return span if span is not None or self.tree is None else self.tree.span(path, key=True)
+
     def locate(self, path: tuple, key: bool = False) -> Location:
         """The location of the value at `path` (or of its key), else of the nearest ancestor."""
         p = tuple(path)
         while True:
-            span = (self.key_spans.get(p) if key else None) or self.value_spans.get(p)
+            span = (self.key_span(p) if key else None) or self.value_span(p)
             if span:
                 return Location(self.span_files.get(p, self.file), *span)
             if not p:
                 return Location(self.file, 1, 1)
             p = p[:-1]
+
+
+def _span(node) -> Span:
+    s, e = node.start_mark, node.end_mark
+    return (s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+
+
+class NodeTree:
+    """A loaded file's YAML nodes, kept for positions: a path is followed from the root when a
+    diagnostic asks for it (each mapping indexed by key on first use). Recording every position
+    during the load instead cost a fifth of the load time of a 10,000-service file, and more memory
+    than the nodes themselves. The tree belongs to its Document and goes with it."""
+
+    def __init__(self, root, key_of):
+        self.root = root
+        self._key_of = key_of  # the walker's reading of a key node: the document's keys
+        self._mappings: dict[int, dict] = {}  # id(mapping node) -> {key: (key node, value node)}
+
+    def span(self, path: tuple, key: bool) -> Span | None:
+        knode, node = None, self.root
+        for step in path:
+            if node.__class__ is yaml.MappingNode:
+                index = self._mappings.get(id(node))
+                if index is None:
+                    index = self._mappings[id(node)] = {self._key_of(k): (k, v) for k, v in node.value}
+                if step not in index:
+                    return None
+                knode, node = index[step]
+            elif node.__class__ is yaml.SequenceNode and step.__class__ is int and 0 <= step < len(node.value):
+                knode, node = None, node.value[step]
+            else:
+                return None
+        if key:
+            return _span(knode) if knode is not None and path else None
+        return _span(node)
 
 
 def _diag(rule: str, message: str, file: str, mark=None, hint: str = "", line: int = 1, related=()) -> Diagnostic:
@@ -174,58 +225,57 @@ _NO_LIMIT = float("inf")
 
 
 class _Walker:
-    """Node tree -> plain data, with positions, duplicate-key and expansion checks.
+    """Node tree -> plain data, with duplicate-key and expansion checks (positions stay in the nodes:
+    NodeTree).
 
     The values equal PyYAML's SafeConstructor's; the common scalar tags are converted here
     directly (a third of the load time otherwise), the rest through a constructor made for this
     load: PyYAML's keeps every node it converted, so a shared one kept every node of every file a
     process loaded reachable."""
 
-    def __init__(self, doc: Document, budget: float, byte_budget: float):
+    def __init__(self, file: str, budget: float, byte_budget: float):
         self._constructor: yaml.constructor.SafeConstructor | None = None
-        self.doc = doc
-        self.values = doc.value_spans
-        self.keys = doc.key_spans
+        self.file = file
         self.budget = budget
         self.byte_budget = byte_budget  # characters of scalar text after alias expansion
 
-    def walk(self, node, path: tuple):
+    def walk(self, node):
         self.budget -= 1
         cls = node.__class__
         if cls is yaml.ScalarNode:
             self.byte_budget -= len(node.value)
         if self.budget < 0 or self.byte_budget < 0:
             raise LoadError(_diag("LBC003", "YAML aliases expand this document far beyond its size (alias bomb?)",
-                                  self.doc.file, node.start_mark, "write the values out instead of nesting aliases"))
-        s, e = node.start_mark, node.end_mark
-        if path not in self.values:  # an alias seen again keeps its first position
-            self.values[path] = (s.line + 1, s.column + 1, e.line + 1, e.column + 1)
+                                  self.file, node.start_mark, "write the values out instead of nesting aliases"))
         if cls is yaml.MappingNode:
             out: dict = {}
             for knode, vnode in node.value:
                 if knode.tag == _MERGE:
-                    raise LoadError(_diag("LBC002", "YAML merge keys ('<<') are not supported", self.doc.file,
+                    raise LoadError(_diag("LBC002", "YAML merge keys ('<<') are not supported", self.file,
                                           knode.start_mark, "write the keys out"))
                 if knode.__class__ is not yaml.ScalarNode:
-                    raise LoadError(_diag("LBC002", "a mapping key must be a plain value", self.doc.file, knode.start_mark))
-                key = self._scalar_value(knode)
-                if key.__class__ is not str and (not isinstance(key, int) or isinstance(key, bool)):
-                    key = str(knode.value)
-                sub = path + (key,)
+                    raise LoadError(_diag("LBC002", "a mapping key must be a plain value", self.file, knode.start_mark))
+                key = self.key(knode)
                 if key in out:
-                    self._duplicate(key, knode, sub)
-                s, e = knode.start_mark, knode.end_mark
-                self.keys[sub] = (s.line + 1, s.column + 1, e.line + 1, e.column + 1)
-                out[key] = self.walk(vnode, sub)
+                    self._duplicate(key, knode, node)
+                out[key] = self.walk(vnode)
             return out
         if cls is yaml.SequenceNode:
-            return [self.walk(item, path + (i,)) for i, item in enumerate(node.value)]
+            return [self.walk(item) for item in node.value]
         return self._scalar_value(node)
 
-    def _duplicate(self, key, knode, sub: tuple):
-        first = self.keys.get(sub)
-        related = [(Location(self.doc.file, first[0], first[1]), "first defined here")] if first else []
-        raise LoadError(_diag("LBC004", f"duplicate key '{key}'", self.doc.file, knode.start_mark,
+    def key(self, knode):
+        """A mapping key: text or an integer (anything else as written)."""
+        key = self._scalar_value(knode)
+        if key.__class__ is not str and (not isinstance(key, int) or isinstance(key, bool)):
+            key = str(knode.value)
+        return key
+
+    def _duplicate(self, key, knode, mapping):
+        first = next(k for k, _ in mapping.value if self.key(k) == key and k is not knode)
+        s = first.start_mark
+        related = [(Location(self.file, s.line + 1, s.column + 1), "first defined here")]
+        raise LoadError(_diag("LBC004", f"duplicate key '{key}'", self.file, knode.start_mark,
                               "YAML keeps only the last value; remove one of them", related=related))
 
     def _scalar_value(self, node):
@@ -233,7 +283,7 @@ class _Walker:
         if not text.isprintable():  # every forbidden character is unprintable; most text is printable
             bad = forbidden_char(text)
             if bad:
-                raise LoadError(_diag("LBC013", f"this value contains {bad}", self.doc.file, node.start_mark,
+                raise LoadError(_diag("LBC013", f"this value contains {bad}", self.file, node.start_mark,
                                       "topology values are single-line text without control characters"))
         if tag == _STR:
             return text
@@ -241,14 +291,14 @@ class _Walker:
             if _PLAIN_INT.fullmatch(text):
                 return int(text)
             if re.fullmatch(r"[-+]?[1-9][0-9]*", text):
-                raise LoadError(_diag("LBC013", f"a number of {len(text)} digits is too large", self.doc.file,
+                raise LoadError(_diag("LBC013", f"a number of {len(text)} digits is too large", self.file,
                                       node.start_mark, "no topology setting needs more than 18 digits"))
-            raise LoadError(_diag("LBC013", f"'{text[:40]}' is not a plain decimal number", self.doc.file,
+            raise LoadError(_diag("LBC013", f"'{text[:40]}' is not a plain decimal number", self.file,
                                   node.start_mark, "YAML 1.1 reads leading zeros as octal and 1:30 as 90: write the "
                                   "number in decimal without leading zeros, or quote it if it is text"))
         if tag == _FLOAT:
             if not _PLAIN_FLOAT.fullmatch(text):
-                raise LoadError(_diag("LBC013", f"'{text[:40]}' is not a plain decimal number", self.doc.file,
+                raise LoadError(_diag("LBC013", f"'{text[:40]}' is not a plain decimal number", self.file,
                                       node.start_mark, "write numbers as digits (1.2), not .inf, .nan, 1e3 or 1:30"))
             return float(text)
         if tag == _BOOL and text.lower() in _BOOL_VALUES:
@@ -261,7 +311,7 @@ class _Walker:
             value = self._constructor.construct_object(node)
         except (KeyError, ValueError, TypeError, AttributeError):  # e.g. `!!bool maybe`, `!!timestamp x`
             raise LoadError(_diag("LBC002", f"'{text[:40]}' cannot be read as {tag.rsplit(':', 1)[-1]}",
-                                  self.doc.file, node.start_mark, "remove the tag, or quote the value")) from None
+                                  self.file, node.start_mark, "remove the tag, or quote the value")) from None
         # Only JSON types reach the schema: YAML 1.1 timestamps and binaries stay text.
         if value is None or isinstance(value, (str, int, float, bool)):
             return value
@@ -288,7 +338,9 @@ def _load_text(text: str, file: str, max_depth: int, max_aliases: int, prescan: 
         if node is None:
             raise LoadError(_diag("LBC002", "the file is empty", file,
                                   hint="start from an example: lbc validate examples/flynet.yaml"))
-        doc.data = _Walker(doc, budget, byte_budget).walk(node, ())
+        walker = _Walker(file, budget, byte_budget)
+        doc.data = walker.walk(node)
+        doc.tree = NodeTree(node, walker.key)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         if e.context == "expected a single document in the stream":  # what the pre-scan says, where it says it

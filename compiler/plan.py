@@ -83,7 +83,6 @@ class Sizing:
 
 def sizing(svc: Service, peak_sessions: Optional[int] = None, peak_users: Optional[int] = None) -> Optional[Sizing]:
     """The guide's sizing of a hacloud service; overrides replace the declared peaks (what-if)."""
-    present = counted(svc)
     if svc.profile == "hacloud-session":
         peak = peak_sessions if peak_sessions is not None else svc.peak_sessions
         required = session_servers_required(peak) if peak is not None else 2
@@ -98,6 +97,7 @@ def sizing(svc: Service, peak_sessions: Optional[int] = None, peak_users: Option
         limit = per + head
     else:
         return None
+    present = counted(svc)
     after = _ceil_div(peak, present - 1) if peak is not None and present > 1 else None
     return Sizing(svc.name, svc.profile, unit, peak, required, present, per, head, limit, after, svc.path)
 

@@ -184,9 +184,10 @@ def test_a_fifo_is_refused_without_waiting(tmp_path):
     assert "not a regular file" in e.value.diagnostic.message
 
 
-def test_a_load_keeps_no_yaml_node_alive():
+def test_a_load_keeps_no_yaml_node_alive_beyond_its_document():
     # A long-running process (the test suite, a watch mode) must not keep every file's node tree:
-    # PyYAML's constructor caches each node it converts, and a shared one kept them all.
+    # PyYAML's constructor caches each node it converts, and a shared one kept them all. A document
+    # keeps its own nodes (its positions are looked up there) and they go with it.
     import gc
 
     import yaml as _yaml
@@ -197,9 +198,33 @@ def test_a_load_keeps_no_yaml_node_alive():
         return sum(1 for o in gc.get_objects() if isinstance(o, _yaml.Node))
 
     before = live_nodes()
-    docs = [load_text(text, f"f{i}.yaml") for i in range(5)]  # the documents themselves stay alive
+    docs = [load_text(text, f"f{i}.yaml") for i in range(5)]
     assert docs[4].data["k199"] == ["a", 199, 1.5, True, None, {"x": "y"}]
+    assert docs[4].locate(("k199", 5, "x")).line == 200
+    one_tree = (live_nodes() - before) // 5
+    assert one_tree >= 200 * 9
+    del docs[:4]
+    assert live_nodes() - before == one_tree
+    del docs
     assert live_nodes() - before == 0
+
+
+def _positions(doc) -> list:
+    """Every value's and key's position, path by path (and nothing below a scalar)."""
+    out = []
+
+    def visit(data, path):
+        out.append((path, doc.value_span(path), doc.key_span(path)))
+        if isinstance(data, dict):
+            for k, v in data.items():
+                visit(v, path + (k,))
+        elif isinstance(data, list):
+            for i, v in enumerate(data):
+                visit(v, path + (i,))
+        else:
+            assert doc.value_span(path + ("x",)) is None
+    visit(doc.data, ())
+    return out
 
 
 # The pre-scan (depth, aliases, documents) is skipped when the text alone proves it would find
@@ -212,8 +237,7 @@ def _both_ways(text: str, max_depth: int = 64):
         try:   # always the pre-scan, or load_text's choice
             d = _load_text(text, "t.yaml", max_depth, 1000, True) if prescan else load_text(text, "t.yaml",
                                                                                              max_depth=max_depth)
-            return repr((d.data, sorted(d.value_spans.items(), key=repr), sorted(d.key_spans.items(), key=repr),
-                         d.aliases))
+            return repr((d.data, _positions(d), d.aliases))
         except LoadError as e:
             return repr(e.diagnostic)
     return one(True), one(False)

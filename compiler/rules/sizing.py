@@ -49,8 +49,10 @@ register(Rule(
 # ------------------------------------------------------------------ LBC502
 def check_mss_quorum(model, ctx):
     for svc in model.services:
+        if svc.profile != "hacloud-mss":
+            continue
         n = plan.counted(svc)
-        if svc.profile == "hacloud-mss" and (n < 3 or n % 2 == 0):
+        if n < 3 or n % 2 == 0:
             why = "at least 3 are required" if n < 3 else "an even number cannot form a database quorum"
             yield Finding(_servers_path(svc), f"service '{svc.name}' (hacloud-mss) has {n} server(s) in service: "
                           f"{why}; use an odd number, at least 3", key=True)

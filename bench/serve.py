@@ -5,7 +5,8 @@
     python bench/serve.py --proxies nginx --hosts 10000 --rounds 10 --seconds 3
 
 For each proxy, two processes run side by side: lbc's config on 127.0.0.40 and a hand-written one
-on 127.0.0.41, with the same forwarded headers (HAProxy: one `map()` line and a backend per service; nginx: a server_name block and
+on 127.0.0.41, with the same forwarded headers and failover (HAProxy: one `map()` line and a backend per service
+with lbc's redispatch and retries, `--hand-minimal` without them; nginx: a server_name block and
 an upstream with `keepalive` per host, `Connection ""` to servers; Envoy: one virtual host with one
 route and a plain cluster per service). The servers are an HAProxy answering 200 itself on
 127.0.0.61/62. wrk (Debian package `wrk`) loads the LAST host; the two configs take turns (ABBA) for
@@ -17,6 +18,7 @@ Everything binds 127.0.0.x; every process is stopped by its PID.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -90,13 +92,19 @@ def wrk(address: str, port: int, host: str, seconds: float) -> int:
 
 # ---------------------------------------------------------------- hand-written configs
 
-def hand_haproxy(folder: str, hosts: int, port: int, sport: int) -> list[str]:
+def hand_haproxy(folder: str, hosts: int, port: int, sport: int, minimal: bool = False) -> list[str]:
     with open(os.path.join(folder, "hosts.map"), "w") as f:
         f.writelines(f"{gen.host(i)} b{i}\n" for i in range(hosts))
     backends = "".join(f"backend b{i}\n    server s1 {SERVERS[0]}:{sport}\n    server s2 {SERVERS[1]}:{sport}\n"
                        for i in range(hosts))
     with open(os.path.join(folder, "haproxy.cfg"), "w") as f:
+        # The same failover as lbc's (a request to a server that just died goes to another): the L7
+        # retries keep a copy of each request, ~10 % of HAProxy's CPU per request at this size, so a
+        # config without them is not the same deployment (--hand-minimal measures that one).
+        retry = "" if minimal else ("    retries 3\n    option redispatch 1\n"
+                                    "    retry-on conn-failure empty-response response-timeout\n")
         f.write("defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n"
+                + retry +
                 f"frontend web\n    bind {HAND_VIP}:{port}\n"
                 "    option forwardfor\n    http-request set-header X-Forwarded-Proto http\n"
                 "    use_backend %[req.hdr(host),field(1,:),lower,map(hosts.map)]\n" + backends)
@@ -254,7 +262,11 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seconds", type=float, default=2)
+    ap.add_argument("--hand-minimal", action="store_true",
+                    help="hand-written HAProxy without lbc's failover retries (not the same behaviour)")
     a = ap.parse_args()
+    if a.hand_minimal:
+        HAND["haproxy"] = functools.partial(hand_haproxy, minimal=True)
     missing = [p for p in ["wrk", "haproxy"] + a.proxies.split(",") if shutil.which(p) is None]
     if missing:
         print(f"serve.py: not installed: {', '.join(missing)} (wrk is the Debian package wrk)", file=sys.stderr)

@@ -328,11 +328,13 @@ class Lowering:
                 fetch = "req.hdr(host),field(1,:),lower"
             exact = {h: entry(i) for i, t in hosted for h in t.hosts if not h.startswith("*.")}
             wild = {h[2:]: entry(i) for i, t in hosted for h in t.hosts if h.startswith("*.")}
-            fe.lines.append(f"{rule} set-var(txn.lbc_host) {fetch}")
             hosts_map = f"maps/{l.name}.hosts"
             self.maps[hosts_map] = _map_text(exact, f"listener {l.name}: host -> backend[/pinned server]"
                                              + (" or :g<n>, its table in the paths map" if keys else ""))
-            fe.lines.append(f"{rule} set-var(txn.lbc_route) var(txn.lbc_host),map({hosts_map})")
+            if wild:  # the host is looked up twice: fetched once
+                fe.lines.append(f"{rule} set-var(txn.lbc_host) {fetch}")
+                fetch = "var(txn.lbc_host)"
+            fe.lines.append(f"{rule} set-var(txn.lbc_route) {fetch},map({hosts_map})")
             if wild:
                 wild_map = f"maps/{l.name}.wildcards"
                 self.maps[wild_map] = _map_text(wild, f"listener {l.name}: parent domain of *.name -> "
@@ -349,6 +351,10 @@ class Lowering:
             fe.lines.extend(self.path_routing(l, table, keys, value))
         fe.lines.extend(self.route_redirects(redirects))
         fe.lines.extend(access_lines)
+        if not any(pins.values()) and not any(t.selects for t in targets.values()):
+            # every value left is a backend's name: no second variable (each rule costs every request)
+            fe.lines.append("use_backend %[var(txn.lbc_route)]")
+            return
         fe.lines.append(f"{rule} set-var(txn.lbc_target) var(txn.lbc_route),field(1,/)")
         if any(pins.values()):
             fe.lines.append(f"{rule} set-var(txn.lbc_pin) var(txn.lbc_route),field(2,/) "

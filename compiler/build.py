@@ -63,7 +63,8 @@ def _stickiness(raw: dict, path: Path) -> Stickiness:
 
 
 def _ignore(raw: dict) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((raw.get("ignore") or {}).items()))
+    ignore = raw.get("ignore")
+    return tuple(sorted(ignore.items())) if ignore else ()
 
 
 class _Builder:
@@ -157,9 +158,9 @@ class _Builder:
         )
 
     def server(self, raw: dict, path: tuple) -> Server:
-        ports = dict(raw["ports"]) if "ports" in raw else {"default": raw["port"]}
+        ports = tuple(sorted(raw["ports"].items())) if "ports" in raw else (("default", raw["port"]),)
         return Server(
-            name=raw["name"], address=raw["address"], ports=tuple(sorted(ports.items())),
+            name=raw["name"], address=raw["address"], ports=ports,
             weight=raw.get("weight", 1), priority=raw.get("priority", 1), max_sessions=raw.get("max_sessions"),
             direct_host=raw.get("direct_host", "").lower() or None, state=raw.get("state", "active"),
             path=path, ignore=_ignore(raw),

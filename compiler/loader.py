@@ -250,15 +250,25 @@ class _Walker:
         if cls is yaml.MappingNode:
             out: dict = {}
             for knode, vnode in node.value:
-                if knode.tag == _MERGE:
-                    raise LoadError(_diag("LBC002", "YAML merge keys ('<<') are not supported", self.file,
-                                          knode.start_mark, "write the keys out"))
-                if knode.__class__ is not yaml.ScalarNode:
-                    raise LoadError(_diag("LBC002", "a mapping key must be a plain value", self.file, knode.start_mark))
-                key = self.key(knode)
+                key = knode.value  # most keys and values are printable text: taken as they are, here
+                if knode.__class__ is not yaml.ScalarNode or knode.tag != _STR or not key.isprintable():
+                    if knode.tag == _MERGE:
+                        raise LoadError(_diag("LBC002", "YAML merge keys ('<<') are not supported", self.file,
+                                              knode.start_mark, "write the keys out"))
+                    if knode.__class__ is not yaml.ScalarNode:
+                        raise LoadError(_diag("LBC002", "a mapping key must be a plain value", self.file,
+                                              knode.start_mark))
+                    key = self.key(knode)
                 if key in out:
                     self._duplicate(key, knode, node)
-                out[key] = self.walk(vnode)
+                text = vnode.value
+                if vnode.__class__ is yaml.ScalarNode and vnode.tag == _STR and text.isprintable() \
+                        and self.budget > 0 and self.byte_budget >= len(text):
+                    self.budget -= 1
+                    self.byte_budget -= len(text)
+                    out[key] = text
+                else:
+                    out[key] = self.walk(vnode)
             return out
         if cls is yaml.SequenceNode:
             return [self.walk(item) for item in node.value]

@@ -63,6 +63,9 @@ def profile_defaults(profile: str, service: Optional[dict] = None) -> list[tuple
     A health-check default of one kind is dropped when the service chose the other kind:
     filling it in would contradict the topology.
     """
+    defaults = PROFILE_DEFAULTS.get(profile)
+    if not defaults:
+        return []
     chosen = set((service or {}).get("health") or {}) & set(_CHECK_KINDS)
-    return [(keys, value, citation) for keys, value, citation in PROFILE_DEFAULTS.get(profile, [])
+    return [(keys, value, citation) for keys, value, citation in defaults
             if not (keys[0] == "health" and chosen and keys[1] not in chosen)]

@@ -91,6 +91,7 @@ BENCH_SIZES ?= 1000,10000,50000
 BENCH_REPS ?= 5
 bench:
 	$(PYTHON) bench/scale.py --lbc $(LBC) --sizes $(BENCH_SIZES) --reps $(BENCH_REPS)
+	$(PYTHON) bench/scale.py --lbc $(LBC) --sizes 10000 --reps $(BENCH_REPS) --features
 	$(PYTHON) bench/serve.py --lbc $(LBC)
 
 # The dependency lower bounds of pyproject.toml, installed exactly in .venv-min (see .ci/min-versions).

@@ -63,14 +63,15 @@ def commands(lbc: str, topo: str, out: str) -> dict[str, list[str]]:
     return cmds
 
 
-def measure(lbc: str, sizes: list[int], reps: int, only: list[str] | None, before: str | None = None) -> dict:
+def measure(lbc: str, sizes: list[int], reps: int, only: list[str] | None, before: str | None = None,
+            features: bool = False) -> dict:
     results: dict = {}
     folder = tempfile.mkdtemp(prefix="lbc-scale-")
     try:
         for n in sizes:
             topo = os.path.join(folder, f"h{n}.yaml")
             with open(topo, "w", encoding="utf-8") as f:
-                yaml.safe_dump(gen.topology(n, n), f, sort_keys=False)
+                yaml.safe_dump(gen.topology(n, n, features=features), f, sort_keys=False)
             cmds = commands(lbc, topo, os.path.join(folder, "out"))
             if only:
                 cmds = {k: v for k, v in cmds.items() if k in only}
@@ -92,12 +93,12 @@ def measure(lbc: str, sizes: list[int], reps: int, only: list[str] | None, befor
     return results
 
 
-def table(results: dict, sizes: list[int], reps: int, load: str) -> str:
+def table(results: dict, sizes: list[int], reps: int, load: str, what: str = "") -> str:
     names = list(dict.fromkeys(k[0] for k in results))
     growth = 10_000 in sizes and 50_000 in sizes
     head = ("| command | " + " | ".join(f"{n:,}: wall s / CPU s / RSS MiB" for n in sizes)
             + (" | 50k/10k (CPU) |" if growth else " |"))
-    lines = [f"Whole process, median of {reps} runs (interleaved); load average {load}.", head,
+    lines = [f"Whole process, {what}median of {reps} runs (interleaved); load average {load}.", head,
              "|" + "---|" * (len(sizes) + 1 + growth)]
     for name in names:
         cells = []
@@ -121,11 +122,14 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", help="comma-separated command names, e.g. 'validate,compile envoy'")
     ap.add_argument("--before", help="another lbc executable to run interleaved with --lbc (rows 'before: ...')")
+    ap.add_argument("--features", action="store_true",
+                    help="every service with an HTTP health check and cookie stickiness (gen.py --features)")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     before_load = load_average()
-    results = measure(a.lbc, sizes, a.reps, a.only.split(",") if a.only else None, a.before)
-    print(table(results, sizes, a.reps, f"{before_load} at the start, {load_average()} at the end"))
+    results = measure(a.lbc, sizes, a.reps, a.only.split(",") if a.only else None, a.before, a.features)
+    what = "every service with a health check and cookie stickiness; " if a.features else ""
+    print(table(results, sizes, a.reps, f"{before_load} at the start, {load_average()} at the end", what))
     return 0
 
 

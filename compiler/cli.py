@@ -270,6 +270,7 @@ def compile_(
     if emit == "model":
         typer.echo(json.dumps(model.to_dict(), indent=2, sort_keys=True, default=str))
         raise typer.Exit(EXIT_OK)
+    result.doc.release_positions()  # every diagnostic is located
     if emit is not None:
         _fail_usage(f"unknown --emit stage '{emit}' (known: model)")
     from .nodes import per_node

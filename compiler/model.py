@@ -709,9 +709,8 @@ class Topology:
         h = svc.health
         if h is None or h.kind != "http":
             return False
-        return any(l.tls.mode == "passthrough" and r.service == svc.name
-                   and (h.port_name is None or h.port_name == r.port_name)
-                   for l in self.listeners for r in l.routes)
+        return any(l.tls.mode == "passthrough" and (h.port_name is None or h.port_name == r.port_name)
+                   for l, r in self.routes_to(svc.name))
 
     def require_balancers(self) -> Balancers:
         """The balancer nodes, for code that only runs on a topology with `balancers:`."""

@@ -710,17 +710,18 @@ class _Lower:
 
     def failed_pools(self, lst: Listener) -> list[tuple[str, Failure]]:
         """The pools whose LB_FAILED the iRule handles (a fallback pool, or an answer at L7), each once."""
-        lb_failed: list[tuple[str, Failure]] = []
+        ports: dict[str, list[str]] = {}     # service -> the ports its routes use, in route order
+        for r in lst.routes:
+            if r.service is not None:
+                ports.setdefault(r.service, []).append(r.port_name)
+        lb_failed: dict[str, Failure] = {}
         for n in lst.routed_services:
             svc = self.m.service(n)
             f = self.failure(svc, lst)
             if f is not None and (f.kind == "pool" or (f.kind == "respond" and lst.reads_http)):
-                for r in lst.routes:
-                    if r.service == n:
-                        p = self.path(_pool_local(svc.name, r.port_name))
-                        if p not in [x for x, _ in lb_failed]:
-                            lb_failed.append((p, f))
-        return lb_failed
+                for port_name in ports[n]:
+                    lb_failed.setdefault(self.path(_pool_local(svc.name, port_name)), f)
+        return list(lb_failed.items())
 
     def request_log(self, lst: Listener) -> Optional[str]:
         """lbc's access-log line (text format) as a request logging profile sending to the syslog server."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Literal, NoReturn, Optional, Union, get_args
@@ -726,6 +727,20 @@ class Topology:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# An IPv4 address in its normal form (no leading zeros, each octet <= 255) is its own ip_text:
+# recognised without ipaddress's parse (20,000 server addresses at 10,000 services).
+_NORMAL_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                          r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+
+
+def ip_text(address: str) -> Optional[str]:
+    """The address as an IP address in its normal form (`str(ip_of(address))`), or None for a host name."""
+    if _NORMAL_IPV4.fullmatch(address):
+        return address
+    ip = ip_of(address)
+    return None if ip is None else str(ip)
 
 
 def ip_of(address: str) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Address]:

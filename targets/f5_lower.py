@@ -12,7 +12,6 @@ is said in docs/f5.md.
 """
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 from lbc import accesslog
 from lbc.capabilities import EMULATED, FEATURES, NATIVE, UNSUPPORTED, Support
 from lbc.model import (ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route, Server,
-                       Service, SourceIpStickiness, Topology, assert_never)
+                       Service, SourceIpStickiness, Topology, assert_never, ip_text)
 from .f5_irules import (Action, Branch, Failure, PathChoice, PathRoute, Redirect, RuleSpec, render_access_rule,
                         render_header_rule, render_rate_rule, render_redirect_rule, render_rule, tcl_representable, tcl_word)
 
@@ -439,20 +438,10 @@ def _seconds(ms: int) -> int:
     return max(1, math.ceil(ms / 1000))
 
 
-# An IPv4 address already in its normal form (no leading zeros, each octet <= 255): what
-# ipaddress would return unchanged, without parsing it (20,000 members at 10,000 services).
-_NORMAL_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-                          r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
-
-
 def member_address(addr: str) -> tuple[str, bool]:
     """(address, is_fqdn)."""
-    if _NORMAL_IPV4.fullmatch(addr):
-        return addr, False
-    try:
-        return str(ipaddress.ip_address(addr)), False
-    except ValueError:
-        return addr.lower(), True
+    ip = ip_text(addr)
+    return (addr.lower(), True) if ip is None else (ip, False)
 
 
 # ---------------------------------------------------------------- lowering

@@ -61,7 +61,10 @@ class Server:
     ignore: tuple[tuple[str, str], ...] = ()
 
     def port(self, name: str) -> int:
-        return dict(self.ports)[name]
+        for port_name, port in self.ports:   # a server has a port or two: no dict to build
+            if port_name == name:
+                return port
+        raise KeyError(name)
 
     @property
     def admission(self) -> Admission:

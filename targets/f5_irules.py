@@ -45,9 +45,9 @@ def tcl_word(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-# ---------------------------------------------------------------- rule specs (plain data)
+# ---------------------------------------------------------------- rule specs (plain data, slotted as f5_lower's plan)
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Failure:
     """What a route does when its server(s) cannot serve."""
     kind: str                        # respond | pool | reject
@@ -57,7 +57,7 @@ class Failure:
     pool: str = ""                   # kind pool: the fallback pool's path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     """What a route does: balance over a pool, or go to one member of it."""
     pool: str                        # full path
@@ -73,7 +73,7 @@ class Action:
     access: Optional[tuple[Optional[str], Optional[str]]] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Redirect:
     """What a route that redirects does: answer with `scheme://host[:port]` + the request's path and query."""
     status: int
@@ -82,7 +82,7 @@ class Redirect:
     port_suffix: str                 # "" or ":<port>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PathRoute:
     kind: str                        # exact | prefix
     value: str                       # the path as written (starts with "/")
@@ -90,7 +90,7 @@ class PathRoute:
     action: "Action | Redirect"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PathChoice:
     """A host routed by path: the first matching entry wins (exact, then longest prefix), then
     `rest` (the route for every path), else 404."""
@@ -98,13 +98,13 @@ class PathChoice:
     rest: "Action | Redirect | None" = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Branch:
     hosts: tuple[str, ...]
     action: "Action | Redirect | PathChoice"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleSpec:
     l7: bool
     sni: bool                        # L4 passthrough: choose by the ClientHello's server name

@@ -216,8 +216,10 @@ def _tls_refusals(lst: Listener) -> Iterator[tuple[str, tuple, str]]:
 
 
 # ---------------------------------------------------------------- the plan (plain data)
+# Slotted: one object per instance instead of two (no __dict__): 20,000 members at 10,000
+# services, less to allocate and less for the collector to walk while the plan is built.
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     server: str
     address: str
@@ -230,7 +232,7 @@ class Member:
     monitor: Optional[str] = None    # member-level monitor when the pool's members differ
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pool:
     local: str
     service: str
@@ -242,7 +244,7 @@ class Pool:
     fallback: bool = False           # the pool of a fallback server
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Monitor:
     local: str
     kind: str                        # http | https | tcp
@@ -255,7 +257,7 @@ class Monitor:
     recv_disable: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Persistence:
     local: str
     kind: str                        # cookie | source-addr
@@ -267,14 +269,14 @@ class Persistence:
     mirror: bool = False             # source-addr: records copied to the device group's peer (balancers.state_sync)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileObject:
     local: str                       # e.g. fvterm.crt
     kind: str                        # cert | key
     source: str                      # the PEM file's path as the topology writes it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientSSL:
     local: str
     cert: str                        # file object local names
@@ -287,7 +289,7 @@ class ClientSSL:
     ciphers: str = ""                # the cipher string (f5_ciphers)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerSSL:
     local: str
     verify: bool
@@ -296,14 +298,14 @@ class ServerSSL:
     server_name: Optional[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hsts:
     max_age: int                     # seconds
     include_subdomains: bool
     preload: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HttpProfile:
     local: str
     xff: bool
@@ -311,32 +313,32 @@ class HttpProfile:
     hsts: Optional[Hsts] = None      # the profile's own HSTS insertion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TcpProfile:
     local: str
     idle_timeout: int                # seconds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestLog:
     local: str
     pool: str                        # local name of the pool holding the syslog server
     template: str                    # the line, in the request logging profile's $VARIABLES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     local: str
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DataGroup:
     local: str
     networks: tuple[str, ...]        # type ip (address) records: normalised networks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Virtual:
     local: str
     listener: str
@@ -355,7 +357,7 @@ class Virtual:
     request_log: Optional[str] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     topology: str
     monitors: tuple[Monitor, ...]

@@ -36,7 +36,7 @@ from lbc import accesslog, jsonout
 from lbc.capabilities import EMULATED, NATIVE, Support, UNSUPPORTED
 from lbc.model import (AccessList, ApplicationStickiness, CookieStickiness, Fallback, HealthCheck, HostTable, Listener,
                        NoStickiness, Route, RouteRedirect, Server, Service, SourceIpStickiness, Topology, assert_never,
-                       ip_of)
+                       ip_text)
 from lbc.targets import spec
 
 ADMIN_ADDRESS = "127.0.0.1"   # the admin interface can change the proxy: loopback only
@@ -248,8 +248,8 @@ class _Clusters:
         servers = (svc.server(route.server),) if pinned else svc.servers
         hashing = not pinned and _hashing(svc)
         c: dict = {"name": name, "connect_timeout": None}
-        if any(ip_of(s.address) is None for s in servers) or (svc.fallback and svc.fallback.kind == "server"
-                                                            and ip_of(svc.fallback.address) is None):
+        if any(ip_text(s.address) is None for s in servers) or (svc.fallback and svc.fallback.kind == "server"
+                                                            and ip_text(svc.fallback.address) is None):
             c["type"] = "STRICT_DNS"
         if hashing:
             c["lb_policy"] = HASHING

@@ -34,7 +34,7 @@ def _path_fn(topology: str):
 
 
 def _member_name(address: str, port: int, fqdn: bool) -> str:
-    ipv6 = not fqdn and ipaddress.ip_address(address).version == 6
+    ipv6 = not fqdn and ":" in address    # a member's address is an IP address in normal form, or a name
     return f"/Common/{address}{'.' if ipv6 else ':'}{port}"
 
 

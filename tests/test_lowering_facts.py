@@ -204,3 +204,13 @@ listeners:
     assert isinstance(a, model.SourceIpStickiness) and a.idle_timeout_ms == 600_000 and a.idle_timeout_given
     assert a.unused == ("cookie", "max_lifetime") and not hasattr(a, "cookie_name")
     assert isinstance(b, model.CookieStickiness) and b.unused == () and not hasattr(b, "idle_timeout_ms")
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "0.0.0.0", "255.255.255.255", "192.0.2.199", "256.0.0.1",
+                                     "010.0.0.1", "1.2.3", "1.2.3.4.5", "1.2.3.4 ", "1.2.3.4\n", "1.2.3.04", "::1", "::ffff:1.2.3.4",
+                                     "2001:DB8::0:1", "fe80::1%eth0", "app.example.com", "1.2.3.x", "١.2.3.4"])
+def test_ip_text_is_the_normal_form_of_ip_of(address):
+    """ip_text (a regular expression first, ipaddress otherwise) says what str(ip_of()) says."""
+    from lbc.model import ip_of, ip_text
+    ip = ip_of(address)
+    assert ip_text(address) == (None if ip is None else str(ip))

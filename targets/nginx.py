@@ -24,32 +24,13 @@ from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import (AccessList, AccessLog, ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route,
                        Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
-from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
+from lbc.targets.nginx_text import ServerText, dur as _dur, header_lines, listener_tls, maps, proxy_settings, quote, \
+    upstream_tls, upstreams
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
 STREAM_MODULE_DEFAULT = "/usr/lib/nginx/modules/ngx_stream_module.so"
 STREAM_MODULE_ENV = "LBC_NGINX_STREAM_MODULE"
-
-_MAP_KEYWORDS = {"default", "hostnames", "include", "volatile"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def quote(value, map_key: bool = False) -> str:
-    """The one way a user string reaches nginx.conf: a double-quoted token.
-
-    Backslashes and quotes are escaped for nginx's parser; `$` (which starts a variable in
-    `return` texts and map values) becomes `${lbc_dollar}`, a geo variable holding "$". A map
-    key that equals one of map's keywords gets the `\\` prefix nginx asks for.
-    """
-    s = str(value)
-    if _CONTROL.search(s):
-        raise ValueError(f"control character in {s!r}: the schema should have refused it")
-    if map_key and s in _MAP_KEYWORDS:
-        s = "\\" + s
-    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("$", "${lbc_dollar}")
-    return f'"{s}"'
-
 
 CAPABILITIES: dict[str, Support] = {
     "balance.round-robin": Support(NATIVE, "the default balancing, state shared by workers through a zone"),
@@ -172,14 +153,6 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 
 
 # ------------------------------------------------------------------ small helpers
-def _dur(ms: int) -> str:
-    """Milliseconds in the largest unit that is exact: 5s, 30m, 1h."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
 def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
@@ -660,10 +633,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "nginx"),
 _ENV.filters["q"] = quote
 _ENV.filters["qkey"] = lambda v: quote(v, map_key=True)
 _ENV.filters["dur"] = _dur
-
-_PROTOCOLS = {"1.0": "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", "1.1": "TLSv1.1 TLSv1.2 TLSv1.3",
-              "1.2": "TLSv1.2 TLSv1.3", "1.3": "TLSv1.3"}
-
+_ENV.globals.update(maps=maps, proxy_settings=proxy_settings, listener_tls=listener_tls, upstream_tls=upstream_tls)
 
 def _zone_kib(upstreams: list[_Upstream]) -> int:
     peers = sum(len(u.servers) for u in upstreams)
@@ -679,26 +649,6 @@ UPSTREAM_KEEPALIVE = 16
 def _proxy_settings(l: Listener) -> tuple:
     """What a listener's server{} blocks set for proxying (equal for all listeners: set once in http{})."""
     return l.timeouts, l.websocket, l.forwarded_headers, l.buffering, tuple(header_lines(l)["proxy"])
-
-
-def _name(name: str) -> str:
-    """A header name as a directive argument: nginx takes it literally (no variables in names), and an
-    RFC 7230 token holds no quote, backslash or space; quoted so `#`, `'` and `$` stay plain characters."""
-    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-        raise ValueError(f"{name!r} is not a header name: the schema should have refused it")
-    return f'"{name}"'
-
-
-def header_lines(l: Listener) -> dict[str, list[str]]:
-    """The listener's header changes as directives. "proxy": with the other proxy_set_header lines (nginx
-    inherits those only as a whole); "answer": add_header lines, written in the server{} and in every
-    location, because a location with an add_header of its own (the stickiness cookie) inherits none."""
-    req, resp = l.headers.request, l.response_headers
-    proxy = [f"proxy_set_header {_name(n)} {quote(v)};" for n, v in req.set]
-    proxy += [f'proxy_set_header {_name(n)} "";' for n in req.remove]
-    proxy += [f"proxy_hide_header {_name(n)};" for n in list(resp.remove) + [n for n, _v in resp.set]]
-    answer = [f"add_header {_name(n)} {quote(v)} always;" for n, v in resp.set + resp.add]
-    return {"proxy": proxy, "answer": answer}
 
 
 # ------------------------------------------------------------------ access logs (lbc.accesslog's fields)
@@ -777,15 +727,17 @@ def render(model: Topology) -> dict[str, str]:
     map_entries = max([len(m["entries"]) for m in http.maps + stream.maps] + [0])
     map_longest = max([len(k) for m in http.maps + stream.maps for k, _, _ in m["entries"] if k[:1] != "~"] + [0])
     settings = {_proxy_settings(s["listener"]) for s in http_servers}
+    shared = http_servers[0]["listener"] if len(settings) == 1 else None
+    logs = _log_setup(model, stream_servers)
     ctx = {
-        "shared": http_servers[0]["listener"] if len(settings) == 1 else None, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
-        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(l.reads_http and l.websocket for l in model.listeners),
+        "shared": shared, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
+        "stream": stream, "websocket": any(l.reads_http and l.websocket for l in model.listeners),
         "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
         "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
-        "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
-        "upstream_keepalive": UPSTREAM_KEEPALIVE, "header_lines": header_lines, "openssl_ciphers": openssl_ciphers,
-        "read_timeout": lambda l: max(l.timeouts.server_ms, l.timeouts.tunnel_ms) if l.websocket else l.timeouts.server_ms,
-        "logs": _log_setup(model, stream_servers), "admin": model.admin,
+        "http_upstreams": upstreams(http.upstreams, "lbc_http", _zone_kib(http.upstreams), UPSTREAM_KEEPALIVE),
+        "stream_upstreams": upstreams(stream.upstreams, "lbc_stream", _zone_kib(stream.upstreams), UPSTREAM_KEEPALIVE),
+        "http_servers_text": "".join(_http_servers_text(http_servers, shared is not None, logs)),
+        "logs": logs, "admin": model.admin,
         "admin_listen": _hostport(model.admin.address, model.admin.port) if model.admin else None,
     }
     files = {"nginx.conf": _ENV.get_template("nginx.conf.j2").render(**ctx)}
@@ -796,6 +748,14 @@ def render(model: Topology) -> dict[str, str]:
                                  f"load_module {quote(module)};\n")
     files["README.md"] = _readme(model, bool(stream_servers))
     return files
+
+
+def _http_servers_text(http_servers: list[dict], shared: bool, logs: dict) -> Iterator[str]:
+    for s in http_servers:
+        l = s["listener"]
+        text = ServerText(l, shared, logs["directive"].get(l.name))
+        for b in s["blocks"]:
+            yield text.block(b)
 
 
 PREFIX = "/var/lib/lbc-nginx/"   # the README's prefix folder: where nginx writes its pid, logs, temp files

@@ -79,8 +79,12 @@ CAPABILITIES: dict[str, Support] = {
                                     "traffic within rise x interval, and tried again after that time"),
     "stickiness.cookie": Support(EMULATED, "no `sticky` in open-source nginx: the cookie is set from the answering "
                                            "server ($upstream_addr, so servers need IP addresses) and mapped back "
-                                           "to a per-server upstream whose backups are the first group; a "
-                                           "server's max_sessions is counted apart for those pinned requests"),
+                                           "to a per-server upstream whose backups are the first group, reached "
+                                           "through a named location per server (`error_page 418 = "
+                                           "@svc.port$lbc_sticky_N`: every proxy_pass names its upstream literally, "
+                                           "so no per-request search of all upstreams; services whose servers have "
+                                           "the same names and addresses share the maps); a server's max_sessions "
+                                           "is counted apart for those pinned requests"),
     "stickiness.cookie-max-age": Support(NATIVE, "Max-Age on the emulated cookie"),
     "stickiness.source-ip": Support(EMULATED, "`hash $remote_addr consistent`: no affinity table, so no idle "
                                               "expiry, and new clients are spread by the hash (weights kept), "
@@ -216,7 +220,8 @@ class _Chain:
     tiers: list[str]                      # upstream names, in serving order
     pins: dict[str, str]                  # server name -> its pinned upstream
     fallback: Optional[dict] = None
-    sticky_var: Optional[str] = None      # L7 cookie: $var naming the upstream to use
+    sticky_var: Optional[str] = None      # L7 cookie: $var holding the chosen named location's suffix
+    pin_suffix: dict[str, str] = field(default_factory=dict)   # L7 cookie: server name -> its suffix
     setcookie_var: Optional[str] = None   # L7 cookie: $var holding the Set-Cookie value
     tls: bool = False                     # L7 cookie: reached over TLS, so the cookie is Secure
 
@@ -234,6 +239,7 @@ class _Block:
         self.geos: list[dict] = []        # geo blocks: client address -> value (access lists)
         self.geo_vars: dict[tuple, str] = {}   # (allow, deny) -> its geo's variable
         self.rate_zones: list[dict] = []  # limit_req_zone per rate-limited listener
+        self.map_vars: dict[tuple, str] = {}   # (source, entries, default) -> the variable of that map
 
     def var(self, stem: str) -> str:
         return f"$lbc_{stem}_{len(self.maps)}"
@@ -321,19 +327,28 @@ class _Block:
             attrs += "; Secure"
         if st.cookie_max_age_ms is not None:
             attrs += f"; Max-Age={math.ceil(st.cookie_max_age_ms / 1000)}"
-        value_var = self.var("cookie")
-        self.maps.append({"source": "$http_cookie", "var": value_var, "hostnames": False, "entries": [
-            (f"~(?:^|;)\\s*{re.escape(st.cookie_name)}=(?<lbc_value>[^;]*)", "$lbc_value", False)],
-            "default": None})
-        c.sticky_var = self.var("sticky")
-        self.maps.append({"source": value_var, "var": c.sticky_var, "hostnames": False,
-                          "entries": [(v, self.pin(c, s.name), True) for v, s in by_value],
-                          "default": c.tiers[0]})
-        c.setcookie_var = self.var("setcookie")
+        value_var = self.shared_map("cookie", "$http_cookie", [
+            (f"~(?:^|;)\\s*{re.escape(st.cookie_name)}=(?<lbc_value>[^;]*)", "$lbc_value", False)], None)
+        for _v, s in by_value:
+            self.pin(c, s.name)
+        # the named location of server s is the service's own plus ".srv.<value>": services whose servers
+        # have the same names share this map, and the Set-Cookie one when their addresses agree too
+        c.pin_suffix = {s.name: f".srv.{v}" for v, s in by_value}
+        c.sticky_var = self.shared_map("sticky", value_var, [(v, f".srv.{v}", True) for v, s in by_value], "")
         # $upstream_addr lists every server tried ("a:p, b:p : c:p"); the last one answered
-        self.maps.append({"source": "$upstream_addr", "var": c.setcookie_var, "hostnames": False, "entries": [
+        c.setcookie_var = self.shared_map("setcookie", "$upstream_addr", [
             (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
-            for v, s in by_value if ip_of(s.address) is not None], "default": ""})
+            for v, s in by_value if ip_of(s.address) is not None], "")
+
+    def shared_map(self, stem: str, source: str, entries: list[tuple[str, str, bool]], default: Optional[str]) -> str:
+        """The variable of a map; equal maps are one. nginx gives each request a slot per variable (zeroed
+        memory) and searches them linearly when it loads a configuration: a map per service would cost
+        every request time in the number of services."""
+        key = (source, tuple(entries), default)
+        if key not in self.map_vars:
+            self.map_vars[key] = var = self.var(stem)
+            self.maps.append({"source": source, "var": var, "hostnames": False, "entries": entries, "default": default})
+        return self.map_vars[key]
 
     def access(self, l: Listener) -> Optional[str]:
         """A listener's access list as one `geo` lookup (a radix tree; the longest prefix wins, which
@@ -370,26 +385,34 @@ class _Block:
 
 
 def _locations(c: _Chain, server: Optional[str], block: _Block) -> list[dict]:
-    """The location chain of one route target: `/`, then one named location per further group."""
+    """The location chain of one route target: `/`, then one named location per further group.
+
+    With cookie stickiness `/` only jumps (`error_page 418 = @svc.port$lbc_sticky_N`) to the named location
+    the cookie chose: one per server (`@svc.port.srv.NAME`), and the service's own for a client without
+    a (known) cookie.
+    Each names its upstream literally: with `proxy_pass http://$var` nginx would search every upstream
+    of the configuration by name on each request. A named location keeps the method and the body."""
     scheme = "https" if c.service.upstream_tls else "http"
-    if server is not None:
-        first = block.pin(c, server)
-    else:
-        first = c.sticky_var or c.tiers[0]
-    targets = [first] + c.tiers[1:]
-    names = ["/"] + ["@" + t for t in c.tiers[1:]]
     fb = c.fallback
     after = ["@" + fb["name"]] if fb else []
-    locs = []
-    for i, (name, target) in enumerate(zip(names, targets)):
-        nxt = (names[i + 1:] + after)[:1]
-        locs.append({"name": name, "scheme": scheme, "target": target, "var": target.startswith("$"),
-                     "next": nxt[0] if nxt else None, "setcookie": c.setcookie_var})
+    later = ["@" + t for t in c.tiers[1:]]
+
+    def proxy(name: str, target: str, nxt: list[str]) -> dict:
+        return {"name": name, "scheme": scheme, "target": target, "next": nxt[0] if nxt else None,
+                "setcookie": c.setcookie_var}
+
+    locs: list[dict]
+    if server is None and c.sticky_var:
+        own = "@" + c.tiers[0]
+        locs = [{"name": "/", "jump": own + c.sticky_var}, proxy(own, c.tiers[0], later + after)]
+        locs += [proxy(own + c.pin_suffix[s], up, later + after) for s, up in c.pins.items()]
+    else:
+        locs = [proxy("/", c.tiers[0] if server is None else block.pin(c, server), later + after)]
+    locs += [proxy(name, name[1:], later[i + 1:] + after) for i, name in enumerate(later)]
     if fb and fb["kind"] == "respond":
         locs.append({"name": "@" + fb["name"], "respond": fb})
     elif fb:
-        locs.append({"name": "@" + fb["name"], "scheme": scheme, "target": fb["name"], "var": False, "next": None,
-                     "setcookie": None})
+        locs.append({"name": "@" + fb["name"], "scheme": scheme, "target": fb["name"], "next": None, "setcookie": None})
     return locs
 
 

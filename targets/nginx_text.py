@@ -228,11 +228,14 @@ class ServerText:
         if loc.get("refused"):
             out.append(f"            if ({loc['refused']}) {{\n                return 403;\n            }}\n")
         if "rewrite" in loc:
-            out.append(f"            rewrite {quote(loc['rewrite'])} $1 break;\n")
+            # `break` would also stop the `return` of a jump: without it the named location gets the new path
+            out.append(f"            rewrite {quote(loc['rewrite'])} $1{'' if 'jump' in loc else ' break'};\n")
+        if "jump" in loc:
+            out.append(f"            error_page 418 = {loc['jump']};\n            return 418;\n")
+            return "".join(out)
         if loc.get("upstream_tls"):
             out.append(self._upstream_tls(loc["upstream_tls"], "            "))
-        target = f"{loc['scheme']}://{loc['target']}"
-        out.append(f"            proxy_pass {target if loc['var'] else quote(target)};\n")
+        out.append(f"            proxy_pass {quote(loc['scheme'] + '://' + loc['target'])};\n")
         if loc["next"]:
             out.append(f"            error_page 502 504 = {loc['next']};\n")
         if loc["setcookie"]:

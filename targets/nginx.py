@@ -184,6 +184,14 @@ def _method(svc: Service) -> str:
     return {"least-connections": "least_conn", "weighted-random": "random"}.get(svc.balance, "")
 
 
+def _groups(svc: Service) -> list[list[Server]]:
+    """The servers by priority group, in serving order (Service.tier for every tier, in one pass)."""
+    by: dict[int, list[Server]] = {}
+    for s in svc.servers:
+        by.setdefault(s.priority, []).append(s)
+    return [by[p] for p in sorted(by)]
+
+
 def _levels(svc: Service) -> int:
     """How many fall-back steps an L4 upstream would need: the groups, plus a fallback server."""
     return len(svc.tiers) + (1 if svc.fallback and svc.fallback.kind == "server" else 0)
@@ -271,7 +279,7 @@ class _Block:
         method = _method(svc)
         tiers: list[str] = []
         stream_backups: list[tuple[str, list[str]]] = []
-        groups = [svc.tier(p) for p in svc.tiers]
+        groups = _groups(svc)
         if self.kind == "stream" and len(groups) > 1:
             # no error_page in stream: the second group becomes backup servers (refusals() keep it at two)
             stream_backups = [self.server_line(svc, s, port, backup=True, down=s.admission != "active") for s in groups[1]]
@@ -440,9 +448,10 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     refused = block.access(l)
     rate = block.rate_limit(l)
     redirect = _redirect_https(l)
+    listen = _hostport(l.address, l.port)
 
     def block_for(t: Optional[HostTable], cert_name, hosts, default):
-        b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
+        b = {"listen": listen, "default": default, "hosts": hosts,
              "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
              "refused": refused, "rate": rate, "redirect": redirect}
         if t is None:

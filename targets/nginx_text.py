@@ -177,8 +177,17 @@ class ServerText:
         self.log = f"        access_log {log_directive};\n" if log_directive is not None else ""
         self.proxy = "" if shared else proxy_settings(l, "        ")
         self.ssl = " ssl" if l.decrypts else ""
+        self.openings: dict[tuple, str] = {}    # (listen, default) -> the block's first lines
         self.tls: dict[str, str] = {}           # certificate name -> its lines
         self.up_tls: dict[tuple, str] = {}      # _upstream_tls(...) items -> its lines (server level)
+
+    def _opening(self, listen: str, default: bool) -> str:
+        key = (listen, default)
+        if key not in self.openings:
+            mark, flag = (" (default server)", " default_server") if default else ("", "")
+            self.openings[key] = (f"\n    # listener {self.l.name}{mark}\n    server {{\n"
+                                  f"        listen {quote(listen)}{self.ssl}{flag};\n")
+        return self.openings[key]
 
     def _cert(self, cert) -> str:
         if cert.name not in self.tls:
@@ -194,8 +203,7 @@ class ServerText:
         return self.up_tls[key]
 
     def block(self, b: dict) -> str:
-        out = [f"\n    # listener {self.l.name}{' (default server)' if b['default'] else ''}\n    server {{\n"
-               f"        listen {quote(b['listen'])}{self.ssl}{' default_server' if b['default'] else ''};\n"]
+        out = [self._opening(b["listen"], b["default"])]
         if b["hosts"]:
             out.append(f"        server_name {' '.join(quote(h) for h in b['hosts'])};\n")
         if b["cert"]:

@@ -14,6 +14,11 @@ route and a plain cluster per service). The servers are an HAProxy answering 200
 from /proc) over the requests wrk completed. The machine may be shared: the ratio lbc/hand of
 each round is reported as median (min-max); req/s are bounded by the whole machine.
 Everything binds 127.0.0.x; every process is stopped by its PID.
+
+--sticky (nginx only): every service has cookie stickiness and wrk sends the cookie that pins the
+first server. The hand-written config pins the same way a careful operator would: one `map` of
+$cookie_LBSRV to a named location, per host a named location per server with a literal proxy_pass,
+and a `map` of $upstream_addr for the Set-Cookie.
 """
 from __future__ import annotations
 
@@ -82,8 +87,9 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def wrk(address: str, port: int, host: str, seconds: float) -> int:
-    out = subprocess.run(["wrk", "-t1", "-c20", f"-d{seconds:g}s", "-H", f"Host: {host}", f"http://{address}:{port}/"],
+def wrk(address: str, port: int, host: str, seconds: float, cookie: str = "") -> int:
+    extra = ["-H", f"Cookie: {cookie}"] if cookie else []
+    out = subprocess.run(["wrk", "-t1", "-c20", f"-d{seconds:g}s", "-H", f"Host: {host}", *extra, f"http://{address}:{port}/"],
                          capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"errors under load:\n{out}")
@@ -111,7 +117,7 @@ def hand_haproxy(folder: str, hosts: int, port: int, sport: int, minimal: bool =
     return ["haproxy", "-db", "-f", "haproxy.cfg"]
 
 
-def hand_nginx(folder: str, hosts: int, port: int, sport: int) -> list[str]:
+def hand_nginx(folder: str, hosts: int, port: int, sport: int, sticky: bool = False) -> list[str]:
     parts = ["pid nginx.pid;\nerror_log error.log warn;\nworker_processes auto;\nworker_rlimit_nofile 8192;\n"
              "events { worker_connections 4096; }\nhttp {\n    access_log access.log;\n"
              "    client_body_temp_path client_body_temp;\n    proxy_temp_path proxy_temp;\n"
@@ -120,14 +126,37 @@ def hand_nginx(folder: str, hosts: int, port: int, sport: int) -> list[str]:
              "    proxy_set_header Connection \"\";\n"
              "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
              "    proxy_set_header X-Forwarded-Proto $scheme;\n"]
+    if sticky:
+        parts.append(hand_nginx_sticky_maps(sport))
     for i in range(hosts):
-        parts.append(f"    upstream u{i} {{ server {SERVERS[0]}:{sport}; server {SERVERS[1]}:{sport}; keepalive 16; }}\n"
-                     f"    server {{ listen {HAND_VIP}:{port}; server_name {gen.host(i)}; "
-                     f"location / {{ proxy_pass http://u{i}; }} }}\n")
+        parts.append(f"    upstream u{i} {{ server {SERVERS[0]}:{sport}; server {SERVERS[1]}:{sport}; keepalive 16; }}\n")
+        if sticky:
+            parts.append(hand_nginx_sticky_server(i, port, sport))
+        else:
+            parts.append(f"    server {{ listen {HAND_VIP}:{port}; server_name {gen.host(i)}; "
+                         f"location / {{ proxy_pass http://u{i}; }} }}\n")
     parts.append("}\n")
     with open(os.path.join(folder, "nginx.conf"), "w") as f:
         f.write("".join(parts))
     return nginx_argv(folder)
+
+
+def hand_nginx_sticky_maps(sport: int) -> str:
+    """Shared by every host: the cookie's value names a named location; the answering server names the cookie."""
+    pins = "".join(f"s{k} @s{k}; " for k in range(1, len(SERVERS) + 1))
+    cookies = "".join(f'"~{re.escape(a)}:{sport}$" "LBSRV=s{k}; Path=/; HttpOnly"; '
+                      for k, a in enumerate(SERVERS, 1))
+    return (f"    map $cookie_LBSRV $hand_pin {{ {pins}default @all; }}\n"
+            f"    map $upstream_addr $hand_cookie {{ {cookies}default \"\"; }}\n")
+
+
+def hand_nginx_sticky_server(i: int, port: int, sport: int) -> str:
+    ups = "".join(f"    upstream u{i}s{k} {{ server {a}:{sport}; keepalive 16; }}\n" for k, a in enumerate(SERVERS, 1))
+    named = "".join(f"location @s{k} {{ proxy_pass http://u{i}s{k}; add_header Set-Cookie $hand_cookie; }} "
+                    for k in range(1, len(SERVERS) + 1))
+    return (ups + f"    server {{ listen {HAND_VIP}:{port}; server_name {gen.host(i)}; "
+            f"location / {{ error_page 418 = $hand_pin; return 418; }} "
+            f"location @all {{ proxy_pass http://u{i}; add_header Set-Cookie $hand_cookie; }} {named}}}\n")
 
 
 def hand_envoy(folder: str, hosts: int, port: int, sport: int) -> list[str]:
@@ -190,36 +219,42 @@ def stop(procs: list) -> None:
                 p.wait()
 
 
-def bench(proxy: str, lbc: str, work: str, hosts: int, rounds: int, seconds: float, sport: int) -> dict:
+def bench(proxy: str, lbc: str, work: str, hosts: int, rounds: int, seconds: float, sport: int,
+          sticky: bool = False) -> dict:
     procs: list = []
     try:
         lport, hport = free_port(LBC_VIP), free_port(HAND_VIP)
         topo = os.path.join(work, "topology.yaml")
+        doc = gen.topology(hosts, hosts, vip=LBC_VIP, port=lport, servers=tuple((a, sport) for a in SERVERS))
+        if sticky:
+            for svc in doc["services"].values():
+                svc["stickiness"] = {"mode": "cookie"}      # the cookie LBSRV, valued s1 / s2
         with open(topo, "w") as f:
-            yaml.safe_dump(gen.topology(hosts, hosts, vip=LBC_VIP, port=lport,
-                                        servers=tuple((a, sport) for a in SERVERS)), f, sort_keys=False)
+            yaml.safe_dump(doc, f, sort_keys=False)
         lfolder, hfolder = os.path.join(work, f"{proxy}-lbc"), os.path.join(work, f"{proxy}-hand")
         subprocess.run([lbc, "compile", "-q", topo, "-t", proxy, "-o", lfolder], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.makedirs(hfolder)
         runs = {"lbc": (start(lbc_argv(proxy, lfolder), lfolder, procs), LBC_VIP, lport),
-                "hand": (start(HAND[proxy](hfolder, hosts, hport, sport), hfolder, procs), HAND_VIP, hport)}
+                "hand": (start(HAND[proxy](hfolder, hosts, hport, sport, **({"sticky": True} if sticky else {})), hfolder,
+                               procs), HAND_VIP, hport)}
+        cookie = "LBSRV=s1" if sticky else ""
         last = gen.host(hosts - 1)
         for proc, addr, port in runs.values():
             wait_200(addr, port, last, proc)
-            wrk(addr, port, last, 1)  # warm up
+            wrk(addr, port, last, 1, cookie)  # warm up
         per_req: dict[str, list[float]] = {"lbc": [], "hand": []}
         rates: dict[str, list[float]] = {"lbc": [], "hand": []}
         for r in range(rounds):
             for name in (("lbc", "hand") if r % 4 in (0, 3) else ("hand", "lbc")):
                 proc, addr, port = runs[name]
                 cpu0, t0 = tree_cpu(proc.pid), time.perf_counter()
-                n = wrk(addr, port, last, seconds)
+                n = wrk(addr, port, last, seconds, cookie)
                 cpu1, t1 = tree_cpu(proc.pid), time.perf_counter()
                 per_req[name].append((cpu1 - cpu0) / n * 1e6)
                 rates[name].append(n / (t1 - t0))
         ratios = [a / b for a, b in zip(per_req["lbc"], per_req["hand"])]
-        return {"proxy": proxy, "hosts": hosts, "rounds": rounds,
+        return {"proxy": proxy + (" (cookie)" if sticky else ""), "hosts": hosts, "rounds": rounds,
                 "lbc_us": statistics.median(per_req["lbc"]), "hand_us": statistics.median(per_req["hand"]),
                 "lbc_rps": statistics.median(rates["lbc"]), "hand_rps": statistics.median(rates["hand"]),
                 "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
@@ -264,9 +299,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--hand-minimal", action="store_true",
                     help="hand-written HAProxy without lbc's failover retries (not the same behaviour)")
+    ap.add_argument("--sticky", action="store_true", help="cookie stickiness on every service, requests pinned (nginx only)")
     a = ap.parse_args()
     if a.hand_minimal:
         HAND["haproxy"] = functools.partial(hand_haproxy, minimal=True)
+    if a.sticky and a.proxies != "nginx":
+        print("serve.py: --sticky has a hand-written config for nginx only: give --proxies nginx", file=sys.stderr)
+        return 2
     missing = [p for p in ["wrk", "haproxy"] + a.proxies.split(",") if shutil.which(p) is None]
     if missing:
         print(f"serve.py: not installed: {', '.join(missing)} (wrk is the Debian package wrk)", file=sys.stderr)
@@ -277,7 +316,7 @@ def main() -> int:
     try:
         sport = start_servers(work, procs)
         for proxy in a.proxies.split(","):
-            results.append(bench(proxy, a.lbc, work, a.hosts, a.rounds, a.seconds, sport))
+            results.append(bench(proxy, a.lbc, work, a.hosts, a.rounds, a.seconds, sport, a.sticky))
             print(f"  {proxy}: ratio {results[-1]['ratio']:.2f}", file=sys.stderr, flush=True)
     finally:
         stop(procs)

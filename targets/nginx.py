@@ -24,32 +24,13 @@ from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import (AccessList, AccessLog, ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route,
                        Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
-from lbc.tls_profiles import openssl_ciphers
 from lbc.targets import spec
+from lbc.targets.nginx_text import ServerText, dur as _dur, header_lines, listener_tls, maps, proxy_settings, quote, \
+    upstream_tls, upstreams
 
 # Debian's path; a packager or test may point elsewhere (or edit/empty modules.conf).
 STREAM_MODULE_DEFAULT = "/usr/lib/nginx/modules/ngx_stream_module.so"
 STREAM_MODULE_ENV = "LBC_NGINX_STREAM_MODULE"
-
-_MAP_KEYWORDS = {"default", "hostnames", "include", "volatile"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def quote(value, map_key: bool = False) -> str:
-    """The one way a user string reaches nginx.conf: a double-quoted token.
-
-    Backslashes and quotes are escaped for nginx's parser; `$` (which starts a variable in
-    `return` texts and map values) becomes `${lbc_dollar}`, a geo variable holding "$". A map
-    key that equals one of map's keywords gets the `\\` prefix nginx asks for.
-    """
-    s = str(value)
-    if _CONTROL.search(s):
-        raise ValueError(f"control character in {s!r}: the schema should have refused it")
-    if map_key and s in _MAP_KEYWORDS:
-        s = "\\" + s
-    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("$", "${lbc_dollar}")
-    return f'"{s}"'
-
 
 CAPABILITIES: dict[str, Support] = {
     "balance.round-robin": Support(NATIVE, "the default balancing, state shared by workers through a zone"),
@@ -98,8 +79,12 @@ CAPABILITIES: dict[str, Support] = {
                                     "traffic within rise x interval, and tried again after that time"),
     "stickiness.cookie": Support(EMULATED, "no `sticky` in open-source nginx: the cookie is set from the answering "
                                            "server ($upstream_addr, so servers need IP addresses) and mapped back "
-                                           "to a per-server upstream whose backups are the first group; a "
-                                           "server's max_sessions is counted apart for those pinned requests"),
+                                           "to a per-server upstream whose backups are the first group, reached "
+                                           "through a named location per server (`error_page 418 = "
+                                           "@svc.port$lbc_sticky_N`: every proxy_pass names its upstream literally, "
+                                           "so no per-request search of all upstreams; services whose servers have "
+                                           "the same names and addresses share the maps); a server's max_sessions "
+                                           "is counted apart for those pinned requests"),
     "stickiness.cookie-max-age": Support(NATIVE, "Max-Age on the emulated cookie"),
     "stickiness.source-ip": Support(EMULATED, "`hash $remote_addr consistent`: no affinity table, so no idle "
                                               "expiry, and new clients are spread by the hash (weights kept), "
@@ -172,14 +157,6 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 
 
 # ------------------------------------------------------------------ small helpers
-def _dur(ms: int) -> str:
-    """Milliseconds in the largest unit that is exact: 5s, 30m, 1h."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
 def _hostport(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
@@ -205,6 +182,14 @@ def _method(svc: Service) -> str:
     if svc.stickiness.mode == "source-ip" or svc.balance == "source-hash":
         return "hash $remote_addr consistent"
     return {"least-connections": "least_conn", "weighted-random": "random"}.get(svc.balance, "")
+
+
+def _groups(svc: Service) -> list[list[Server]]:
+    """The servers by priority group, in serving order (Service.tier for every tier, in one pass)."""
+    by: dict[int, list[Server]] = {}
+    for s in svc.servers:
+        by.setdefault(s.priority, []).append(s)
+    return [by[p] for p in sorted(by)]
 
 
 def _levels(svc: Service) -> int:
@@ -243,7 +228,8 @@ class _Chain:
     tiers: list[str]                      # upstream names, in serving order
     pins: dict[str, str]                  # server name -> its pinned upstream
     fallback: Optional[dict] = None
-    sticky_var: Optional[str] = None      # L7 cookie: $var naming the upstream to use
+    sticky_var: Optional[str] = None      # L7 cookie: $var holding the chosen named location's suffix
+    pin_suffix: dict[str, str] = field(default_factory=dict)   # L7 cookie: server name -> its suffix
     setcookie_var: Optional[str] = None   # L7 cookie: $var holding the Set-Cookie value
     tls: bool = False                     # L7 cookie: reached over TLS, so the cookie is Secure
 
@@ -261,6 +247,7 @@ class _Block:
         self.geos: list[dict] = []        # geo blocks: client address -> value (access lists)
         self.geo_vars: dict[tuple, str] = {}   # (allow, deny) -> its geo's variable
         self.rate_zones: list[dict] = []  # limit_req_zone per rate-limited listener
+        self.map_vars: dict[tuple, str] = {}   # (source, entries, default) -> the variable of that map
 
     def var(self, stem: str) -> str:
         return f"$lbc_{stem}_{len(self.maps)}"
@@ -292,7 +279,7 @@ class _Block:
         method = _method(svc)
         tiers: list[str] = []
         stream_backups: list[tuple[str, list[str]]] = []
-        groups = [svc.tier(p) for p in svc.tiers]
+        groups = _groups(svc)
         if self.kind == "stream" and len(groups) > 1:
             # no error_page in stream: the second group becomes backup servers (refusals() keep it at two)
             stream_backups = [self.server_line(svc, s, port, backup=True, down=s.admission != "active") for s in groups[1]]
@@ -348,19 +335,28 @@ class _Block:
             attrs += "; Secure"
         if st.cookie_max_age_ms is not None:
             attrs += f"; Max-Age={math.ceil(st.cookie_max_age_ms / 1000)}"
-        value_var = self.var("cookie")
-        self.maps.append({"source": "$http_cookie", "var": value_var, "hostnames": False, "entries": [
-            (f"~(?:^|;)\\s*{re.escape(st.cookie_name)}=(?<lbc_value>[^;]*)", "$lbc_value", False)],
-            "default": None})
-        c.sticky_var = self.var("sticky")
-        self.maps.append({"source": value_var, "var": c.sticky_var, "hostnames": False,
-                          "entries": [(v, self.pin(c, s.name), True) for v, s in by_value],
-                          "default": c.tiers[0]})
-        c.setcookie_var = self.var("setcookie")
+        value_var = self.shared_map("cookie", "$http_cookie", [
+            (f"~(?:^|;)\\s*{re.escape(st.cookie_name)}=(?<lbc_value>[^;]*)", "$lbc_value", False)], None)
+        for _v, s in by_value:
+            self.pin(c, s.name)
+        # the named location of server s is the service's own plus ".srv.<value>": services whose servers
+        # have the same names share this map, and the Set-Cookie one when their addresses agree too
+        c.pin_suffix = {s.name: f".srv.{v}" for v, s in by_value}
+        c.sticky_var = self.shared_map("sticky", value_var, [(v, f".srv.{v}", True) for v, s in by_value], "")
         # $upstream_addr lists every server tried ("a:p, b:p : c:p"); the last one answered
-        self.maps.append({"source": "$upstream_addr", "var": c.setcookie_var, "hostnames": False, "entries": [
+        c.setcookie_var = self.shared_map("setcookie", "$upstream_addr", [
             (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
-            for v, s in by_value if ip_of(s.address) is not None], "default": ""})
+            for v, s in by_value if ip_of(s.address) is not None], "")
+
+    def shared_map(self, stem: str, source: str, entries: list[tuple[str, str, bool]], default: Optional[str]) -> str:
+        """The variable of a map; equal maps are one. nginx gives each request a slot per variable (zeroed
+        memory) and searches them linearly when it loads a configuration: a map per service would cost
+        every request time in the number of services."""
+        key = (source, tuple(entries), default)
+        if key not in self.map_vars:
+            self.map_vars[key] = var = self.var(stem)
+            self.maps.append({"source": source, "var": var, "hostnames": False, "entries": entries, "default": default})
+        return self.map_vars[key]
 
     def access(self, l: Listener) -> Optional[str]:
         """A listener's access list as one `geo` lookup (a radix tree; the longest prefix wins, which
@@ -397,26 +393,34 @@ class _Block:
 
 
 def _locations(c: _Chain, server: Optional[str], block: _Block) -> list[dict]:
-    """The location chain of one route target: `/`, then one named location per further group."""
+    """The location chain of one route target: `/`, then one named location per further group.
+
+    With cookie stickiness `/` only jumps (`error_page 418 = @svc.port$lbc_sticky_N`) to the named location
+    the cookie chose: one per server (`@svc.port.srv.NAME`), and the service's own for a client without
+    a (known) cookie.
+    Each names its upstream literally: with `proxy_pass http://$var` nginx would search every upstream
+    of the configuration by name on each request. A named location keeps the method and the body."""
     scheme = "https" if c.service.upstream_tls else "http"
-    if server is not None:
-        first = block.pin(c, server)
-    else:
-        first = c.sticky_var or c.tiers[0]
-    targets = [first] + c.tiers[1:]
-    names = ["/"] + ["@" + t for t in c.tiers[1:]]
     fb = c.fallback
     after = ["@" + fb["name"]] if fb else []
-    locs = []
-    for i, (name, target) in enumerate(zip(names, targets)):
-        nxt = (names[i + 1:] + after)[:1]
-        locs.append({"name": name, "scheme": scheme, "target": target, "var": target.startswith("$"),
-                     "next": nxt[0] if nxt else None, "setcookie": c.setcookie_var})
+    later = ["@" + t for t in c.tiers[1:]]
+
+    def proxy(name: str, target: str, nxt: list[str]) -> dict:
+        return {"name": name, "scheme": scheme, "target": target, "next": nxt[0] if nxt else None,
+                "setcookie": c.setcookie_var}
+
+    locs: list[dict]
+    if server is None and c.sticky_var:
+        own = "@" + c.tiers[0]
+        locs = [{"name": "/", "jump": own + c.sticky_var}, proxy(own, c.tiers[0], later + after)]
+        locs += [proxy(own + c.pin_suffix[s], up, later + after) for s, up in c.pins.items()]
+    else:
+        locs = [proxy("/", c.tiers[0] if server is None else block.pin(c, server), later + after)]
+    locs += [proxy(name, name[1:], later[i + 1:] + after) for i, name in enumerate(later)]
     if fb and fb["kind"] == "respond":
         locs.append({"name": "@" + fb["name"], "respond": fb})
     elif fb:
-        locs.append({"name": "@" + fb["name"], "scheme": scheme, "target": fb["name"], "var": False, "next": None,
-                     "setcookie": None})
+        locs.append({"name": "@" + fb["name"], "scheme": scheme, "target": fb["name"], "next": None, "setcookie": None})
     return locs
 
 
@@ -444,9 +448,10 @@ def _http_server(model: Topology, l: Listener, block: _Block) -> list[dict]:
     refused = block.access(l)
     rate = block.rate_limit(l)
     redirect = _redirect_https(l)
+    listen = _hostport(l.address, l.port)
 
     def block_for(t: Optional[HostTable], cert_name, hosts, default):
-        b = {"listen": _hostport(l.address, l.port), "default": default, "hosts": hosts,
+        b = {"listen": listen, "default": default, "hosts": hosts,
              "cert": model.certificate(cert_name) if cert_name else None, "locations": [], "upstream_tls": None,
              "refused": refused, "rate": rate, "redirect": redirect}
         if t is None:
@@ -660,10 +665,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("lbc.templates", "nginx"),
 _ENV.filters["q"] = quote
 _ENV.filters["qkey"] = lambda v: quote(v, map_key=True)
 _ENV.filters["dur"] = _dur
-
-_PROTOCOLS = {"1.0": "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", "1.1": "TLSv1.1 TLSv1.2 TLSv1.3",
-              "1.2": "TLSv1.2 TLSv1.3", "1.3": "TLSv1.3"}
-
+_ENV.globals.update(maps=maps, proxy_settings=proxy_settings, listener_tls=listener_tls, upstream_tls=upstream_tls)
 
 def _zone_kib(upstreams: list[_Upstream]) -> int:
     peers = sum(len(u.servers) for u in upstreams)
@@ -679,26 +681,6 @@ UPSTREAM_KEEPALIVE = 16
 def _proxy_settings(l: Listener) -> tuple:
     """What a listener's server{} blocks set for proxying (equal for all listeners: set once in http{})."""
     return l.timeouts, l.websocket, l.forwarded_headers, l.buffering, tuple(header_lines(l)["proxy"])
-
-
-def _name(name: str) -> str:
-    """A header name as a directive argument: nginx takes it literally (no variables in names), and an
-    RFC 7230 token holds no quote, backslash or space; quoted so `#`, `'` and `$` stay plain characters."""
-    if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-        raise ValueError(f"{name!r} is not a header name: the schema should have refused it")
-    return f'"{name}"'
-
-
-def header_lines(l: Listener) -> dict[str, list[str]]:
-    """The listener's header changes as directives. "proxy": with the other proxy_set_header lines (nginx
-    inherits those only as a whole); "answer": add_header lines, written in the server{} and in every
-    location, because a location with an add_header of its own (the stickiness cookie) inherits none."""
-    req, resp = l.headers.request, l.response_headers
-    proxy = [f"proxy_set_header {_name(n)} {quote(v)};" for n, v in req.set]
-    proxy += [f'proxy_set_header {_name(n)} "";' for n in req.remove]
-    proxy += [f"proxy_hide_header {_name(n)};" for n in list(resp.remove) + [n for n, _v in resp.set]]
-    answer = [f"add_header {_name(n)} {quote(v)} always;" for n, v in resp.set + resp.add]
-    return {"proxy": proxy, "answer": answer}
 
 
 # ------------------------------------------------------------------ access logs (lbc.accesslog's fields)
@@ -777,15 +759,17 @@ def render(model: Topology) -> dict[str, str]:
     map_entries = max([len(m["entries"]) for m in http.maps + stream.maps] + [0])
     map_longest = max([len(k) for m in http.maps + stream.maps for k, _, _ in m["entries"] if k[:1] != "~"] + [0])
     settings = {_proxy_settings(s["listener"]) for s in http_servers}
+    shared = http_servers[0]["listener"] if len(settings) == 1 else None
+    logs = _log_setup(model, stream_servers)
     ctx = {
-        "shared": http_servers[0]["listener"] if len(settings) == 1 else None, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
-        "stream": stream, "protocols": _PROTOCOLS, "websocket": any(l.reads_http and l.websocket for l in model.listeners),
+        "shared": shared, "http_servers": http_servers, "stream_servers": stream_servers, "http": http,
+        "stream": stream, "websocket": any(l.reads_http and l.websocket for l in model.listeners),
         "names_hash_max": _pow2(max(names_per_socket.values(), default=0), 512), "names_hash_bucket": _bucket(longest),
         "map_hash_max": _pow2(map_entries, 2048), "map_hash_bucket": _bucket(map_longest),
-        "http_zone_kib": _zone_kib(http.upstreams), "stream_zone_kib": _zone_kib(stream.upstreams),
-        "upstream_keepalive": UPSTREAM_KEEPALIVE, "header_lines": header_lines, "openssl_ciphers": openssl_ciphers,
-        "read_timeout": lambda l: max(l.timeouts.server_ms, l.timeouts.tunnel_ms) if l.websocket else l.timeouts.server_ms,
-        "logs": _log_setup(model, stream_servers), "admin": model.admin,
+        "http_upstreams": upstreams(http.upstreams, "lbc_http", _zone_kib(http.upstreams), UPSTREAM_KEEPALIVE),
+        "stream_upstreams": upstreams(stream.upstreams, "lbc_stream", _zone_kib(stream.upstreams), UPSTREAM_KEEPALIVE),
+        "http_servers_text": "".join(_http_servers_text(http_servers, shared is not None, logs)),
+        "logs": logs, "admin": model.admin,
         "admin_listen": _hostport(model.admin.address, model.admin.port) if model.admin else None,
     }
     files = {"nginx.conf": _ENV.get_template("nginx.conf.j2").render(**ctx)}
@@ -796,6 +780,14 @@ def render(model: Topology) -> dict[str, str]:
                                  f"load_module {quote(module)};\n")
     files["README.md"] = _readme(model, bool(stream_servers))
     return files
+
+
+def _http_servers_text(http_servers: list[dict], shared: bool, logs: dict) -> Iterator[str]:
+    for s in http_servers:
+        l = s["listener"]
+        text = ServerText(l, shared, logs["directive"].get(l.name))
+        for b in s["blocks"]:
+            yield text.block(b)
 
 
 PREFIX = "/var/lib/lbc-nginx/"   # the README's prefix folder: where nginx writes its pid, logs, temp files

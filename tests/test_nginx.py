@@ -7,6 +7,7 @@ LBC801, free text stays one token, and 10,000 host names need no hash warning.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -76,6 +77,13 @@ ACCEPTED = [
      "      - {name: s2, address: 127.0.0.62, port: 9001}\n"
      "      - {name: S2, address: 127.0.0.64, port: 9001}\n"
      "      - {name: s3, address: 127.0.0.63, port: 9001, priority: 2}\n", HTTP),
+    ("cookie-bridge-path-routes", SERVERS + "    stickiness: {mode: cookie}\n"
+     "    upstream_tls: {ca: ca.pem, verify_name: web.internal}\n    redispatch: true\n",
+     "  - name: l\n    vip: v\n    port: 8443\n    tls: {mode: bridge, certificates: [a]}\n    routes:\n"
+     "      - {hosts: [a.example.com], path_prefix: /api/, strip_prefix: true, service: web, "
+     "access: {allow: [198.51.100.0/24]}}\n"
+     "      - {hosts: [a.example.com], path_exact: /s1, service: web, server: s1}\n"
+     "      - {hosts: [a.example.com], service: web}\n"),
     ("application-direct-hosts", "    stickiness: {mode: application}\n    servers:\n"
      "      - {name: s1, address: 127.0.0.61, ports: {create: 9001, control: 9002}, direct_host: s1.example.com}\n"
      "      - {name: s2, address: 127.0.0.62, ports: {create: 9001, control: 9002}, direct_host: s2.example.com}\n",
@@ -174,6 +182,30 @@ def test_example_passes_nginx_t(example, tmp_path):
 
 
 HOSTILE = 'No "sessions" {x} ; # $var ${x} %d \\n \\ \' é ✓ 🙂 }\n  server { listen 1; }'.replace("\n", " ")
+
+
+def test_cookie_stickiness_names_every_upstream_literally(tmp_path):
+    """A variable proxy_pass makes nginx search all upstreams by name per request: the cookie's map
+    chooses a named location instead, one per server, each with a literal proxy_pass. Services whose
+    servers agree share the maps (nginx gives every request a slot per variable)."""
+    two = (SERVERS + "    stickiness: {mode: cookie}\n") * 2
+    two = two.replace("    stickiness: {mode: cookie}\n", "    stickiness: {mode: cookie}\n  other:\n", 1)
+    listeners = ("  - {name: l, vip: v, port: 8080, routes: [{hosts: [a.example.com], service: web}, "
+                 "{hosts: [b.example.com], service: other}]}\n")
+    result = compile_text(tmp_path, two, listeners)
+    assert not errors(result), [d.message for d in errors(result)]
+    conf = TARGET.render(result.model)["nginx.conf"]
+    assert re.search(r"proxy_pass [^;]*\$", conf) is None
+    assert len(re.findall(r"^    map .* \$lbc_(?:cookie|sticky|setcookie)_", conf, re.M)) == 3   # cookie value, suffix, Set-Cookie: shared
+    sticky = re.search(r"map \S+ (\$lbc_sticky_\d+) \{\n(.*?)\n    \}", conf, re.S)
+    assert sticky is not None
+    suffixes = re.findall(r'"([^"]*)";', sticky.group(2))          # every value, the default ("") too
+    assert suffixes == [".srv.s1", ".srv.s2", ""]
+    for svc in ("web", "other"):
+        assert f"error_page 418 = @{svc}.default{sticky.group(1)};" in conf
+        for suffix in suffixes:
+            name = f"{svc}.default{suffix}"
+            assert f'location @{name} {{\n            proxy_pass "http://{name}";' in conf
 
 
 @pytest.mark.parametrize("text", [HOSTILE, "$", "\\", '"', "default", "a\\", "${lbc_dollar}", "'", "#", "}"])

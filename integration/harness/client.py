@@ -170,11 +170,13 @@ class WebSocket:
     """A minimal RFC 6455 client (text frames, masked as clients must)."""
 
     def __init__(self, address: str, port: int, path: str = "/ws", *, host: Optional[str] = None,
-                 source: Optional[str] = None, tls: Optional[ssl.SSLContext] = None, timeout: float = DEFAULT_TIMEOUT):
+                 source: Optional[str] = None, tls: Optional[ssl.SSLContext] = None, timeout: float = DEFAULT_TIMEOUT,
+                 cookies: Optional[dict] = None):
         self.sock = connect(address, port, source=source, tls=tls, sni=host, timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
+        cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()) + "\r\n" if cookies else ""
         req = (f"GET {path} HTTP/1.1\r\nHost: {host or address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+               f"{cookie}Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
         self.sock.sendall(req.encode())
         self.rfile = self.sock.makefile("rb")
         status_line = self.rfile.readline(65536).decode("latin-1")

@@ -174,6 +174,9 @@ def test_every_route_names_an_emitted_backend_and_server(doc, tmp_path_factory):
         if v.startswith(":"):
             assert v in tables, f"route {v} names no table of the paths map"
             continue
+        if re.fullmatch(r"~r[0-9]+", v):  # a route that redirects: the frontend answers it
+            assert f"var(txn.lbc_route) -m str {v} }}" in files["haproxy.cfg"], f"route {v}: no redirect"
+            continue
         v = v.split("|", 1)[0]          # "|<n>": characters stripped from the path
         v, _, k = v.partition("~")      # "~<k>": the route's access list, whose pattern files must exist
         if k:

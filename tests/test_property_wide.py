@@ -60,4 +60,6 @@ def test_wide_random_topologies_are_refused_or_accepted_by_the_real_tool(target_
         problems = [p for p in pool.map(validate, outputs) if p]
     print(f"\n{target_name}: {counts} validator-rejected={len(problems)}")
     assert not problems, f"{len(problems)} of {len(outputs)} rejected; first:\n{problems[0]}"
-    assert counts["accepted"] >= counts["examples"] // 4, f"too few accepted topologies to mean much: {counts}"
+    # about a third is accepted; a short run (LBC_PROPERTY_EXAMPLES=50) varies too much for a quarter
+    floor = counts["examples"] // 4 if counts["examples"] >= 400 else counts["examples"] // 10
+    assert counts["accepted"] >= floor, f"too few accepted topologies to mean much: {counts}"

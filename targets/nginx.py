@@ -23,7 +23,7 @@ import jinja2
 from lbc import accesslog
 from lbc.capabilities import EMULATED, NATIVE, UNSUPPORTED, Support
 from lbc.model import (AccessList, AccessLog, ApplicationStickiness, CookieStickiness, HostTable, Listener, NoStickiness, Route,
-                       Server, Service, SourceIpStickiness, Topology, assert_never, ip_of)
+                       Server, Service, SourceIpStickiness, Topology, assert_never, ip_text)
 from lbc.targets import spec
 from lbc.targets.nginx_text import ServerText, dur as _dur, header_lines, listener_tls, maps, proxy_settings, quote, \
     upstream_tls, upstreams
@@ -346,7 +346,7 @@ class _Block:
         # $upstream_addr lists every server tried ("a:p, b:p : c:p"); the last one answered
         c.setcookie_var = self.shared_map("setcookie", "$upstream_addr", [
             (f"~(?:^|\\s){re.escape(_hostport(s.address, s.port(port)))}\\z", f"{st.cookie_name}={v}{attrs}", True)
-            for v, s in by_value if ip_of(s.address) is not None], "")
+            for v, s in by_value if ip_text(s.address) is not None], "")
 
     def shared_map(self, stem: str, source: str, entries: list[tuple[str, str, bool]], default: Optional[str]) -> str:
         """The variable of a map; equal maps are one. nginx gives each request a slot per variable (zeroed
@@ -626,7 +626,7 @@ def _l7_refusals(svc: Service):
         yield "fallback.respond", fb.path + ("respond", "status"), "nginx's `return` makes a redirect's text its Location"
     if svc.stickiness.mode == "cookie":
         for s in svc.servers:
-            if ip_of(s.address) is None:
+            if ip_text(s.address) is None:
                 yield ("stickiness.cookie", s.path + ("address",),
                        "the emulated cookie names the server from its IP address ($upstream_addr): give an IP address")
         if len(svc.tiers) > 1 and not svc.redispatch:

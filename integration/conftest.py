@@ -79,6 +79,17 @@ def run_certs(tmp_path_factory):
 
 
 @pytest.fixture
+def local_env(tmp_path, run_certs):
+    """Env(target) for a test written for one proxy, run on this machine; its processes are stopped after it."""
+    factory, ca = run_certs
+    procs = Processes()
+    try:
+        yield lambda target: Env(target, runners(False)[target], str(tmp_path), procs, factory, ca)
+    finally:
+        procs.stop_all()
+
+
+@pytest.fixture
 def env(request, target, tmp_path, run_certs):
     docker = _docker(request.config)
     launcher = local_launcher

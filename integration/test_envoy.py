@@ -7,9 +7,8 @@ import shutil
 import pytest
 
 from harness import client
-from harness.env import Env, server
-from harness.net import Processes, client_addresses, wait_until
-from harness.runners import RUNNERS
+from harness.env import server
+from harness.net import client_addresses, wait_until
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("envoy") is None, reason="envoy is not installed")]
@@ -21,13 +20,8 @@ CLIENT = client_addresses(1)[0]
 
 
 @pytest.fixture
-def envoy_env(tmp_path, run_certs):
-    factory, ca = run_certs
-    procs = Processes()
-    try:
-        yield Env("envoy", RUNNERS["envoy"], str(tmp_path), procs, factory, ca)
-    finally:
-        procs.stop_all()
+def envoy_env(local_env):
+    return local_env("envoy")
 
 
 def test_hostile_fallback_body_and_health_text(envoy_env):

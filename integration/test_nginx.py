@@ -9,9 +9,8 @@ import shutil
 import pytest
 
 from harness import client
-from harness.env import Env, server
-from harness.net import Processes, client_addresses
-from harness.runners import RUNNERS
+from harness.env import server
+from harness.net import client_addresses
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")]
@@ -21,13 +20,8 @@ SERVICES = 700          # each: its balanced upstream and one per server (2): 2,
 
 
 @pytest.fixture
-def nginx_env(tmp_path, run_certs):
-    factory, ca = run_certs
-    procs = Processes()
-    try:
-        yield Env("nginx", RUNNERS["nginx"], str(tmp_path), procs, factory, ca)
-    finally:
-        procs.stop_all()
+def nginx_env(local_env):
+    return local_env("nginx")
 
 
 def _pinned_to(addr, port, host: str, want: str, tries: int = 40) -> dict:

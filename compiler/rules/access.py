@@ -5,25 +5,12 @@ import ipaddress
 
 from ..model import Listener, NetIndex, net_key
 from . import Finding, Rule, register
-from .common import E, W, replace_in, y
+from .common import E, W, replace_in, web_example, y
 
-BASE = y("""
-    lbc: 1
-    vips:
-      public: {address: 192.0.2.10}
-    services:
-      web:
-        servers:
-          - {name: w1, address: 10.0.0.11, port: 8080}
-    listeners:
-      - name: web
-        vip: public
-        port: 80
-        access:
-          allow: [198.51.100.0/24, 203.0.113.0/24]
-          deny: [198.51.100.128/25]
-        routes:
-          - {service: web}
+BASE = web_example(listener="""
+    access:
+      allow: [198.51.100.0/24, 203.0.113.0/24]
+      deny: [198.51.100.128/25]
     """)
 
 MANUALS = ("lbc (the access-list order); HAProxy Configuration Manual (`src`, `-f` pattern files), nginx "
@@ -209,21 +196,9 @@ register(Rule(
         "host's other route, and when that route goes to the same servers, a server that "
         "decodes or normalises the path answers `/admin/x` to a client the list refuses. A list is only as strong "
         "as the separation of what it guards.",
-    bad=y("""
-        lbc: 1
-        vips:
-          public: {address: 192.0.2.10}
-        services:
-          web:
-            servers:
-              - {name: w1, address: 10.0.0.11, port: 8080}
-        listeners:
-          - name: web
-            vip: public
-            port: 80
-            routes:
-              - {service: web}
-              - {path_prefix: /admin/, service: web, access: {allow: [198.51.100.0/24]}}
+    bad=web_example(routes="""
+        - {service: web}
+        - {path_prefix: /admin/, service: web, access: {allow: [198.51.100.0/24]}}
         """),
     good=y("""
         lbc: 1

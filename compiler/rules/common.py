@@ -13,6 +13,16 @@ def y(text: str) -> str:
     """An explain page's YAML example, written indented inside the rule module."""
     return dedent(text).lstrip("\n")
 
+
+def web_example(listener: str = "", routes: str = "- {service: web}") -> str:
+    """The example many rules start from: service `web` (one server) behind listener `web` on
+    192.0.2.10:80, with the listener's other keys (`listener`) and its routes (`routes`), as YAML lines."""
+    def lines(text: str, indent: int) -> str:
+        return "".join(" " * indent + line + "\n" for line in dedent(text).strip("\n").splitlines())
+    return ("lbc: 1\nvips:\n  public: {address: 192.0.2.10}\nservices:\n  web:\n    servers:\n"
+            "      - {name: w1, address: 10.0.0.11, port: 8080}\nlisteners:\n  - name: web\n    vip: public\n"
+            "    port: 80\n" + lines(listener, 4) + "    routes:\n" + lines(routes, 6))
+
 SEEDS = {
     "000": "000_1a5a78107364a092.txt",   # Host Access for the Cloud: planning, sizing, load balancers, TLS
     "001": "001_271b4bdf9241e08f.txt",   # Flynet server load balancing

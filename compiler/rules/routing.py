@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import Finding, Rule, register
-from .common import E, cite, y
+from .common import E, cite, web_example, y
 
 WEB = y("""
     lbc: 1
@@ -122,22 +122,7 @@ register(Rule(
 
 
 # ------------------------------------------------------------------ redirects to HTTPS (LBC614-LBC617)
-PLAIN = y("""
-    lbc: 1
-    vips:
-      public: {address: 192.0.2.10}
-    services:
-      web:
-        servers:
-          - {name: w1, address: 10.0.0.11, port: 8080}
-    listeners:
-      - name: web
-        vip: public
-        port: 80
-        redirect_https: {status: 308, except: [/.well-known/acme-challenge/]}
-        routes:
-          - {service: web}
-    """)
+PLAIN = web_example(listener="redirect_https: {status: 308, except: [/.well-known/acme-challenge/]}")
 REDIRECT_MANUALS = ("RFC 9110 §15.4 (redirection); the HAProxy Configuration Manual (http-request redirect), "
                     "Envoy's route redirect reference, nginx's `return` directive")
 
@@ -245,21 +230,9 @@ register(Rule(
 
 
 # ------------------------------------------------------------------ routes that redirect (LBC618-LBC619)
-ROUTE_REDIRECT = y("""
-    lbc: 1
-    vips:
-      public: {address: 192.0.2.10}
-    services:
-      web:
-        servers:
-          - {name: w1, address: 10.0.0.11, port: 8080}
-    listeners:
-      - name: web
-        vip: public
-        port: 80
-        routes:
-          - {hosts: [old.example.com], redirect: {host: new.example.com, status: 301}}
-          - {service: web}
+ROUTE_REDIRECT = web_example(routes="""
+    - {hosts: [old.example.com], redirect: {host: new.example.com, status: 301}}
+    - {service: web}
     """)
 
 register(Rule(
